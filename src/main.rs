@@ -1,1 +1,41 @@
-fn main() {}
+//! The `tagstream` binary: parse the command line, dispatch, map errors to one line and an
+//! exit code (0 on success, 2 on any error).
+
+use clap::Parser;
+use tagstream::cli::{Cli, Command};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+            if matches!(e.kind(), DisplayHelp | DisplayVersion) || e.use_stderr() == false {
+                e.exit();
+            }
+            // One line, not clap's usage block.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("tagstream: {}", first.trim());
+            std::process::exit(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Demo(a) => tagstream::engine::demo(a),
+        Command::Run(a) => tagstream::engine::run(a),
+        Command::Extract(a) => tagstream::extract::run(a).or_else(broken_pipe_ok),
+        Command::Gen(a) => tagstream::gen::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("tagstream: error: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+/// A closed stdout (`| head`) is not an error.
+fn broken_pipe_ok(e: std::io::Error) -> anyhow::Result<()> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(e.into())
+    }
+}

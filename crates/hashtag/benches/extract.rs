@@ -1,0 +1,111 @@
+//! Throughput of hashtag extraction, per mode, on two inputs:
+//!
+//! * `gen_tweets_100k`: `python3 shared/twitter-text/gen_tweets.py 100000 42` (skipped with a
+//!   note when python3 is missing);
+//! * `election_2016`: the `text` fields of `shared/data/election_tweets_2016.jsonl`.
+//!
+//! Criterion reports MB/s (`Throughput::Bytes`); a summary line per case adds tweets/s (best of
+//! a few timed passes). Each pass finds every tag and builds its counting key, as the dataflow
+//! does. Run: `cargo bench -p hashtag -- --warm-up-time 1 --measurement-time 3`.
+
+use std::hint::black_box;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hashtag::{count_key, for_each_tag, has_no_sign, Mode};
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+fn note(msg: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{msg}");
+}
+
+/// One line per tweet from gen_tweets.py, via a temp file; None (with a note) without python3.
+fn gen_tweets() -> Option<Vec<String>> {
+    let script = shared().join("twitter-text/gen_tweets.py");
+    let path = std::env::temp_dir().join(format!("hashtag-bench-{}.txt", std::process::id()));
+    let file = std::fs::File::create(&path).ok()?;
+    let status = Command::new("python3").arg(&script).args(["100000", "42"]).stdout(file).status();
+    let text = std::fs::read_to_string(&path);
+    let _ = std::fs::remove_file(&path);
+    match (status, text) {
+        (Ok(s), Ok(text)) if s.success() => Some(text.lines().map(String::from).collect()),
+        _ => {
+            note("note: python3 gen_tweets.py unavailable; gen_tweets_100k skipped");
+            None
+        }
+    }
+}
+
+fn election() -> Option<Vec<String>> {
+    let path = shared().join("data/election_tweets_2016.jsonl");
+    let Ok(data) = std::fs::read_to_string(&path) else {
+        note(&format!("note: {} unreadable; election_2016 skipped", path.display()));
+        return None;
+    };
+    let texts = data
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["text"].as_str().map(String::from))
+        .collect();
+    Some(texts)
+}
+
+/// Finds every tag of every tweet and builds its key; returns the number of tags.
+fn pass(mode: Mode, tweets: &[String], key: &mut String) -> usize {
+    let mut tags = 0;
+    for text in tweets {
+        if has_no_sign(mode, text) {
+            continue;
+        }
+        for_each_tag(mode, text, |tag| {
+            count_key(mode, tag, key);
+            tags += black_box(key.len()).min(1);
+        });
+    }
+    tags
+}
+
+fn bench_input(c: &mut Criterion, name: &str, tweets: &[String]) {
+    let bytes: usize = tweets.iter().map(|t| t.len() + 1).sum();
+    let mut group = c.benchmark_group(format!("{name} ({} tweets)", tweets.len()));
+    group.throughput(Throughput::Bytes(bytes as u64));
+    let mut key = String::new();
+    for mode in [Mode::Hashtags, Mode::Spark] {
+        group.bench_function(mode.as_str(), |b| b.iter(|| pass(mode, black_box(tweets), &mut key)));
+        // tweets/s: best of several timed passes
+        let mut best = Duration::MAX;
+        let mut tags = 0;
+        for _ in 0..7 {
+            let t0 = Instant::now();
+            tags = pass(mode, tweets, &mut key);
+            best = best.min(t0.elapsed());
+        }
+        let secs = best.as_secs_f64();
+        note(&format!(
+            "{name} {mode}: {:.0} MB/s, {:.2} M tweets/s ({} tweets, {} bytes, {tags} tags)",
+            bytes as f64 / secs / 1e6,
+            tweets.len() as f64 / secs / 1e6,
+            tweets.len(),
+            bytes,
+        ));
+    }
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    if let Some(tweets) = gen_tweets() {
+        bench_input(c, "gen_tweets_100k", &tweets);
+    }
+    if let Some(tweets) = election() {
+        bench_input(c, "election_2016", &tweets);
+    }
+}
+
+criterion_group!(extract, benches);
+criterion_main!(extract);

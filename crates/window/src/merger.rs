@@ -1,0 +1,261 @@
+//! The one place where everything meets: per-pane record statistics from every input worker,
+//! late counts, and every shard's per-window results, merged into the emitted [`Window`]s.
+
+use std::collections::BTreeMap;
+use std::ops::{AddAssign, SubAssign};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{top_k, ShardWindow, WindowSpec};
+
+/// Record statistics of one pane, as sent by one input worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaneStats {
+    /// Records in the pane.
+    pub records: u64,
+    /// Records with at least one tag.
+    pub tagged: u64,
+}
+
+impl AddAssign for PaneStats {
+    fn add_assign(&mut self, other: PaneStats) {
+        self.records += other.records;
+        self.tagged += other.tagged;
+    }
+}
+
+impl SubAssign for PaneStats {
+    fn sub_assign(&mut self, other: PaneStats) {
+        self.records -= other.records;
+        self.tagged -= other.tagged;
+    }
+}
+
+/// One window as emitted: one per window end, in end order, empty windows included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// Window start, ms since the epoch (clipped at 0).
+    pub start_ms: u64,
+    /// Window end (exclusive), ms since the epoch.
+    pub end_ms: u64,
+    /// Records whose pane is in the window.
+    pub records: u64,
+    /// Of those, records with at least one tag.
+    pub tagged: u64,
+    /// Tag occurrences.
+    pub tags: u64,
+    /// Distinct tags.
+    pub distinct: u64,
+    /// Records dropped as late so far: all late counts pushed with a time before the window end.
+    pub late: u64,
+    /// Top-K, best first: count descending, then tag ascending by bytes.
+    pub top: Vec<(String, u64)>,
+}
+
+/// What the shards reported for one window.
+#[derive(Debug, Default)]
+struct Gathered {
+    tags: u64,
+    distinct: u64,
+    /// The union of the shards' top lists (disjoint: shards hold disjoint tags).
+    top: Vec<(String, u64)>,
+}
+
+/// Gathers per-pane stats, late counts and [`ShardWindow`]s, and emits every window of the
+/// range in order, empty ones included.
+///
+/// The range starts at the first window that a stat can count in (the earliest over all
+/// stats of the first window holding its pane that ends after its time) and, at the end of
+/// input, ends at the last window holding the greatest pane seen in stats (or ending at the
+/// greatest time pushed, if later: the frontier may have passed those windows already, and
+/// the output must not depend on whether it did). Nothing is emitted before any stats.
+#[derive(Debug)]
+pub struct Merger {
+    spec: WindowSpec,
+    k: usize,
+    /// First window of the range, once any stats (or shard result) arrived.
+    start: Option<u64>,
+    /// Last window of the range at the end of input.
+    end: u64,
+    /// The next window to emit; `panes` sums into `sum` over `[cur − w, cur)`.
+    cur: u64,
+    /// Delivered stats not yet applied, by delivery time: `(pane, stats)`.
+    stats: BTreeMap<u64, Vec<(u64, PaneStats)>>,
+    /// Applied stats per pane, for panes `>= cur − w`.
+    panes: BTreeMap<u64, PaneStats>,
+    sum: PaneStats,
+    /// Late counts not yet applied, by delivery time.
+    late_stash: BTreeMap<u64, u64>,
+    late: u64,
+    shards: BTreeMap<u64, Gathered>,
+    done: bool,
+}
+
+impl Merger {
+    /// An empty merger keeping the top `k` tags of each window.
+    pub fn new(spec: WindowSpec, k: usize) -> Self {
+        Merger {
+            spec,
+            k,
+            start: None,
+            end: 0,
+            cur: 0,
+            stats: BTreeMap::new(),
+            panes: BTreeMap::new(),
+            sum: PaneStats::default(),
+            late_stash: BTreeMap::new(),
+            late: 0,
+            shards: BTreeMap::new(),
+            done: false,
+        }
+    }
+
+    /// One input worker's stats for `pane`, delivered at `time`. They count in windows ending
+    /// after `time`, like tags in a [`crate::Shard`]. Zero stats (a "hello") still open the
+    /// range, so that the windows after a processing-time start are emitted even when empty.
+    pub fn push_stats(&mut self, time: u64, pane: u64, stats: PaneStats) {
+        if self.done {
+            return;
+        }
+        let first = self
+            .spec
+            .first_window_end_holding(pane)
+            .max(self.spec.first_end_after(time));
+        self.start = Some(self.start.map_or(first, |s| s.min(first)));
+        self.extend_end(self.spec.last_window_end_holding(pane));
+        self.extend_end(self.spec.last_end_at_or_before(time));
+        if stats != PaneStats::default() {
+            self.stats.entry(time).or_default().push((pane, stats));
+        }
+    }
+
+    /// `n` records dropped as late, detected at `time`. A window's `late` is the total pushed
+    /// with a time before its end.
+    pub fn push_late(&mut self, time: u64, n: u64) {
+        if self.done || n == 0 {
+            return;
+        }
+        *self.late_stash.entry(time).or_default() += n;
+        self.extend_end(self.spec.last_end_at_or_before(time));
+    }
+
+    /// One shard's result. The caller guarantees that every shard's result for window `E`
+    /// arrives before `advance` is called with a frontier `> E`; a result for a window already
+    /// emitted is ignored.
+    pub fn push_shard(&mut self, w: ShardWindow) {
+        if self.done || (self.start.is_some() && w.end < self.cur) {
+            return;
+        }
+        self.start = Some(self.start.map_or(w.end, |s| s.min(w.end)));
+        self.extend_end(w.end);
+        let gathered = self.shards.entry(w.end).or_default();
+        gathered.tags += w.tags;
+        gathered.distinct += w.distinct;
+        gathered.top.extend(w.top);
+    }
+
+    /// The frontier moved to `frontier`: returns every window `E < f` of the range not yet
+    /// emitted (shard results for `E` are sent at time `E`, so they are complete only once the
+    /// frontier passes `E`), or with `None` every remaining window of the range. After `None`
+    /// the merger is done.
+    pub fn advance(&mut self, frontier: Option<u64>) -> Vec<Window> {
+        let mut out = Vec::new();
+        if self.done {
+            return out;
+        }
+        // The last window to emit now: the last ending before the frontier, or the range's end.
+        let last = match frontier {
+            Some(f) => f.checked_sub(1).map(|f| self.spec.last_end_at_or_before(f)),
+            None => Some(self.end),
+        };
+        if let (Some(start), Some(last)) = (self.start, last) {
+            // Move to the start only when emitting: until then a later stat may still open the
+            // range earlier (its first window is after its time, which is >= the frontier).
+            if start <= last && self.cur < start {
+                self.move_to(start);
+            }
+            while self.cur >= start && self.cur <= last {
+                out.push(self.emit());
+                let next = self.cur.saturating_add(self.spec.slide_panes());
+                if next <= self.cur {
+                    break; // only at the end of u64 time
+                }
+                self.move_to(next);
+            }
+        }
+        if frontier.is_none() {
+            *self = Merger {
+                done: true,
+                ..Merger::new(self.spec, self.k)
+            };
+        }
+        out
+    }
+
+    fn extend_end(&mut self, end: u64) {
+        self.end = self.end.max(end);
+    }
+
+    /// Applies what was delivered before `cur` and emits window `cur`.
+    fn emit(&mut self) -> Window {
+        let end = self.cur;
+        let lo = end.saturating_sub(self.spec.window_panes());
+        while let Some(entry) = self.stats.first_entry() {
+            if *entry.key() >= end {
+                break;
+            }
+            for (pane, stats) in entry.remove() {
+                if pane >= lo {
+                    *self.panes.entry(pane).or_default() += stats;
+                    if pane < end {
+                        self.sum += stats;
+                    }
+                }
+            }
+        }
+        while let Some(entry) = self.late_stash.first_entry() {
+            if *entry.key() >= end {
+                break;
+            }
+            self.late += entry.remove();
+        }
+        while self.shards.first_key_value().is_some_and(|(&e, _)| e < end) {
+            self.shards.pop_first(); // outside the range: only if the caller broke the contract
+        }
+        let gathered = self.shards.remove(&end).unwrap_or_default();
+        Window {
+            start_ms: self.spec.window_start_ms(end),
+            end_ms: self.spec.window_end_ms(end),
+            records: self.sum.records,
+            tagged: self.sum.tagged,
+            tags: gathered.tags,
+            distinct: gathered.distinct,
+            late: self.late,
+            top: top_k(gathered.top.iter().map(|(t, n)| (t.as_str(), *n)), self.k),
+        }
+    }
+
+    /// Makes `target > cur` the next window, moving the stats sum as a shard moves its counts.
+    fn move_to(&mut self, target: u64) {
+        let old_hi = self.cur;
+        let new_lo = target.saturating_sub(self.spec.window_panes());
+        while let Some(entry) = self.panes.first_entry() {
+            if *entry.key() >= new_lo {
+                break;
+            }
+            let was_counted = *entry.key() < old_hi;
+            let stats = entry.remove();
+            if was_counted {
+                self.sum -= stats;
+            }
+        }
+        for (_, &stats) in self.panes.range(old_hi.max(new_lo)..target) {
+            self.sum += stats;
+        }
+        self.cur = target;
+    }
+}
+
+#[cfg(test)]
+#[path = "merger_tests.rs"]
+mod tests;

@@ -1,0 +1,170 @@
+use super::*;
+
+/// 10 s batches, 60 s windows, 10 s slide: w = 6, s = 1.
+fn spec() -> WindowSpec {
+    WindowSpec::new(10_000, 60_000, 10_000).unwrap()
+}
+
+fn stats(records: u64, tagged: u64) -> PaneStats {
+    PaneStats { records, tagged }
+}
+
+fn ends(windows: &[Window]) -> Vec<u64> {
+    windows.iter().map(|w| w.end_ms / 10_000).collect()
+}
+
+fn shard_window(end: u64, top: &[(&str, u64)], distinct: u64, tags: u64) -> ShardWindow {
+    let top = top.iter().map(|&(t, n)| (t.to_owned(), n)).collect();
+    ShardWindow {
+        end,
+        top,
+        distinct,
+        tags,
+    }
+}
+
+#[test]
+fn nothing_before_stats_and_skipped_windows_stay_skipped() {
+    let mut m = Merger::new(spec(), 3);
+    assert!(m.advance(Some(50)).is_empty());
+    m.push_stats(50, 50, PaneStats::default()); // the processing-time "hello" for pane 50
+    assert!(
+        m.advance(Some(51)).is_empty(),
+        "window 51 is complete once the frontier passes it"
+    );
+    let windows = m.advance(Some(54));
+    assert_eq!(ends(&windows), [51, 52, 53]);
+    assert!(
+        windows.iter().all(|w| w.records == 0 && w.top.is_empty()),
+        "empty, but emitted"
+    );
+    assert_eq!((windows[0].start_ms, windows[0].end_ms), (450_000, 510_000));
+}
+
+#[test]
+fn empty_windows_are_emitted_while_running_but_the_range_ends_with_the_data() {
+    let mut m = Merger::new(spec(), 3);
+    m.push_stats(0, 0, stats(1, 1));
+    m.push_shard(shard_window(1, &[("a", 1)], 1, 1));
+    assert_eq!(ends(&m.advance(Some(3))), [1, 2]);
+    m.push_stats(3, 3, stats(2, 0));
+    let rest = m.advance(None);
+    assert_eq!(
+        ends(&rest),
+        (3..=9).collect::<Vec<_>>(),
+        "pane 3's last window ends at 9"
+    );
+    assert_eq!(
+        rest.iter().map(|w| w.records).collect::<Vec<_>>(),
+        [1, 3, 3, 3, 2, 2, 2]
+    );
+    assert_eq!(
+        rest.iter().map(|w| w.tagged).collect::<Vec<_>>(),
+        [1, 1, 1, 1, 0, 0, 0]
+    );
+    assert!(m.advance(None).is_empty(), "done");
+}
+
+#[test]
+fn stats_follow_the_time_ordering_rule() {
+    let mut m = Merger::new(spec(), 3);
+    m.push_stats(0, 0, PaneStats::default());
+    m.push_stats(3, 2, stats(1, 1)); // pane 2 at time 3: in windows 4..=8, not 3
+    let windows = m.advance(None);
+    assert_eq!(ends(&windows), (1..=8).collect::<Vec<_>>());
+    assert_eq!(
+        windows.iter().map(|w| w.records).collect::<Vec<_>>(),
+        [0, 0, 0, 1, 1, 1, 1, 1]
+    );
+}
+
+#[test]
+fn late_counts_are_cumulative_by_time() {
+    let mut m = Merger::new(spec(), 3);
+    m.push_stats(0, 0, stats(1, 0));
+    m.push_late(2, 4);
+    m.push_late(4, 1);
+    m.push_late(4, 2);
+    let windows = m.advance(None);
+    assert_eq!(
+        windows.iter().map(|w| w.late).collect::<Vec<_>>(),
+        [0, 0, 4, 4, 7, 7]
+    );
+}
+
+#[test]
+fn shard_tops_merge_exactly_with_ties_cut_by_tag() {
+    let mut m = Merger::new(spec(), 3);
+    m.push_stats(0, 0, stats(9, 9));
+    m.push_shard(shard_window(1, &[("c", 4), ("z", 2)], 2, 6));
+    m.push_shard(shard_window(1, &[("b", 4), ("a", 2)], 5, 9));
+    m.push_shard(shard_window(1, &[("y", 4)], 1, 4));
+    let windows = m.advance(Some(2));
+    assert_eq!(windows.len(), 1);
+    let w = &windows[0];
+    assert_eq!((w.records, w.tagged, w.tags, w.distinct), (9, 9, 19, 8));
+    let top: Vec<(&str, u64)> = w.top.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+    assert_eq!(top, [("b", 4), ("c", 4), ("y", 4)]);
+}
+
+#[test]
+fn a_later_stat_may_still_open_the_range_earlier() {
+    let mut m = Merger::new(spec(), 3);
+    m.push_stats(19, 19, stats(1, 0)); // first window 20
+    assert!(m.advance(Some(5)).is_empty());
+    m.push_stats(6, 6, stats(1, 0)); // time 6 >= frontier 5: legal, first window 7
+    assert_eq!(ends(&m.advance(Some(9))), [7, 8]);
+}
+
+#[test]
+fn results_for_emitted_windows_are_ignored() {
+    let mut m = Merger::new(spec(), 3);
+    m.push_stats(0, 0, stats(1, 1));
+    assert_eq!(m.advance(Some(3)).len(), 2);
+    m.push_shard(shard_window(1, &[("a", 1)], 1, 1));
+    let rest = m.advance(None);
+    assert_eq!(ends(&rest), [3, 4, 5, 6]);
+    assert!(rest.iter().all(|w| w.tags == 0));
+}
+
+#[test]
+fn range_end_covers_the_greatest_time_pushed() {
+    // Late records detected at time 12: the frontier may have passed window 12 before the
+    // end, so the range runs to 12 whether or not it did.
+    let mut m = Merger::new(spec(), 3);
+    m.push_stats(0, 0, stats(1, 1));
+    m.push_late(12, 1);
+    let windows = m.advance(None);
+    assert_eq!(ends(&windows), (1..=12).collect::<Vec<_>>());
+    assert_eq!(
+        windows[11].late, 0,
+        "pushed at 12: counts from window 13 on"
+    );
+}
+
+/// The types that cross processes implement serde's traits (checked at compile time).
+#[test]
+fn results_are_serde() {
+    fn is_serde<T: Serialize + for<'de> Deserialize<'de>>() {}
+    is_serde::<Window>();
+    is_serde::<ShardWindow>();
+    is_serde::<PaneStats>();
+}
+
+#[test]
+fn a_stat_between_windows_extends_the_range_to_its_time() {
+    // 10 s windows every 30 s: windows end at 3, 6, … and hold panes 2, 5, …; pane 4 is in
+    // none. Its stat, delivered at time 7, lets the frontier pass window 6 before the end.
+    let spec = WindowSpec::new(10_000, 10_000, 30_000).unwrap();
+    let mut m = Merger::new(spec, 3);
+    m.push_stats(2, 2, stats(1, 0));
+    m.push_stats(7, 4, stats(1, 0));
+    let windows = m.advance(None);
+    assert_eq!(
+        windows
+            .iter()
+            .map(|w| (w.end_ms, w.records))
+            .collect::<Vec<_>>(),
+        [(30_000, 1), (60_000, 0)]
+    );
+}

@@ -1,0 +1,127 @@
+//! Top-K with a total order: count descending, then tag ascending by bytes.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// One candidate, ordered so that the *worst* candidate is the greatest: the root of a max-heap
+/// of the best `k` seen so far is the one to evict.
+#[derive(PartialEq, Eq)]
+struct Ranked<'a> {
+    count: u64,
+    tag: &'a str,
+}
+
+impl Ord for Ranked<'_> {
+    /// `a < b` when `a` ranks before `b`: higher count first, then smaller tag bytes.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .count
+            .cmp(&self.count)
+            .then_with(|| self.tag.as_bytes().cmp(other.tag.as_bytes()))
+    }
+}
+
+impl PartialOrd for Ranked<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The `k` best `(tag, count)` pairs, best first. Order: count descending, then tag ascending
+/// by bytes, so ties (also at rank `k`) are cut the same way every time.
+///
+/// Runs in O(n log k) time and O(k) space with a bounded heap; only the `k` winners are
+/// copied into `String`s. Pairs are ranked as given: pass each tag once (a tag given twice is
+/// ranked twice).
+///
+/// ```
+/// let counts = [("rust", 3), ("go", 5), ("zig", 3), ("c", 1)];
+/// let top = window::top_k(counts, 3);
+/// assert_eq!(top, [("go".to_string(), 5), ("rust".to_string(), 3), ("zig".to_string(), 3)]);
+/// ```
+pub fn top_k<'a>(counts: impl IntoIterator<Item = (&'a str, u64)>, k: usize) -> Vec<(String, u64)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut heap: BinaryHeap<Ranked<'a>> = BinaryHeap::new();
+    for (tag, count) in counts {
+        let candidate = Ranked { count, tag };
+        if heap.len() < k {
+            heap.push(candidate);
+        } else if let Some(mut worst) = heap.peek_mut() {
+            if candidate < *worst {
+                *worst = candidate;
+            }
+        }
+    }
+    // `into_sorted_vec` is ascending in `Ranked` order, which is best first.
+    heap.into_sorted_vec()
+        .into_iter()
+        .map(|r| (r.tag.to_owned(), r.count))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn owned(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
+        pairs.iter().map(|&(t, n)| (t.to_owned(), n)).collect()
+    }
+
+    #[test]
+    fn count_descending_then_tag_bytes_ascending() {
+        let counts = [
+            ("b", 2),
+            ("a", 2),
+            ("c", 9),
+            ("ab", 2),
+            ("B", 2),
+            ("é", 2),
+            ("z", 1),
+        ];
+        assert_eq!(
+            top_k(counts, 10),
+            owned(&[
+                ("c", 9),
+                ("B", 2),
+                ("a", 2),
+                ("ab", 2),
+                ("b", 2),
+                ("é", 2),
+                ("z", 1)
+            ])
+        );
+    }
+
+    #[test]
+    fn ties_at_rank_k_are_cut_by_tag() {
+        let counts = [("d", 1), ("c", 1), ("b", 1), ("a", 1), ("e", 5)];
+        assert_eq!(top_k(counts, 3), owned(&[("e", 5), ("a", 1), ("b", 1)]));
+        // Same answer whatever the input order.
+        let reversed = [("e", 5), ("a", 1), ("b", 1), ("c", 1), ("d", 1)];
+        assert_eq!(top_k(reversed, 3), owned(&[("e", 5), ("a", 1), ("b", 1)]));
+    }
+
+    #[test]
+    fn small_inputs_and_k_zero() {
+        assert!(top_k([("a", 1)], 0).is_empty());
+        assert!(top_k(std::iter::empty(), 3).is_empty());
+        assert_eq!(top_k([("a", 1)], 3), owned(&[("a", 1)]));
+    }
+
+    proptest! {
+        /// The heap agrees with a full sort.
+        #[test]
+        fn agrees_with_a_full_sort(
+            counts in proptest::collection::btree_map("[a-c]{0,3}", 0u64..5, 0..40),
+            k in 0usize..8,
+        ) {
+            let mut sorted: Vec<(String, u64)> = counts.clone().into_iter().collect();
+            sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            sorted.truncate(k);
+            prop_assert_eq!(top_k(counts.iter().map(|(t, &n)| (t.as_str(), n)), k), sorted);
+        }
+    }
+}

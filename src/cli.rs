@@ -1,0 +1,216 @@
+//! The command line: every subcommand and flag, with its help written once here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::record::Format;
+
+/// Real-time trending hashtags: sliding-window top-K over text streams, on timely dataflow.
+#[derive(Debug, Parser)]
+#[command(name = "tagstream", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The built-in generator through the whole pipeline, with the live chart.
+    Demo(DemoArgs),
+    /// Run the engine on one or more sources.
+    Run(RunArgs),
+    /// Print the tags of each stdin line as a JSON array (debugging; conformance runner).
+    Extract(ExtractArgs),
+    /// Generate synthetic tweets to stdout, or serve them as a line server.
+    Gen(GenArgs),
+}
+
+/// How time is assigned to records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TimeArg {
+    /// Arrival time on the wall clock (as Spark Streaming).
+    Processing,
+    /// The record's own timestamp (`--time-field`).
+    Event,
+}
+
+/// When to draw the live terminal chart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TuiArg {
+    /// When stdout is a terminal.
+    Auto,
+    /// Always (needs a terminal).
+    On,
+    /// Never: print a plain table per window instead.
+    Off,
+}
+
+/// Extraction rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExtractArg {
+    /// Twitter's twitter-text hashtag rules; tags counted lower-cased, with '#'.
+    Hashtags,
+    /// The tutorial's rule: split on ' ', keep tokens starting with '#', lower-case them.
+    Spark,
+}
+
+impl From<ExtractArg> for hashtag::Mode {
+    fn from(e: ExtractArg) -> Self {
+        match e {
+            ExtractArg::Hashtags => hashtag::Mode::Hashtags,
+            ExtractArg::Spark => hashtag::Mode::Spark,
+        }
+    }
+}
+
+/// Window and pipeline options shared by `run` and `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct PipelineArgs {
+    /// Extraction rule.
+    #[arg(long, value_enum, default_value = "hashtags")]
+    pub extract: ExtractArg,
+    /// Batch interval (micro-batch length), e.g. 10s, 500ms, 1h.
+    #[arg(long, value_parser = duration, default_value = "10s")]
+    pub batch: Duration,
+    /// Window length: a multiple of the batch.
+    #[arg(long, value_parser = duration, default_value = "60s")]
+    pub window: Duration,
+    /// Slide between windows: a multiple of the batch [default: the batch].
+    #[arg(long, value_parser = duration)]
+    pub slide: Option<Duration>,
+    /// Rows per window (top-K).
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Worker threads in this process.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Write every window as a JSON line to FILE, or to stdout with '-'.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Live terminal chart: auto (when stdout is a terminal), on, off.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub tui: TuiArg,
+    /// Print no informational messages on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `tagstream run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Source URI (repeatable): a file path, '-' for stdin, socket://HOST:PORT,
+    /// listen://HOST:PORT, gen://?rate=N&seed=S&count=C.
+    #[arg(long = "source", short = 's', required = true, value_name = "URI")]
+    pub sources: Vec<String>,
+    /// Input line format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// JSON field holding the text (dotted path, e.g. data.text).
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// Processing time (arrival) or event time (--time-field).
+    #[arg(long, value_enum, default_value = "processing")]
+    pub time: TimeArg,
+    /// JSON field holding the event time: RFC 3339, Twitter's legacy format, or epoch s/ms.
+    #[arg(long, default_value = "created_at")]
+    pub time_field: String,
+    /// Allowed lateness in event time: the watermark trails the greatest time seen by this.
+    #[arg(long, value_parser = duration_or_zero, default_value = "0s")]
+    pub lateness: Duration,
+    /// Lines longer than this many bytes are skipped and counted.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_line: usize,
+    /// Number of processes in a cluster run.
+    #[arg(long, default_value_t = 1)]
+    pub processes: usize,
+    /// This process's index in a cluster run (0-based).
+    #[arg(long, default_value_t = 0)]
+    pub process: usize,
+    /// File with one host:port per process (cluster runs) [default: 127.0.0.1:2101, 2102, ...].
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
+    /// Window and output options.
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+/// `tagstream demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Generated tweets per second.
+    #[arg(long, default_value_t = 2000.0)]
+    pub rate: f64,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Stop after this long (default: until Ctrl-C or 'q').
+    #[arg(long, value_parser = duration)]
+    pub duration: Option<Duration>,
+    /// Batch interval.
+    #[arg(long, value_parser = duration, default_value = "1s")]
+    pub batch: Duration,
+    /// Window length.
+    #[arg(long, value_parser = duration, default_value = "10s")]
+    pub window: Duration,
+    /// Rows per window.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Live terminal chart: auto, on, off.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub tui: TuiArg,
+    /// Write every window as a JSON line to FILE, or to stdout with '-'.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `tagstream extract`.
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    /// Extraction rule.
+    #[arg(long, value_enum, default_value = "hashtags")]
+    pub extract: ExtractArg,
+    /// Decode '\\', '\n' and '\r' escapes in the input first (the conformance runner's protocol).
+    #[arg(long)]
+    pub unescape: bool,
+}
+
+/// `tagstream gen`.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Tweets to write (default: forever).
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Tweets per second (0 = as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Serve the tweets to every client that connects to ADDR instead of writing stdout.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<String>,
+}
+
+/// Parses durations such as `10s`, `500ms`, `1h`, `1d`.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration: {e}"))?;
+    if d.is_zero() {
+        return Err(format!("'{s}' must be positive"));
+    }
+    Ok(d)
+}
+
+/// Like [`duration`], but zero is allowed.
+pub fn duration_or_zero(s: &str) -> Result<Duration, String> {
+    if s.trim_start_matches('0').chars().all(|c| c.is_ascii_alphabetic()) {
+        return Ok(Duration::ZERO);
+    }
+    duration(s)
+}

@@ -1,0 +1,217 @@
+//! The only module that imports timely. The pipeline, top to bottom:
+//!
+//! ```text
+//! sources ─► ingest (per worker: decode, extract, pre-aggregate per pane)
+//!        ─► exchange (pane, tag, n) by xxh3(tag) ─► shard_windows (per shard: panes, windows, top-K)
+//!        ─► exchange to worker 0 ─► merge (with per-pane stats) ─► windows out
+//! ```
+//!
+//! Timely timestamps are panes (batch indexes). A worker's input time is its watermark pane:
+//! the wall clock's batch in processing time, the batch of (greatest event time − lateness)
+//! in event time. Data sent at time t counts only in windows ending after t, which is what
+//! makes the output independent of the number of workers (see `crates/window`).
+
+mod execute;
+pub mod ingest;
+mod operators;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::{InputHandle, ProbeHandle};
+use timely::dataflow::operators::Probe;
+use timely::worker::Worker;
+use window::{Window, WindowSpec};
+
+pub use execute::Cluster;
+use ingest::{Clock, Ingest, StatsMsg};
+
+use crate::record::Decoder;
+use crate::sources::{Partition, Poll, ProcessSources, SourceContext, SourceSpec};
+
+/// Everything that decides what the pipeline computes.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Batch, window and slide.
+    pub spec: WindowSpec,
+    /// Rows per window.
+    pub top: usize,
+    /// Extraction rule.
+    pub mode: hashtag::Mode,
+    /// Line decoding.
+    pub decoder: Decoder,
+    /// Processing or event time.
+    pub clock: Clock,
+}
+
+/// Where emitted windows go: called on worker 0 only, in window order.
+pub type WindowSink = Arc<dyn Fn(Window) + Send + Sync>;
+
+/// Runs the pipeline until the sources end (or shutdown), on this process's workers.
+pub fn run(
+    plan: Plan,
+    cluster: &Cluster,
+    sources: &[SourceSpec],
+    ctx: SourceContext,
+    sink: WindowSink,
+) -> Result<(), String> {
+    let parts = ProcessSources::open(
+        sources,
+        cluster.process,
+        cluster.processes,
+        cluster.workers,
+        &ctx,
+    )?;
+    let parts = Arc::new(Mutex::new(parts));
+    let first_local = cluster.process * cluster.workers;
+    let config = cluster.timely_config()?;
+    let guards = timely::execute(config, move |worker| {
+        let mine = parts.lock().map(|mut p| p.take(worker.index() - first_local));
+        let mine = mine.unwrap_or_default();
+        worker_main(worker, &plan, mine, &ctx, &sink);
+    })?;
+    for r in guards.join() {
+        r?;
+    }
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+type TagsIn = InputHandle<u64, CapacityContainerBuilder<Vec<(u64, String, u64)>>>;
+type StatsIn = InputHandle<u64, CapacityContainerBuilder<Vec<StatsMsg>>>;
+
+/// Advances allowed ahead of the pipeline's progress before a worker waits (live sources).
+const MAX_IN_FLIGHT: usize = 2;
+
+fn worker_main(
+    worker: &mut Worker,
+    plan: &Plan,
+    mut parts: Vec<Box<dyn Partition>>,
+    ctx: &SourceContext,
+    sink: &WindowSink,
+) {
+    let spec = plan.spec;
+    let mut tags_in = TagsIn::new();
+    let mut stats_in = StatsIn::new();
+    let probe = ProbeHandle::new();
+    let state_size = Rc::new(RefCell::new(0usize));
+    let is_first = worker.index() == 0;
+    worker.dataflow::<u64, _, _>(|scope| {
+        let tags = tags_in.to_stream(scope);
+        let stats = stats_in.to_stream(scope);
+        let shards = operators::shard_windows(tags, spec, plan.top, state_size.clone());
+        let sink = sink.clone();
+        operators::merge(stats, shards, spec, plan.top, move |w| {
+            if is_first {
+                sink(w)
+            }
+        })
+        .probe_with(&probe);
+    });
+
+    let mut ingest = Ingest::new(spec, plan.clock, plan.mode, plan.decoder.clone());
+    let mut tags_buf = Vec::new();
+    let mut stats_buf = Vec::new();
+    let mut send = |ingest: &mut Ingest,
+                    tags_in: &mut TagsIn,
+                    stats_in: &mut StatsIn| {
+        ingest.drain(&mut tags_buf, &mut stats_buf);
+        for t in tags_buf.drain(..) {
+            tags_in.send(t);
+        }
+        for s in stats_buf.drain(..) {
+            stats_in.send(s);
+        }
+    };
+
+    let processing = plan.clock == Clock::Processing;
+    if processing {
+        let start = spec.pane_of(now_ms());
+        tags_in.advance_to(start);
+        stats_in.advance_to(start);
+        if is_first {
+            // Announces the start pane, so windows are emitted from the first one after start
+            // even while no record arrives.
+            stats_in.send(StatsMsg::Pane { pane: start, records: 0, tagged: 0 });
+        }
+    }
+    let live = parts.iter().any(|_| true) && processing;
+    let mut in_flight: VecDeque<u64> = VecDeque::new();
+    let mut done = vec![false; parts.len()];
+    loop {
+        let stopping = ctx.stopping();
+        let mut got = false;
+        for (i, p) in parts.iter_mut().enumerate() {
+            if done[i] {
+                continue;
+            }
+            if stopping {
+                done[i] = true;
+                continue;
+            }
+            match p.poll() {
+                Poll::Lines(chunk) => {
+                    got = true;
+                    let now_pane = if processing { spec.pane_of(now_ms()) } else { 0 };
+                    if processing && now_pane > *tags_in.time() {
+                        send(&mut ingest, &mut tags_in, &mut stats_in);
+                        tags_in.advance_to(now_pane);
+                        stats_in.advance_to(now_pane);
+                    }
+                    let time = *tags_in.time();
+                    ingest.push_chunk(&chunk, time, now_pane, &ctx.metrics, |ing, to| {
+                        send(ing, &mut tags_in, &mut stats_in);
+                        tags_in.advance_to(to);
+                        stats_in.advance_to(to);
+                        to
+                    });
+                }
+                Poll::Idle => {}
+                Poll::Done => done[i] = true,
+            }
+        }
+        if done.iter().all(|d| *d) {
+            break;
+        }
+        if processing {
+            let now_pane = spec.pane_of(now_ms());
+            if now_pane > *tags_in.time() {
+                send(&mut ingest, &mut tags_in, &mut stats_in);
+                tags_in.advance_to(now_pane);
+                stats_in.advance_to(now_pane);
+                in_flight.push_back(now_pane);
+            }
+        }
+        if ingest.should_flush() {
+            send(&mut ingest, &mut tags_in, &mut stats_in);
+        }
+        // Backpressure: a live source does not run ahead of the pipeline by more than a few
+        // batches; the dealer's bounded queues then push back on the connection.
+        while live && in_flight.len() > MAX_IN_FLIGHT {
+            let oldest = in_flight[0];
+            if probe.less_equal(&oldest) && !ctx.stopping() {
+                worker.step_or_park(Some(Duration::from_millis(1)));
+            } else {
+                in_flight.pop_front();
+            }
+        }
+        if got {
+            worker.step();
+        } else {
+            worker.step_or_park(Some(Duration::from_millis(2)));
+        }
+    }
+    send(&mut ingest, &mut tags_in, &mut stats_in);
+    drop(tags_in);
+    drop(stats_in);
+    while !probe.done() {
+        worker.step_or_park(Some(Duration::from_millis(1)));
+    }
+}

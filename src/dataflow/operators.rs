@@ -1,0 +1,110 @@
+//! The two operators of the pipeline, each a thin shell around the pure state machines of
+//! `crates/window`: they stash data by time, follow the frontier, and hold a capability so
+//! that windows close on time even when no data arrives.
+
+use std::rc::Rc;
+use std::cell::RefCell;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::{Stream, StreamVec};
+use timely::progress::frontier::MutableAntichain;
+use window::{Merger, Shard, ShardWindow, Window, WindowSpec};
+
+use super::ingest::StatsMsg;
+
+/// Fixed routing hash of a tag: the same in every process and run (never `RandomState`).
+pub fn route(tag: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(tag.as_bytes())
+}
+
+fn first(frontier: &MutableAntichain<u64>) -> Option<u64> {
+    frontier.frontier().iter().next().copied()
+}
+
+/// Exchanges `(pane, tag, n)` by tag and keeps each shard's sliding windows; emits each
+/// shard's result for window E at time E.
+pub fn shard_windows<'s>(
+    tags: StreamVec<'s, u64, (u64, String, u64)>,
+    spec: WindowSpec,
+    k: usize,
+    state_size: Rc<RefCell<usize>>,
+) -> StreamVec<'s, u64, ShardWindow> {
+    let pact = Exchange::new(|x: &(u64, String, u64)| route(&x.1));
+    tags.unary_frontier::<CapacityContainerBuilder<Vec<ShardWindow>>, _, _, _>(pact, "ShardWindows", move |cap, _info| {
+        let mut cap = Some(cap);
+        let mut shard = Shard::new(spec, k);
+        move |(input, frontier), output| {
+            input.for_each(|stamp, data| {
+                if let Some(&t) = stamp.least() {
+                    for (pane, tag, n) in data.drain(..) {
+                        shard.push(t, pane, &tag, n);
+                    }
+                }
+            });
+            let f = first(frontier);
+            let Some(held) = cap.as_mut() else { return };
+            if Some(*held.time()) == f {
+                return;
+            }
+            for w in shard.advance(f) {
+                let at = held.delayed(&w.end);
+                output.session(&at).give(w);
+            }
+            *state_size.borrow_mut() = shard.distinct_in_state();
+            match f {
+                Some(f) => held.downgrade(&f),
+                None => cap = None,
+            }
+        }
+    })
+}
+
+/// Gathers statistics and shard results at worker 0 and hands each complete window to
+/// `emit`. Produces no data; its output exists so a probe can watch the whole pipeline.
+pub fn merge<'s>(
+    stats: StreamVec<'s, u64, StatsMsg>,
+    shards: StreamVec<'s, u64, ShardWindow>,
+    spec: WindowSpec,
+    k: usize,
+    mut emit: impl FnMut(Window) + 'static,
+) -> Stream<'s, u64, Vec<()>> {
+    let to_zero = Exchange::new(|_: &StatsMsg| 0);
+    let shards_to_zero = Exchange::new(|_: &ShardWindow| 0);
+    type Out = CapacityContainerBuilder<Vec<()>>;
+    stats.binary_frontier::<_, Out, _, _, _, _>(shards, to_zero, shards_to_zero, "Merge", move |_cap, _info| {
+        let mut merger = Merger::new(spec, k);
+        let mut last: Option<Option<u64>> = None;
+        move |(stats, f1), (shards, f2), _output| {
+            stats.for_each(|stamp, data| {
+                if let Some(&t) = stamp.least() {
+                    for m in data.drain(..) {
+                        match m {
+                            StatsMsg::Pane { pane, records, tagged } => {
+                                merger.push_stats(t, pane, window::PaneStats { records, tagged })
+                            }
+                            StatsMsg::Late(n) => merger.push_late(t, n),
+                        }
+                    }
+                }
+            });
+            shards.for_each(|_stamp, data| {
+                for w in data.drain(..) {
+                    merger.push_shard(w);
+                }
+            });
+            let f = match (first(f1), first(f2)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if last == Some(f) {
+                return;
+            }
+            last = Some(f);
+            for w in merger.advance(f) {
+                emit(w);
+            }
+        }
+    })
+}

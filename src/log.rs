@@ -1,0 +1,53 @@
+//! One-line messages on stderr, or into the terminal view while it owns the screen.
+//!
+//! Messages never contain secrets: sources log addresses and states, never credentials.
+
+use std::collections::VecDeque;
+use std::fmt::Arguments;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+static CAPTURE: AtomicBool = AtomicBool::new(false);
+static RECENT: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+static VERBOSE: AtomicBool = AtomicBool::new(true);
+
+/// While the terminal view draws, messages are kept for it instead of written to stderr.
+pub fn capture(on: bool) {
+    CAPTURE.store(on, Ordering::Relaxed);
+}
+
+/// Silences informational messages (warnings still show).
+pub fn set_quiet(quiet: bool) {
+    VERBOSE.store(!quiet, Ordering::Relaxed);
+}
+
+/// The last few messages, newest last.
+pub fn recent() -> Vec<String> {
+    RECENT.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
+}
+
+fn emit(level: &str, args: Arguments) {
+    let line = format!("tagstream: {level}{args}");
+    if CAPTURE.load(Ordering::Relaxed) {
+        if let Ok(mut r) = RECENT.lock() {
+            if r.len() == 5 {
+                r.pop_front();
+            }
+            r.push_back(line);
+        }
+    } else {
+        eprintln!("{line}");
+    }
+}
+
+/// A state change worth knowing (connected, reconnecting).
+pub fn info(args: Arguments) {
+    if VERBOSE.load(Ordering::Relaxed) {
+        emit("", args);
+    }
+}
+
+/// Something went wrong but the engine goes on.
+pub fn warn(args: Arguments) {
+    emit("warning: ", args);
+}

@@ -1,0 +1,140 @@
+//! Every counter of a running engine, named once.
+//!
+//! One `Metrics` is shared (behind an `Arc`) by the sources, the workers and the views of a
+//! process. Counters are relaxed atomics: they are statistics, never used for control flow.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Why a record was skipped. Each reason has its own counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// A JSON line that is not valid UTF-8 (text lines are decoded lossily instead).
+    InvalidUtf8,
+    /// A line that is not a JSON object.
+    BadJson,
+    /// The text or time field is absent.
+    MissingField,
+    /// The text field is not a string, or the time field is neither a string nor a number.
+    BadField,
+    /// The time field could not be parsed as a timestamp, or lies before 1970.
+    BadTime,
+    /// A line longer than the configured maximum (`--max-line`).
+    LineTooLong,
+}
+
+impl Skip {
+    /// All reasons, in the order they are shown.
+    pub const ALL: [Skip; 6] = [
+        Skip::InvalidUtf8,
+        Skip::BadJson,
+        Skip::MissingField,
+        Skip::BadField,
+        Skip::BadTime,
+        Skip::LineTooLong,
+    ];
+
+    /// The reason's name in counters and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Skip::InvalidUtf8 => "invalid_utf8",
+            Skip::BadJson => "bad_json",
+            Skip::MissingField => "missing_field",
+            Skip::BadField => "bad_field",
+            Skip::BadTime => "bad_time",
+            Skip::LineTooLong => "line_too_long",
+        }
+    }
+}
+
+/// The counters of one process.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Records accepted (decoded), whatever their tags.
+    pub records_in: AtomicU64,
+    /// Bytes of input lines read (without line endings).
+    pub bytes_in: AtomicU64,
+    /// Records skipped, by reason (index of `Skip::ALL`).
+    skipped: [AtomicU64; 6],
+    /// Records dropped because every window that could hold them was already emitted.
+    pub late: AtomicU64,
+    /// Windows emitted by this process.
+    pub windows_emitted: AtomicU64,
+    /// Reconnections made by live sources.
+    pub reconnects: AtomicU64,
+    /// Live connections currently open (sockets, clients of `listen://`).
+    pub connected: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one skipped record.
+    pub fn skip(&self, why: Skip) {
+        self.skipped[why as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Counts `n` skipped records.
+    pub fn skip_n(&self, why: Skip, n: u64) {
+        if n > 0 {
+            self.skipped[why as usize].fetch_add(n, Relaxed);
+        }
+    }
+
+    /// Records skipped for this reason so far.
+    pub fn skipped(&self, why: Skip) -> u64 {
+        self.skipped[why as usize].load(Relaxed)
+    }
+
+    /// Records skipped for any reason so far.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    /// A point-in-time copy of every counter.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            records_in: self.records_in.load(Relaxed),
+            bytes_in: self.bytes_in.load(Relaxed),
+            skipped: Skip::ALL.map(|s| (s.name(), self.skipped(s))),
+            late: self.late.load(Relaxed),
+            windows_emitted: self.windows_emitted.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
+            connected: self.connected.load(Relaxed),
+        }
+    }
+}
+
+/// Counter values at one instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// See [`Metrics::records_in`].
+    pub records_in: u64,
+    /// See [`Metrics::bytes_in`].
+    pub bytes_in: u64,
+    /// Skipped records by reason name.
+    pub skipped: [(&'static str, u64); 6],
+    /// See [`Metrics::late`].
+    pub late: u64,
+    /// See [`Metrics::windows_emitted`].
+    pub windows_emitted: u64,
+    /// See [`Metrics::reconnects`].
+    pub reconnects: u64,
+    /// See [`Metrics::connected`].
+    pub connected: u64,
+}
+
+impl Snapshot {
+    /// "skipped 3 (bad_json 2, bad_time 1)" or "skipped 0".
+    pub fn skipped_summary(&self) -> String {
+        let total: u64 = self.skipped.iter().map(|(_, n)| n).sum();
+        let parts: Vec<String> = self
+            .skipped
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        if parts.is_empty() {
+            format!("skipped {total}")
+        } else {
+            format!("skipped {total} ({})", parts.join(", "))
+        }
+    }
+}

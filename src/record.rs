@@ -1,0 +1,351 @@
+//! The one record type every stage passes, and how input lines become records.
+//!
+//! A line is either plain text (lossily decoded: invalid UTF-8 becomes U+FFFD, as Spark's
+//! `socketTextStream` does) or a JSON object from which a text field and, in event time, a
+//! time field are read by dotted path (`data.text`). A line that cannot give a record is
+//! skipped with a [`Skip`] reason; decoding never panics.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::metrics::Skip;
+
+/// One input record: its text and, in event time, its timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// The text to extract tags from.
+    pub text: Cow<'a, str>,
+    /// Event time in milliseconds since the Unix epoch, when a time field was asked for.
+    pub time_ms: Option<u64>,
+}
+
+/// How lines are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One text per line.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Turns lines into records.
+#[derive(Clone, Debug)]
+pub struct Decoder {
+    format: Format,
+    text_path: Vec<String>,
+    time_path: Option<Vec<String>>,
+}
+
+impl Decoder {
+    /// A decoder for `format`; `time_field` is read (and required) only when given.
+    pub fn new(format: Format, text_field: &str, time_field: Option<&str>) -> Self {
+        let split = |p: &str| p.split('.').map(str::to_owned).collect::<Vec<_>>();
+        Decoder { format, text_path: split(text_field), time_path: time_field.map(split) }
+    }
+
+    /// Decodes one line (without its ending).
+    pub fn decode<'a>(&self, line: &'a [u8]) -> Result<Record<'a>, Skip> {
+        match self.format {
+            Format::Text => Ok(Record { text: String::from_utf8_lossy(line), time_ms: None }),
+            Format::Jsonl => self.decode_json(line),
+        }
+    }
+
+    fn decode_json<'a>(&self, line: &'a [u8]) -> Result<Record<'a>, Skip> {
+        let line = std::str::from_utf8(line).map_err(|_| Skip::InvalidUtf8)?;
+        let mut found = Found::default();
+        let seed = Walk { paths: self.paths(), depth: 0, found: &mut found };
+        let mut de = serde_json::Deserializer::from_str(line);
+        seed.deserialize(&mut de).map_err(|_| Skip::BadJson)?;
+        de.end().map_err(|_| Skip::BadJson)?;
+        let text = match found.text {
+            Some(Some(t)) => t,
+            Some(None) => return Err(Skip::BadField),
+            None => return Err(Skip::MissingField),
+        };
+        let time_ms = match (&self.time_path, found.time) {
+            (None, _) => None,
+            (Some(_), None) => return Err(Skip::MissingField),
+            (Some(_), Some(TimeValue::Bad)) => return Err(Skip::BadField),
+            (Some(_), Some(TimeValue::Str(s))) => Some(parse_time(&s).ok_or(Skip::BadTime)?),
+            (Some(_), Some(TimeValue::Num(n))) => Some(epoch_to_ms(n).ok_or(Skip::BadTime)?),
+        };
+        Ok(Record { text, time_ms })
+    }
+
+    fn paths(&self) -> [Option<&[String]>; 2] {
+        [Some(&self.text_path[..]), self.time_path.as_deref()]
+    }
+}
+
+/// Parses a timestamp: RFC 3339 (`2016-01-05T03:36:53Z`, offsets, fractions), Twitter's legacy
+/// `Wed Oct 10 20:19:24 +0000 2018`, or epoch seconds / milliseconds written as digits.
+/// Returns milliseconds since the Unix epoch; `None` for anything else or before 1970.
+pub fn parse_time(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return u64::try_from(t.timestamp_millis()).ok();
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_str(s, "%a %b %d %H:%M:%S %z %Y") {
+        return u64::try_from(t.timestamp_millis()).ok();
+    }
+    if !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return s.parse::<f64>().ok().and_then(epoch_to_ms);
+    }
+    None
+}
+
+/// Epoch seconds, or milliseconds when the value is too large to be seconds (> 10^11, as in
+/// the comparison script), to milliseconds.
+fn epoch_to_ms(v: f64) -> Option<u64> {
+    if !v.is_finite() || v < 0.0 {
+        return None;
+    }
+    let ms = if v > 1e11 { v } else { v * 1000.0 };
+    (ms < 1.0e17).then_some(ms as u64)
+}
+
+#[derive(Debug)]
+enum TimeValue {
+    Str(String),
+    Num(f64),
+    Bad,
+}
+
+#[derive(Default)]
+struct Found<'a> {
+    /// `Some(None)`: present but not a string.
+    text: Option<Option<Cow<'a, str>>>,
+    time: Option<TimeValue>,
+}
+
+/// Walks a JSON value, keeping only the values at the wanted paths and skipping the rest
+/// without building it (serde's `IgnoredAny`): no `Value` tree is ever allocated.
+struct Walk<'f, 'p, 'a> {
+    /// Index 0: the text path, index 1: the time path.
+    paths: [Option<&'p [String]>; 2],
+    depth: usize,
+    found: &'f mut Found<'a>,
+}
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for Walk<'_, '_, 'a> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for Walk<'_, '_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+        let Walk { paths, depth, found } = self;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let wanted = paths.map(|p| p.filter(|p| p.get(depth).is_some_and(|k| *k == key)));
+            let leaf = wanted.map(|p| p.is_some_and(|p| p.len() == depth + 1));
+            if leaf[0] && found.text.is_none() {
+                let v: TextOrOther<'a> = map.next_value()?;
+                found.text = Some(v.0);
+            } else if leaf[1] && found.time.is_none() {
+                found.time = Some(map.next_value::<TimeOrOther>()?.0);
+            } else if wanted.iter().any(Option::is_some) {
+                let inner = Walk { paths: wanted, depth: depth + 1, found: &mut *found };
+                map.next_value_seed(Nested(inner))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A value on the way to a wanted field: walked if it is an object, ignored otherwise.
+struct Nested<'f, 'p, 'a>(Walk<'f, 'p, 'a>);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for Nested<'_, '_, 'a> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for Nested<'_, '_, 'a> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<(), M::Error> {
+        self.0.visit_map(map)
+    }
+    fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// A string (borrowed when it has no escapes), or `None` for any other JSON value.
+struct TextOrOther<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> de::Deserialize<'de> for TextOrOther<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = TextOrOther<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(TextOrOther(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(TextOrOther(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(TextOrOther(Some(Cow::Owned(v))))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(TextOrOther(None))
+            }
+            fn visit_seq<S: de::SeqAccess<'de>>(self, mut s: S) -> Result<Self::Value, S::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(TextOrOther(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(TextOrOther(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(TextOrOther(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(TextOrOther(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(TextOrOther(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(TextOrOther(None))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A time as a string or a number; anything else is `Bad`.
+struct TimeOrOther(TimeValue);
+
+impl<'de> de::Deserialize<'de> for TimeOrOther {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TimeOrOther;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a time")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(TimeOrOther(TimeValue::Str(v.to_owned())))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(TimeOrOther(TimeValue::Num(v as f64)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(TimeOrOther(TimeValue::Num(v as f64)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(TimeOrOther(TimeValue::Num(v)))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(TimeOrOther(TimeValue::Bad))
+            }
+            fn visit_seq<S: de::SeqAccess<'de>>(self, mut s: S) -> Result<Self::Value, S::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(TimeOrOther(TimeValue::Bad))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(TimeOrOther(TimeValue::Bad))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(TimeOrOther(TimeValue::Bad))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(text: &str, time: Option<&str>) -> Decoder {
+        Decoder::new(Format::Jsonl, text, time)
+    }
+
+    #[test]
+    fn text_lines_are_lossy() {
+        let d = Decoder::new(Format::Text, "text", None);
+        assert_eq!(d.decode(b"a \xff #b").unwrap().text, "a \u{FFFD} #b");
+    }
+
+    #[test]
+    fn nested_fields_and_escapes() {
+        let d = json("data.text", Some("data.created_at"));
+        let r = d
+            .decode(br##"{"x":[1,{"text":"no"}],"data":{"id":"1","text":"hi \"#a\"\n","created_at":"2022-01-01T00:00:01.500Z"}}"##)
+            .unwrap();
+        assert_eq!(r.text, "hi \"#a\"\n");
+        assert_eq!(r.time_ms, Some(1_640_995_201_500));
+    }
+
+    #[test]
+    fn skips_say_why() {
+        let d = json("text", Some("created_at"));
+        assert_eq!(d.decode(b"{\"text\":\"a\"").unwrap_err(), Skip::BadJson);
+        assert_eq!(d.decode(b"[1,2]").unwrap_err(), Skip::BadJson);
+        assert_eq!(d.decode(b"{\"text\":\"a\"} x").unwrap_err(), Skip::BadJson);
+        assert_eq!(d.decode(b"{\"created_at\":1}").unwrap_err(), Skip::MissingField);
+        assert_eq!(d.decode(b"{\"text\":\"a\"}").unwrap_err(), Skip::MissingField);
+        assert_eq!(d.decode(b"{\"text\":5,\"created_at\":1}").unwrap_err(), Skip::BadField);
+        let bad_time = br#"{"text":"a","created_at":"yesterday"}"#;
+        assert_eq!(d.decode(bad_time).unwrap_err(), Skip::BadTime);
+        let bad_utf8 = b"{\"text\":\"\xff\",\"created_at\":1}";
+        assert_eq!(d.decode(bad_utf8).unwrap_err(), Skip::InvalidUtf8);
+    }
+
+    #[test]
+    fn time_formats() {
+        assert_eq!(parse_time("2016-01-05T03:36:53Z"), Some(1_451_965_013_000));
+        assert_eq!(parse_time("2016-01-05T04:36:53+01:00"), Some(1_451_965_013_000));
+        assert_eq!(parse_time("Tue Jan 05 03:36:53 +0000 2016"), Some(1_451_965_013_000));
+        assert_eq!(parse_time("1451965013"), Some(1_451_965_013_000));
+        assert_eq!(parse_time("1451965013000"), Some(1_451_965_013_000));
+        assert_eq!(parse_time("1969-12-31T23:59:59Z"), None);
+        assert_eq!(parse_time(""), None);
+    }
+}

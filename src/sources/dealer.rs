@@ -1,0 +1,91 @@
+//! One reader thread for a stream that cannot be split, dealing its chunks of lines
+//! round-robin to the workers of the process (so extraction and counting run on every
+//! worker even though the bytes arrive on one connection).
+
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TryRecvError};
+
+use super::{Chunk, Partition, Poll, SourceContext};
+
+/// Chunks in flight per worker before the reader blocks (backpressure on the stream).
+const QUEUE: usize = 64;
+
+/// Hands chunks to workers in turn.
+pub struct Dealer {
+    senders: Vec<Sender<Chunk>>,
+    next: usize,
+    ctx: SourceContext,
+}
+
+impl Dealer {
+    /// Gives `chunk` to the next worker, waiting while its queue is full. Returns false when
+    /// the workers are gone or shutdown was asked for: the reader should stop.
+    pub fn deal(&mut self, chunk: Chunk) -> bool {
+        if chunk.is_empty() {
+            return true;
+        }
+        let mut chunk = chunk;
+        let n = self.senders.len();
+        loop {
+            let tx = &self.senders[self.next];
+            match tx.send_timeout(chunk, Duration::from_millis(100)) {
+                Ok(()) => {
+                    self.next = (self.next + 1) % n;
+                    return true;
+                }
+                Err(SendTimeoutError::Disconnected(_)) => return false,
+                Err(SendTimeoutError::Timeout(c)) => {
+                    if self.ctx.stopping() {
+                        return false;
+                    }
+                    chunk = c;
+                }
+            }
+        }
+    }
+
+    /// The context of the source this dealer serves.
+    pub fn ctx(&self) -> &SourceContext {
+        &self.ctx
+    }
+}
+
+/// Starts the reader thread `read` and returns one partition per local worker.
+pub fn spawn<F>(threads: usize, ctx: &SourceContext, name: &str, read: F) -> Vec<Box<dyn Partition>>
+where
+    F: FnOnce(&mut Dealer) + Send + 'static,
+{
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..threads).map(|_| bounded(QUEUE)).unzip();
+    let mut dealer = Dealer { senders, next: 0, ctx: ctx.clone() };
+    let spawned = std::thread::Builder::new()
+        .name(format!("source-{name}"))
+        .spawn(move || read(&mut dealer));
+    if let Err(e) = spawned {
+        // Without a thread the source cannot run; its partitions end at once.
+        crate::log::warn(format_args!("cannot start the {name} reader: {e}"));
+    }
+    receivers.into_iter().map(|rx| Box::new(Dealt(rx)) as Box<dyn Partition>).collect()
+}
+
+/// A worker's end of a dealer.
+struct Dealt(Receiver<Chunk>);
+
+impl Partition for Dealt {
+    fn poll(&mut self) -> Poll {
+        match self.0.try_recv() {
+            Ok(c) => Poll::Lines(c),
+            Err(TryRecvError::Empty) => Poll::Idle,
+            Err(TryRecvError::Disconnected) => Poll::Done,
+        }
+    }
+}
+
+/// The partition of a worker that has no share of a source.
+pub struct Finished;
+
+impl Partition for Finished {
+    fn poll(&mut self) -> Poll {
+        Poll::Done
+    }
+}

@@ -1,0 +1,127 @@
+//! Files (split into byte ranges among all workers) and standard input.
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+use std::path::Path;
+
+use super::dealer::Dealer;
+use super::lines::{LineReader, Step};
+use super::{Partition, Poll, SourceContext};
+
+/// One worker's byte range of a file: the lines that start in `[start, end)`.
+pub struct FilePartition {
+    reader: Option<LineReader<File>>,
+    end: u64,
+    ctx: SourceContext,
+    counted_long: u64,
+}
+
+impl FilePartition {
+    /// Opens the range of worker `index` of `peers`.
+    pub fn open(
+        path: &Path,
+        index: usize,
+        peers: usize,
+        ctx: &SourceContext,
+    ) -> Result<FilePartition, String> {
+        let err = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+        let mut file = File::open(path).map_err(err)?;
+        let len = file.metadata().map_err(err)?.len();
+        if file.metadata().map_err(err)?.is_dir() {
+            return Err(format!("cannot read {}: it is a directory", path.display()));
+        }
+        let start = len * index as u64 / peers as u64;
+        let end = len * (index as u64 + 1) / peers as u64;
+        let mut reader = None;
+        if start < end {
+            // A line belongs to the range it starts in: unless the range starts the file, skip
+            // the line that began before it, found by looking at the byte just before.
+            let from = start.saturating_sub(1);
+            file.seek(SeekFrom::Start(from)).map_err(err)?;
+            let mut r = LineReader::with_offset(file, ctx.max_line, from);
+            if start > 0 {
+                skip_partial_line(&mut r).map_err(err)?;
+            }
+            reader = Some(r);
+        }
+        // A too-long line skipped above belongs to (and is counted by) the previous range.
+        let counted_long = reader.as_ref().map_or(0, |r| r.too_long);
+        Ok(FilePartition { reader, end, ctx: ctx.clone(), counted_long })
+    }
+}
+
+/// Reads from one byte before the range and drops the first line (the tail of the previous
+/// range's last line, or an empty line if the range starts just after a line ending).
+fn skip_partial_line(r: &mut LineReader<File>) -> std::io::Result<()> {
+    r.set_read_size(1);
+    loop {
+        match r.read_chunk()? {
+            Step::Lines(c) if !c.is_empty() => break,
+            Step::Eof => break,
+            _ => {}
+        }
+    }
+    r.set_read_size(1 << 20);
+    Ok(())
+}
+
+impl Partition for FilePartition {
+    fn poll(&mut self) -> Poll {
+        let Some(r) = self.reader.as_mut() else { return Poll::Done };
+        if self.ctx.stopping() || r.next_line_offset() >= self.end {
+            self.reader = None;
+            return Poll::Done;
+        }
+        let before = r.next_line_offset();
+        let step = r.read_chunk();
+        self.ctx.metrics.skip_n(crate::metrics::Skip::LineTooLong, r.too_long - self.counted_long);
+        self.counted_long = r.too_long;
+        match step {
+            Ok(Step::Lines(mut c)) => {
+                // Keep only the lines that start before the range end (the chunk's data
+                // starts at stream offset `before`).
+                let end = self.end;
+                let keep = c.lines.iter().take_while(|&&(s, _)| before + (s as u64) < end).count();
+                c.lines.truncate(keep);
+                Poll::Lines(c)
+            }
+            Ok(Step::Idle) => Poll::Idle,
+            Ok(Step::Eof) => {
+                self.reader = None;
+                Poll::Done
+            }
+            Err(e) => {
+                crate::log::warn(format_args!("read error, stopping this file range: {e}"));
+                self.reader = None;
+                Poll::Done
+            }
+        }
+    }
+}
+
+/// Reads standard input to its end, dealing lines to the workers.
+pub fn read_stdin(deal: &mut Dealer, ctx: &SourceContext) {
+    let mut r = LineReader::new(std::io::stdin().lock(), ctx.max_line);
+    let mut counted = 0;
+    loop {
+        let step = r.read_chunk();
+        ctx.metrics.skip_n(crate::metrics::Skip::LineTooLong, r.too_long - counted);
+        counted = r.too_long;
+        match step {
+            Ok(Step::Lines(c)) => {
+                if !deal.deal(c) {
+                    return;
+                }
+            }
+            Ok(Step::Idle) => {}
+            Ok(Step::Eof) => return,
+            Err(e) => {
+                crate::log::warn(format_args!("stdin: {e}"));
+                return;
+            }
+        }
+        if ctx.stopping() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Line framing shared by every line-based source (files, stdin, sockets).
+//!
+//! Lines end at `\n`, `\r\n` or `\r` (what Spark's `socketTextStream` accepts), a final line
+//! without an ending still counts, and a line longer than the limit is dropped whole and
+//! counted, without ever being held in memory.
+
+use std::io::{self, ErrorKind, Read};
+
+/// A run of complete lines read in one go: one buffer, many ranges into it.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// The bytes the ranges point into.
+    pub data: Vec<u8>,
+    /// Each line's byte range in `data`, without its ending.
+    pub lines: Vec<(usize, usize)>,
+}
+
+impl Chunk {
+    /// The lines of this chunk, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.lines.iter().map(|&(s, e)| &self.data[s..e])
+    }
+
+    /// Appends one line (used by generated sources).
+    pub fn push_line(&mut self, line: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(line);
+        self.lines.push((start, self.data.len()));
+    }
+
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// True when the chunk holds no line.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+}
+
+/// What one call to [`LineReader::read_chunk`] found.
+#[derive(Debug)]
+pub enum Step {
+    /// Some complete lines (possibly none, if a read ended mid-line).
+    Lines(Chunk),
+    /// The reader would block or timed out: no data now, try again.
+    Idle,
+    /// End of stream; the final partial line, if any, was returned before.
+    Eof,
+}
+
+/// Splits a byte stream into lines, chunk by chunk.
+pub struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// Bytes of `buf` that belong to the current, unfinished line.
+    max_line: usize,
+    /// The previous chunk ended in `\r`: a `\n` right after it is part of that ending.
+    skip_lf: bool,
+    /// The current line has grown past `max_line`: drop bytes until its end.
+    discarding: bool,
+    /// Stream offset of the first byte of `buf`.
+    offset: u64,
+    /// Lines dropped for being too long.
+    pub too_long: u64,
+    eof: bool,
+    read_size: usize,
+}
+
+impl<R: Read> LineReader<R> {
+    /// A reader over `inner` that drops lines longer than `max_line` bytes.
+    pub fn new(inner: R, max_line: usize) -> Self {
+        Self::with_offset(inner, max_line, 0)
+    }
+
+    /// Like [`LineReader::new`], for a stream whose first byte is at `offset` of a file.
+    pub fn with_offset(inner: R, max_line: usize, offset: u64) -> Self {
+        LineReader {
+            inner,
+            buf: Vec::new(),
+            max_line: max_line.max(1),
+            skip_lf: false,
+            discarding: false,
+            offset,
+            too_long: 0,
+            eof: false,
+            read_size: 1 << 20,
+        }
+    }
+
+    /// Stream offset where the next line not yet returned starts.
+    pub fn next_line_offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The wrapped reader.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// Sets how many bytes one read asks for (default 1 MiB).
+    pub fn set_read_size(&mut self, n: usize) {
+        self.read_size = n.max(1);
+    }
+
+    /// Reads once and returns the complete lines found so far.
+    pub fn read_chunk(&mut self) -> io::Result<Step> {
+        if self.eof {
+            return Ok(Step::Eof);
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + self.read_size, 0);
+        let n = loop {
+            match self.inner.read(&mut self.buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    self.buf.truncate(old);
+                    return Ok(Step::Idle);
+                }
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e);
+                }
+            }
+        };
+        self.buf.truncate(old + n);
+        if n == 0 {
+            self.eof = true;
+            return Ok(self.finish());
+        }
+        Ok(Step::Lines(self.split(old)))
+    }
+
+    /// End of stream: the unfinished line, if any, counts as a line.
+    fn finish(&mut self) -> Step {
+        let mut chunk = Chunk::default();
+        if self.discarding {
+            self.too_long += 1;
+            self.discarding = false;
+        } else if !self.buf.is_empty() {
+            let len = self.buf.len();
+            chunk.data = std::mem::take(&mut self.buf);
+            chunk.lines.push((0, len));
+            self.offset += len as u64;
+        }
+        if chunk.is_empty() {
+            Step::Eof
+        } else {
+            Step::Lines(chunk)
+        }
+    }
+
+    /// Splits `buf` (whose bytes before `new_from` were scanned already and hold no ending).
+    fn split(&mut self, new_from: usize) -> Chunk {
+        let mut lines = Vec::new();
+        let mut start = 0usize;
+        let mut pos = new_from;
+        if self.skip_lf && pos < self.buf.len() {
+            self.skip_lf = false;
+            if self.buf[pos] == b'\n' {
+                // The `\n` of a `\r\n` split across two reads: the line ended at the `\r`, so
+                // nothing is pending before it.
+                start = pos + 1;
+                pos += 1;
+            }
+        }
+        while let Some(i) = memchr::memchr2(b'\n', b'\r', &self.buf[pos..]) {
+            let end = pos + i;
+            let mut next = end + 1;
+            if self.buf[end] == b'\r' {
+                match self.buf.get(next) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => self.skip_lf = true,
+                }
+            }
+            if self.discarding || end - start > self.max_line {
+                self.too_long += 1;
+                self.discarding = false;
+            } else {
+                lines.push((start, end));
+            }
+            start = next;
+            pos = next;
+        }
+        // The unfinished tail stays for the next read; the rest leaves as a chunk.
+        let tail = self.buf.split_off(start);
+        let data = std::mem::replace(&mut self.buf, tail);
+        self.offset += data.len() as u64;
+        if self.buf.len() > self.max_line {
+            self.discarding = true;
+            self.offset += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        Chunk { data, lines }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that returns the given pieces one read at a time.
+    struct Pieces(Vec<Vec<u8>>);
+    impl Read for Pieces {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let p = self.0.remove(0);
+            out[..p.len()].copy_from_slice(&p);
+            Ok(p.len())
+        }
+    }
+
+    fn lines_of(pieces: &[&[u8]], max: usize) -> (Vec<String>, u64) {
+        let mut r = LineReader::new(Pieces(pieces.iter().map(|p| p.to_vec()).collect()), max);
+        let mut out = Vec::new();
+        loop {
+            match r.read_chunk().unwrap() {
+                Step::Lines(c) => {
+                    out.extend(c.iter().map(|l| String::from_utf8_lossy(l).into_owned()))
+                }
+                Step::Idle => {}
+                Step::Eof => break,
+            }
+        }
+        (out, r.too_long)
+    }
+
+    #[test]
+    fn every_ending_and_a_final_partial_line() {
+        let (l, _) = lines_of(&[b"a\nb\r\nc\rd"], 100);
+        assert_eq!(l, ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn crlf_split_across_reads_is_one_ending() {
+        let (l, _) = lines_of(&[b"a\r", b"\nb\r", b"c\n"], 100);
+        assert_eq!(l, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn empty_lines_are_kept() {
+        let (l, _) = lines_of(&[b"\n\nx\n"], 100);
+        assert_eq!(l, ["", "", "x"]);
+    }
+
+    #[test]
+    fn long_lines_are_dropped_and_counted_without_buffering() {
+        let long = vec![b'x'; 50];
+        let (l, n) = lines_of(&[b"ok\n", &long, &long, b"\nafter\n", &long], 20);
+        assert_eq!(l, ["ok", "after"]);
+        assert_eq!(n, 2);
+    }
+}

@@ -1,0 +1,178 @@
+//! TCP line sockets: `socket://` connects out like Spark's `socketTextStream` (and retries
+//! every 2 s forever, on refusal and after the server closes), `listen://` accepts any number
+//! of clients.
+
+use std::io::ErrorKind;
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use super::dealer::Dealer;
+use super::lines::{LineReader, Step};
+use super::SourceContext;
+use crate::metrics::Skip;
+
+/// Wait between connection attempts (Spark's receiver restarts after 2 s too).
+pub const RETRY: Duration = Duration::from_secs(2);
+/// How often a blocked read wakes up to look at the shutdown flag.
+const TICK: Duration = Duration::from_millis(200);
+
+/// Connects to `addr`, reads lines until the server closes, and starts again, forever (until
+/// shutdown). Each state change is reported once on stderr, not every retry.
+pub fn connect_loop(addr: &str, deal: &mut Dealer, ctx: &SourceContext) {
+    let mut last_error = String::new();
+    let mut connected_before = false;
+    while !ctx.stopping() {
+        match connect(addr) {
+            Ok(stream) => {
+                if connected_before {
+                    ctx.metrics.reconnects.fetch_add(1, Relaxed);
+                }
+                connected_before = true;
+                last_error.clear();
+                crate::log::info(format_args!("socket://{addr}: connected"));
+                ctx.metrics.connected.fetch_add(1, Relaxed);
+                let more = read_lines(stream, deal, ctx);
+                ctx.metrics.connected.fetch_sub(1, Relaxed);
+                if !more {
+                    return;
+                }
+                crate::log::info(format_args!(
+                    "socket://{addr}: closed by the server; reconnecting every {}s",
+                    RETRY.as_secs()
+                ));
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if msg != last_error {
+                    crate::log::warn(format_args!(
+                        "socket://{addr}: {msg}; retrying every {}s",
+                        RETRY.as_secs()
+                    ));
+                    last_error = msg;
+                }
+            }
+        }
+        sleep_unless_stopping(RETRY, ctx);
+    }
+}
+
+fn connect(addr: &str) -> std::io::Result<TcpStream> {
+    let mut last = std::io::Error::new(ErrorKind::NotFound, "address resolves to nothing");
+    for a in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&a, Duration::from_secs(5)) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn sleep_unless_stopping(total: Duration, ctx: &SourceContext) {
+    let until = std::time::Instant::now() + total;
+    while !ctx.stopping() {
+        let now = std::time::Instant::now();
+        if now >= until {
+            return;
+        }
+        std::thread::sleep((until - now).min(TICK));
+    }
+}
+
+/// Reads one connection to its end. Returns false if the source should stop altogether.
+fn read_lines(stream: TcpStream, deal: &mut Dealer, ctx: &SourceContext) -> bool {
+    let _ = stream.set_read_timeout(Some(TICK));
+    let _ = stream.set_nodelay(true);
+    let mut r = LineReader::new(stream, ctx.max_line);
+    r.set_read_size(64 << 10);
+    let mut counted = 0;
+    loop {
+        if ctx.stopping() {
+            return false;
+        }
+        let step = r.read_chunk();
+        ctx.metrics.skip_n(Skip::LineTooLong, r.too_long - counted);
+        counted = r.too_long;
+        match step {
+            Ok(Step::Lines(c)) => {
+                if !deal.deal(c) {
+                    return false;
+                }
+            }
+            Ok(Step::Idle) => {}
+            Ok(Step::Eof) => return true,
+            Err(e) => {
+                crate::log::warn(format_args!("socket read error: {e}"));
+                return true;
+            }
+        }
+    }
+}
+
+/// Accepts clients on `listener` until shutdown; each client is read on its own thread, and
+/// all of them feed the same workers.
+pub fn accept_loop(listener: TcpListener, deal: &mut Dealer, ctx: &SourceContext) {
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    crate::log::info(format_args!("listen://{addr}: accepting line clients"));
+    let _ = listener.set_nonblocking(true);
+    let (tx, rx) = crossbeam_channel::bounded::<super::Chunk>(64);
+    loop {
+        if ctx.stopping() {
+            return;
+        }
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nonblocking(false);
+                let (tx, ctx) = (tx.clone(), ctx.clone());
+                let _ = std::thread::Builder::new().name(format!("client-{peer}")).spawn(
+                    move || {
+                        ctx.metrics.connected.fetch_add(1, Relaxed);
+                        let mut fwd = Forward(tx);
+                        client_lines(stream, &mut fwd, &ctx);
+                        ctx.metrics.connected.fetch_sub(1, Relaxed);
+                    },
+                );
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => crate::log::warn(format_args!("listen://{addr}: accept failed: {e}")),
+        }
+        // Forward what the clients read; wait a little for more.
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(c) => {
+                if !deal.deal(c) {
+                    return;
+                }
+                while let Ok(c) = rx.try_recv() {
+                    if !deal.deal(c) {
+                        return;
+                    }
+                }
+            }
+            Err(_) => continue,
+        }
+    }
+}
+
+/// A client thread's way to hand chunks to the accept loop.
+struct Forward(crossbeam_channel::Sender<super::Chunk>);
+
+fn client_lines(stream: TcpStream, fwd: &mut Forward, ctx: &SourceContext) {
+    let _ = stream.set_read_timeout(Some(TICK));
+    let mut r = LineReader::new(stream, ctx.max_line);
+    r.set_read_size(64 << 10);
+    let mut counted = 0;
+    while !ctx.stopping() {
+        let step = r.read_chunk();
+        ctx.metrics.skip_n(Skip::LineTooLong, r.too_long - counted);
+        counted = r.too_long;
+        match step {
+            Ok(Step::Lines(c)) => {
+                if !c.is_empty() && fwd.0.send(c).is_err() {
+                    return;
+                }
+            }
+            Ok(Step::Idle) => {}
+            Ok(Step::Eof) | Err(_) => return,
+        }
+    }
+}

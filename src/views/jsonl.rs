@@ -1,0 +1,68 @@
+//! The window JSON lines of DESIGN.md §4: one object per window, keys in a fixed order.
+
+use serde::Serialize;
+use window::Window;
+
+use super::rfc3339;
+
+#[derive(Serialize)]
+struct Line<'a> {
+    window_start: String,
+    window_end: String,
+    records: u64,
+    tagged: u64,
+    tags: u64,
+    distinct: u64,
+    late: u64,
+    top: Vec<Row<'a>>,
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    rank: usize,
+    hashtag: &'a str,
+    count: u64,
+}
+
+/// One window as a JSON line (without the newline).
+pub fn line(w: &Window) -> String {
+    let l = Line {
+        window_start: rfc3339(w.start_ms),
+        window_end: rfc3339(w.end_ms),
+        records: w.records,
+        tagged: w.tagged,
+        tags: w.tags,
+        distinct: w.distinct,
+        late: w.late,
+        top: w
+            .top
+            .iter()
+            .enumerate()
+            .map(|(i, (tag, count))| Row { rank: i + 1, hashtag: tag, count: *count })
+            .collect(),
+    };
+    serde_json::to_string(&l).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_order_and_times() {
+        let w = Window {
+            start_ms: 1_451_952_000_000,
+            end_ms: 1_452_038_400_000,
+            records: 12,
+            tagged: 3,
+            tags: 5,
+            distinct: 4,
+            late: 0,
+            top: vec![("#trump2016".into(), 2)],
+        };
+        assert_eq!(
+            line(&w),
+            r##"{"window_start":"2016-01-05T00:00:00Z","window_end":"2016-01-06T00:00:00Z","records":12,"tagged":3,"tags":5,"distinct":4,"late":0,"top":[{"rank":1,"hashtag":"#trump2016","count":2}]}"##
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! A plain text table per window, for when stdout is not a terminal.
+
+use std::fmt::Write;
+
+use window::Window;
+
+use super::rfc3339;
+
+/// The window as a small aligned table, ending with a blank line.
+pub fn render(w: &Window) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "window {} .. {}  records {}  tagged {}  tags {}  distinct {}  late {}",
+        rfc3339(w.start_ms),
+        rfc3339(w.end_ms),
+        w.records,
+        w.tagged,
+        w.tags,
+        w.distinct,
+        w.late
+    );
+    let width = w.top.iter().map(|(t, _)| t.chars().count()).max().unwrap_or(7).max(7);
+    if w.top.is_empty() {
+        let _ = writeln!(s, "  (no hashtags)");
+    } else {
+        let _ = writeln!(s, "  rank  {:<width$}  count", "hashtag");
+    }
+    for (i, (tag, n)) in w.top.iter().enumerate() {
+        let pad = width - tag.chars().count();
+        let _ = writeln!(s, "  {:>4}  {tag}{:pad$}  {n:>5}", i + 1, "");
+    }
+    s.push('\n');
+    s
+}

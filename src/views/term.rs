@@ -1,0 +1,153 @@
+//! The live terminal chart (ratatui): the tutorial's horizontal bar chart of the current
+//! top-K, with the window's times and the engine's counters, redrawn at every slide.
+
+use std::time::Instant;
+
+use ratatui::layout::{Constraint, Direction, Layout};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Paragraph};
+use ratatui::Frame;
+use window::Window;
+
+use super::rfc3339;
+use crate::metrics::Snapshot;
+
+/// What the screen shows.
+#[derive(Debug)]
+pub struct View {
+    /// Title line (source and window shape).
+    pub title: String,
+    /// The latest window, if any.
+    pub window: Option<Window>,
+    /// Counters now.
+    pub counters: Snapshot,
+    /// Records per second over the last redraw interval.
+    pub rate: f64,
+    last: (Instant, u64),
+}
+
+impl View {
+    /// An empty view with a title.
+    pub fn new(title: String) -> View {
+        View { title, window: None, counters: Snapshot::default(), rate: 0.0, last: (Instant::now(), 0) }
+    }
+
+    /// Updates the counters and the input rate.
+    pub fn tick(&mut self, counters: Snapshot) {
+        let dt = self.last.0.elapsed().as_secs_f64();
+        if dt >= 0.5 {
+            let dn = counters.records_in.saturating_sub(self.last.1);
+            self.rate = dn as f64 / dt;
+            self.last = (Instant::now(), counters.records_in);
+        }
+        self.counters = counters;
+    }
+}
+
+/// Draws the view into a frame.
+pub fn draw(f: &mut Frame, v: &View) {
+    let rows = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Length(2), Constraint::Min(3), Constraint::Length(2)])
+        .split(f.area());
+    let when = match &v.window {
+        Some(w) => format!(
+            "window {} .. {}   records {}  tagged {}  tags {}  distinct {}",
+            rfc3339(w.start_ms),
+            rfc3339(w.end_ms),
+            w.records,
+            w.tagged,
+            w.tags,
+            w.distinct
+        ),
+        None => "waiting for the first window to close…".to_owned(),
+    };
+    let head = vec![
+        Line::styled(v.title.clone(), Style::default().add_modifier(Modifier::BOLD)),
+        Line::from(when),
+    ];
+    f.render_widget(Paragraph::new(head), rows[0]);
+
+    let bars: Vec<Bar> = v
+        .window
+        .iter()
+        .flat_map(|w| w.top.iter())
+        .map(|(tag, n)| {
+            Bar::default()
+                .value(*n)
+                .label(Line::from(tag.clone()))
+                .text_value(n.to_string())
+                .style(Style::default().fg(Color::Cyan))
+        })
+        .collect();
+    let label_width = v
+        .window
+        .iter()
+        .flat_map(|w| w.top.iter())
+        .map(|(t, _)| t.chars().count())
+        .max()
+        .unwrap_or(8);
+    let chart = BarChart::default()
+        .block(Block::bordered().title(" top hashtags "))
+        .direction(Direction::Horizontal)
+        .bar_width(1)
+        .bar_gap(0)
+        .group_gap(0)
+        .label_style(Style::default().fg(Color::White))
+        .data(BarGroup::default().bars(&bars));
+    let _ = label_width;
+    f.render_widget(chart, rows[1]);
+
+    let c = &v.counters;
+    let mut foot = vec![Line::from(format!(
+        "in {} records ({:.0}/s, {:.1} MB)  {}  late {}  windows {}  connected {}  reconnects {}   q: quit",
+        c.records_in,
+        v.rate,
+        c.bytes_in as f64 / 1e6,
+        c.skipped_summary(),
+        c.late,
+        c.windows_emitted,
+        c.connected,
+        c.reconnects
+    ))];
+    if let Some(m) = crate::log::recent().last() {
+        foot.push(Line::styled(m.clone(), Style::default().fg(Color::Yellow)));
+    }
+    f.render_widget(Paragraph::new(foot), rows[2]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    #[test]
+    fn bars_show_tags_and_counts() {
+        let mut v = View::new("tagstream demo".into());
+        v.window = Some(Window {
+            start_ms: 0,
+            end_ms: 60_000,
+            records: 9,
+            tagged: 5,
+            tags: 7,
+            distinct: 2,
+            late: 0,
+            top: vec![("#rust".into(), 5), ("#日本語".into(), 2)],
+        });
+        let mut t = Terminal::new(TestBackend::new(80, 16)).unwrap();
+        t.draw(|f| draw(f, &v)).unwrap();
+        let screen: String = t
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect::<Vec<_>>()
+            .join("");
+        assert!(screen.contains("#rust"), "{screen}");
+        assert!(screen.contains("1970-01-01T00:01:00Z"));
+        assert!(screen.contains('5'));
+    }
+}

@@ -1,0 +1,76 @@
+use std::io::Write;
+
+use crate::util::{bin, run_ok, summary_count, windows, TempDir};
+
+/// Every kind of bad record in one JSON-lines file: each is skipped and counted by reason,
+/// the good records around them are all counted, and the run completes.
+#[test]
+fn bad_records_are_skipped_and_counted_by_reason() {
+    let t = TempDir::new("bad");
+    let input = t.path("in.jsonl");
+    let mut f = std::fs::File::create(&input).unwrap();
+    let good = |f: &mut std::fs::File, sec: u32, text: &str| {
+        writeln!(f, r##"{{"created_at":"2020-01-01T00:00:{sec:02}Z","text":"{text}"}}"##).unwrap();
+    };
+    good(&mut f, 1, "#rust is fun");
+    f.write_all(b"{\"created_at\":\"2020-01-01T00:00:02Z\",\"text\":\"\xff\xfe #bad\"}\n").unwrap();
+    f.write_all(b"{\"created_at\":\"2020-01-01T00:00:03Z\",\"text\":\"#broken\"\n").unwrap();
+    f.write_all(b"{\"created_at\":\"2020-01-01T00:00:04Z\"}\n").unwrap();
+    f.write_all(b"{\"created_at\":\"yesterday\",\"text\":\"#when\"}\n").unwrap();
+    f.write_all(b"{\"created_at\":\"2020-01-01T00:00:05Z\",\"text\":42}\n").unwrap();
+    // A 10 MB line.
+    let mut huge = b"{\"created_at\":\"2020-01-01T00:00:06Z\",\"text\":\"".to_vec();
+    huge.resize(10 << 20, b'a');
+    huge.extend_from_slice(b" #huge\"}\n");
+    f.write_all(&huge).unwrap();
+    good(&mut f, 7, "#rust again #go");
+    // Late: a record older than every open window (lateness 0, 10 s batches/windows).
+    good(&mut f, 30, "#later");
+    writeln!(f, r##"{{"created_at":"2020-01-01T00:00:00Z","text":"#stale"}}"##).unwrap();
+    good(&mut f, 31, "#rust");
+    drop(f);
+
+    let out = t.path("out.jsonl");
+    let res = run_ok(
+        bin()
+            .args(["run", "--source"])
+            .arg(&input)
+            .args(["--format", "jsonl", "--time", "event", "--batch", "10s", "--window", "10s"])
+            .args(["--tui", "off", "--out"])
+            .arg(&out),
+    );
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(summary_count(&err, "records"), 5, "{err}");
+    for reason in ["invalid_utf8", "bad_json", "missing_field", "bad_time", "bad_field"] {
+        assert_eq!(summary_count(&err, reason), 1, "{reason}: {err}");
+    }
+    assert_eq!(summary_count(&err, "line_too_long"), 1, "{err}");
+    assert_eq!(summary_count(&err, "late"), 1, "{err}");
+
+    let w = windows(&out);
+    let tops: Vec<_> = w.iter().map(crate::util::top).collect();
+    assert_eq!(w.len(), 4, "{w:?}");
+    assert_eq!(tops[0], [("#rust".to_owned(), 2), ("#go".to_owned(), 1)]);
+    assert_eq!(w[0]["records"], 2);
+    assert!(tops[1].is_empty() && tops[2].is_empty());
+    assert_eq!(tops[3], [("#later".to_owned(), 1), ("#rust".to_owned(), 1)]);
+    assert_eq!(w[3]["late"], 1);
+}
+
+/// In text mode invalid UTF-8 is not an error: it becomes U+FFFD, as in socketTextStream.
+#[test]
+fn invalid_utf8_text_lines_are_decoded_lossily() {
+    let t = TempDir::new("lossy");
+    let input = t.path("in.txt");
+    std::fs::write(&input, b"caf\xe9 #ok\n#fine \xff\xff\n").unwrap();
+    let out = t.path("out.jsonl");
+    let res = run_ok(
+        bin().args(["run", "--tui", "off", "--source"]).arg(&input).arg("--out").arg(&out),
+    );
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(summary_count(&err, "records"), 2, "{err}");
+    assert_eq!(summary_count(&err, "skipped"), 0, "{err}");
+    let w = windows(&out);
+    let total: u64 = w.iter().map(|w| w["tags"].as_u64().unwrap()).max().unwrap();
+    assert_eq!(total, 2);
+}

@@ -1,0 +1,56 @@
+use crate::util::{bin, TempDir};
+
+/// Runs the binary with `args`, expects exit code 2 and exactly one stderr line containing
+/// `needle`.
+fn fails_with(args: &[&str], needle: &str) {
+    let out = bin().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "args {args:?}: stderr {err}");
+    assert_eq!(err.lines().count(), 1, "one line expected, got:\n{err}");
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+}
+
+#[test]
+fn window_not_a_multiple_of_the_batch() {
+    fails_with(&["run", "--source", "-", "--batch", "10s", "--window", "65s"], "multiple");
+}
+
+#[test]
+fn slide_not_a_multiple_of_the_batch() {
+    fails_with(&["run", "--source", "-", "--batch", "10s", "--slide", "15s"], "multiple");
+}
+
+#[test]
+fn unknown_source_scheme() {
+    fails_with(&["run", "--source", "ftp://example.com/x"], "unknown source scheme 'ftp://'");
+}
+
+#[test]
+fn unreadable_file() {
+    fails_with(&["run", "--source", "/nonexistent/tweets.txt"], "cannot read /nonexistent");
+}
+
+#[test]
+fn unknown_flag() {
+    fails_with(&["run", "--source", "-", "--frobnicate"], "--frobnicate");
+}
+
+#[test]
+fn bad_duration() {
+    fails_with(&["run", "--source", "-", "--batch", "soon"], "soon");
+}
+
+#[test]
+fn event_time_needs_json() {
+    let t = TempDir::new("cli-event");
+    let f = t.path("in.txt");
+    std::fs::write(&f, "#a\n").unwrap();
+    fails_with(&["run", "--source", f.to_str().unwrap(), "--time", "event"], "--format jsonl");
+}
+
+#[test]
+fn help_is_not_an_error() {
+    let out = bin().args(["run", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--window"));
+}

@@ -1,0 +1,113 @@
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{bin, summary_count, top, windows, TempDir};
+
+/// The tutorial's receiver, in Python: accepts one client on 127.0.0.1:PORT, writes tweet
+/// lines (one per line, as the receiver does with `client.send(text + "\n")`), and holds the
+/// connection open until its stdin closes.
+const RECEIVER: &str = r#"
+import socket, sys
+port = int(sys.argv[1]); lines = sys.argv[2:]
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port)); s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+for l in lines:
+    c.send((l + "\n").encode("utf-8"))
+sys.stdin.read()
+c.close(); s.close()
+"#;
+
+struct Receiver(Child, Option<ChildStdin>);
+
+impl Receiver {
+    fn start(port: u16, lines: &[String]) -> Receiver {
+        let mut child = Command::new("python3")
+            .args(["-c", RECEIVER, &port.to_string()])
+            .args(lines)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut first,
+        )
+        .unwrap();
+        assert_eq!(first.trim(), "listening");
+        let stdin = child.stdin.take();
+        Receiver(child, stdin)
+    }
+
+    /// Closes the connection (like the receiver being stopped).
+    fn stop(mut self) {
+        drop(self.1.take());
+        let _ = self.0.wait();
+    }
+}
+
+fn burst(tags: &[(&str, usize)]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (tag, n) in tags {
+        for i in 0..*n {
+            lines.push(format!("RT @user{i}: watching the game {tag} tonight"));
+        }
+    }
+    lines
+}
+
+fn wait_for(out: &std::path::Path, what: &str, pred: impl Fn(&[(String, u64)]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if windows(out).iter().any(|w| pred(&top(w))) {
+            return;
+        }
+        std::thread::park_timeout(Duration::from_millis(100));
+    }
+    panic!("no window with {what} within 30 s; windows: {:?}", windows(out));
+}
+
+#[test]
+fn socket_source_counts_windows_and_reconnects_after_the_server_restarts() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("SKIP: no python3");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let t = TempDir::new("socket");
+    let out = t.path("out.jsonl");
+    let first = Receiver::start(port, &burst(&[("#alpha", 5), ("#Beta", 3), ("#gamma", 1)]));
+    let engine = bin()
+        .args(["run", "--source", &format!("socket://127.0.0.1:{port}")])
+        .args(["--batch", "1s", "--window", "3s", "--top", "3", "--tui", "off", "--out"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let want = |v: &[(&str, u64)]| v.iter().map(|(t, n)| (t.to_string(), *n)).collect::<Vec<_>>();
+    let first_top = want(&[("#alpha", 5), ("#beta", 3), ("#gamma", 1)]);
+    wait_for(&out, "alpha 5, beta 3, gamma 1", |t| t == first_top);
+    first.stop();
+
+    // The server comes back on the same port: tagstream reconnects by itself (every 2 s).
+    let second = Receiver::start(port, &burst(&[("#delta", 4), ("#alpha", 2)]));
+    let second_top = want(&[("#delta", 4), ("#alpha", 2)]);
+    wait_for(&out, "delta 4, alpha 2", |t| t == second_top);
+    second.stop();
+
+    // SIGINT: emit what is open, flush, exit 0.
+    Command::new("kill").args(["-INT", &engine.id().to_string()]).status().unwrap();
+    let res = engine.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    assert_eq!(summary_count(&err, "records"), 15, "{err}");
+    assert!(summary_count(&err, "reconnects") >= 1, "{err}");
+    // Windows are contiguous: one per slide, none missing.
+    let ends: Vec<String> =
+        windows(&out).iter().map(|w| w["window_end"].as_str().unwrap().to_owned()).collect();
+    assert!(ends.windows(2).all(|p| p[0] < p[1]), "{ends:?}");
+}

@@ -1,0 +1,93 @@
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The built binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tagstream"))
+}
+
+/// `../shared` beside the repository.
+pub fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+/// True when python3 with PyYAML can run the shared oracle scripts; prints why not.
+pub fn python_ok() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIP: python3 with PyYAML is not available");
+    }
+    ok && shared().exists()
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir()
+            .join(format!("tagstream-test-{name}-{}-{}", std::process::id(), nanos()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// Runs a command to completion, asserting it succeeded; returns its output.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("command starts");
+    assert!(
+        out.status.success(),
+        "{:?} failed with {}\nstderr:\n{}",
+        cmd,
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The value after `label ` in the final summary line on stderr (e.g. "records").
+pub fn summary_count(stderr: &str, label: &str) -> u64 {
+    let line = stderr.lines().rev().find(|l| l.contains("done: windows ")).unwrap_or_else(|| {
+        panic!("no summary line in stderr:\n{stderr}");
+    });
+    let i = line.find(&format!("{label} ")).unwrap_or_else(|| panic!("no '{label}' in {line}"));
+    let rest = &line[i + label.len() + 1..];
+    rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+}
+
+/// Parses every line of a window JSON-lines file.
+pub fn windows(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `[(hashtag, count)]` of a window.
+pub fn top(w: &serde_json::Value) -> Vec<(String, u64)> {
+    w["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["hashtag"].as_str().unwrap().to_owned(), r["count"].as_u64().unwrap()))
+        .collect()
+}
