@@ -205,7 +205,7 @@ fn execute(
                         // A closed pipe (e.g. `| head`) ends the run quietly.
                         shutdown.store(true, Ordering::SeqCst);
                     }
-                } else if !use_tui {
+                } else if !use_tui && output.out.is_none() {
                     let mut s = stdout.lock();
                     if s.write_all(table::render(&w).as_bytes()).and_then(|_| s.flush()).is_err() {
                         shutdown.store(true, Ordering::SeqCst);
