@@ -238,7 +238,7 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
 
     /// The merged output equals the oracle, every shard's results equal the oracle over its
     /// tags, and one shard gives byte-for-byte the same output as many.

@@ -19,6 +19,21 @@
 //! shard's results into the emitted [`Window`]s, empty ones included. Top-K order is count
 //! descending, then tag ascending by bytes ([`top_k`]).
 //!
+//! # Contract and determinism
+//!
+//! The caller (a timely operator) guarantees that frontiers only grow and that every datum
+//! with time `< f` was pushed before `advance(Some(f))`; the merger's frontier also waits for
+//! every shard's results for `E` before passing `E`. Then each shard's results, and the
+//! merger's windows, are a function of the data alone: not of the number of shards, of how
+//! data was chunked, or of when `advance` was called. The merger's range (which windows are
+//! emitted, empty ones included) is too, as long as the frontier never runs more than one
+//! past the greatest time pushed before the input ends, which holds in event time (the
+//! frontier is the watermark). In processing time the caller's clock moves the frontier, and
+//! the empty windows it passes are emitted: that is the point there.
+//!
+//! Property tests (`src/cluster.rs`) check all of this against a naive oracle
+//! (`src/model.rs`) under random data, routing and schedules.
+//!
 //! # Worked example: 10 s batches, 60 s windows, 10 s slide
 //!
 //! Three records, in event time: `#a` at 0 s, `#a #b` at 15 s, `#b` at 65 s. They fall in

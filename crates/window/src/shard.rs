@@ -140,13 +140,23 @@ impl Shard {
             if *entry.key() >= end {
                 break;
             }
-            for (pane, id, n) in entry.remove() {
+            let data = entry.remove();
+            let mut hint = data.len();
+            for (pane, id, n) in data {
                 if pane < lo {
                     // Every window holding it is closed (a datum behind the frontier).
                     self.tags.release(id);
                     continue;
                 }
-                match self.panes.entry(pane).or_default().entry(id) {
+                // The first new pane of a batch is sized for the whole batch: one batch or a few fill
+                // a pane, and growing a map of a million entries rehashes it twenty times.
+                let counts = self.panes.entry(pane).or_insert_with(|| {
+                    FxHashMap::with_capacity_and_hasher(
+                        std::mem::take(&mut hint),
+                        Default::default(),
+                    )
+                });
+                match counts.entry(id) {
                     Entry::Occupied(mut e) => {
                         *e.get_mut() += n;
                         self.tags.release(id);
