@@ -111,3 +111,71 @@ fn socket_source_counts_windows_and_reconnects_after_the_server_restarts() {
         windows(&out).iter().map(|w| w["window_end"].as_str().unwrap().to_owned()).collect();
     assert!(ends.windows(2).all(|p| p[0] < p[1]), "{ends:?}");
 }
+
+#[test]
+fn listen_source_accepts_many_clients() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let t = TempDir::new("listen");
+    let out = t.path("out.jsonl");
+    let engine = bin()
+        .args(["run", "--source", &format!("listen://127.0.0.1:{port}")])
+        .args(["--batch", "1s", "--window", "3s", "--tui", "off", "--out"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let connect = || loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => return s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::park_timeout(Duration::from_millis(50));
+            }
+            Err(e) => panic!("listen:// never accepted: {e}"),
+        }
+    };
+    use std::io::Write as _;
+    let mut a = connect();
+    let mut b = connect();
+    a.write_all(b"#one x\r\n#one y\r\n").unwrap();
+    b.write_all("#two \u{1F525}\n#two\n".as_bytes()).unwrap();
+    a.write_all(b"last #one").unwrap(); // a final line without an ending counts
+    drop(a);
+    drop(b);
+    let want = vec![("#one".to_owned(), 3), ("#two".to_owned(), 2)];
+    wait_for(&out, "one 3, two 2", |t| t == want);
+    Command::new("kill").args(["-TERM", &engine.id().to_string()]).status().unwrap();
+    let res = engine.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    assert_eq!(summary_count(&err, "records"), 5, "{err}");
+}
+
+#[test]
+fn stdin_source_reads_to_the_end() {
+    let t = TempDir::new("stdin");
+    let out = t.path("out.jsonl");
+    let mut child = bin()
+        .args(["run", "--source", "-", "--workers", "2", "--tui", "off", "--out"])
+        .arg(&out)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        for i in 0..10_000 {
+            writeln!(stdin, "tweet {i} #Even{}", i % 2).unwrap();
+        }
+    }
+    let res = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    assert_eq!(summary_count(&err, "records"), 10_000, "{err}");
+    let w = windows(&out);
+    let best = w.iter().map(top).max_by_key(|t| t.iter().map(|(_, n)| n).sum::<u64>()).unwrap();
+    assert_eq!(best, [("#even0".to_owned(), 5000), ("#even1".to_owned(), 5000)]);
+}

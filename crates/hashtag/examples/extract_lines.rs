@@ -52,7 +52,11 @@ fn run(mode: Mode, unescape_lines: bool) -> io::Result<()> {
     let mut out = BufWriter::new(io::stdout().lock());
     let mut key = String::new();
     for line in lines {
-        let text = if unescape_lines { unescape(line) } else { Cow::Borrowed(line) };
+        let text = if unescape_lines {
+            unescape(line)
+        } else {
+            Cow::Borrowed(line)
+        };
         out.write_all(b"[")?;
         let mut first = true;
         let mut result = Ok(());

@@ -157,7 +157,11 @@ mod tests {
     fn ascii_classes() {
         for b in 0u8..128 {
             let c = b as char;
-            assert_eq!(class(c) & TAG != 0, c.is_ascii_alphanumeric() || c == '_', "{c:?}");
+            assert_eq!(
+                class(c) & TAG != 0,
+                c.is_ascii_alphanumeric() || c == '_',
+                "{c:?}"
+            );
             assert_eq!(class(c) & ALPHA != 0, c.is_ascii_alphabetic(), "{c:?}");
             let pre = !(c.is_ascii_alphanumeric() || c == '_' || c == '&');
             assert_eq!(class(c) & PRE_OK != 0, pre, "{c:?}");
@@ -173,7 +177,9 @@ mod tests {
         for c in ['٣', '१', '５', '𝟏'] {
             assert_eq!(class(c) & (TAG | ALPHA), TAG, "{c:?}");
         }
-        for c in ['²', '½', 'Ⅻ', '🔥', '\u{200B}', '\u{00AD}', '’', '。', '\u{F8D7}'] {
+        for c in [
+            '²', '½', 'Ⅻ', '🔥', '\u{200B}', '\u{00AD}', '’', '。', '\u{F8D7}',
+        ] {
             assert_eq!(class(c) & TAG, 0, "{c:?}");
             assert_ne!(class(c) & PRE_OK, 0, "{c:?}");
         }

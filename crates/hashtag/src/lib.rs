@@ -34,12 +34,17 @@
 //! ```
 //!
 //! Modules: `class` (Unicode character classes), `twitter` (the twitter-text scan), `url` (the
-//! URL rule, on the rare tokens that need it), `spark` (the split-on-space rule).
+//! URL rule, on the rare tokens that need it), `tld` (the embedded TLD list), `spark` (the
+//! split-on-space rule).
+//!
+//! The TLD list used by the URL rule, `data/tld_lib.yml`, is Twitter's conformance data
+//! (Apache-2.0, see `data/LICENSE-twitter-text`); `build.rs` embeds it at build time.
 
 #![deny(missing_docs)]
 
 mod class;
 mod spark;
+mod tld;
 mod twitter;
 mod url;
 
@@ -77,7 +82,9 @@ impl FromStr for Mode {
         match s {
             "hashtags" => Ok(Mode::Hashtags),
             "spark" => Ok(Mode::Spark),
-            _ => Err(format!("unknown hashtag mode {s:?}: expected \"hashtags\" or \"spark\"")),
+            _ => Err(format!(
+                "unknown hashtag mode {s:?}: expected \"hashtags\" or \"spark\""
+            )),
         }
     }
 }
@@ -245,13 +252,25 @@ mod tests {
     #[test]
     fn rules_examples() {
         let h = |t| extract(Mode::Hashtags, t);
-        assert_eq!(h("http://twitter.com/#hashtag twitter.com/#hashtag"), Vec::<&str>::new());
-        assert_eq!(h("http://x.com/ #tag test.txt/#tag https://t.co/abc/#tag"), ["tag"; 3]);
+        assert_eq!(
+            h("http://twitter.com/#hashtag twitter.com/#hashtag"),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            h("http://x.com/ #tag test.txt/#tag https://t.co/abc/#tag"),
+            ["tag"; 3]
+        );
         assert_eq!(h("#twitter.com #twitter.co.jp"), ["twitter", "twitter"]);
         assert_eq!(h("#éabc.com/#x"), ["éabc", "x"]);
-        assert_eq!(h("foo.bar/#tag a.b/#tag localhost/#tag ftp://x.com/#tag"), ["tag"; 3]);
+        assert_eq!(
+            h("foo.bar/#tag a.b/#tag localhost/#tag ftp://x.com/#tag"),
+            ["tag"; 3]
+        );
         assert_eq!(h("例え.jp/#tag http://例え.jp/#tag"), ["tag"]);
-        assert_eq!(h("x.com/(#tag) http://x.com/?q=#tag http://x.com/path,#tag"), Vec::<&str>::new());
+        assert_eq!(
+            h("x.com/(#tag) http://x.com/?q=#tag http://x.com/path,#tag"),
+            Vec::<&str>::new()
+        );
         assert_eq!(h("&#nbsp; &#tag &amp;#tag"), ["tag"]);
         assert_eq!(h("a ✌️#hashtag #ผู้เริ่ม"), ["hashtag", "ผู้เริ่ม"]);
     }

@@ -45,9 +45,15 @@ mod tests {
 
     #[test]
     fn compat_table() {
-        assert_eq!(tokens("Loving #Rust, #rust and #RUST!"), ["#Rust,", "#rust", "#RUST!"]);
+        assert_eq!(
+            tokens("Loving #Rust, #rust and #RUST!"),
+            ["#Rust,", "#rust", "#RUST!"]
+        );
         assert_eq!(tokens("##double and # alone"), ["##double", "#"]);
-        assert_eq!(tokens("text#glued and 1#digit but (#paren)"), Vec::<&str>::new());
+        assert_eq!(
+            tokens("text#glued and 1#digit but (#paren)"),
+            Vec::<&str>::new()
+        );
         assert_eq!(tokens("＃全角タグ と #日本語。"), ["#日本語。"]);
         assert_eq!(tokens("#a#b #c"), ["#a#b", "#c"]);
         assert_eq!(tokens("line one #a\nline two #b"), ["#a\nline", "#b"]);
@@ -59,7 +65,14 @@ mod tests {
 
     #[test]
     fn matches_split() {
-        for text in ["", " ", "#", "a#b #c  #d# e #", "é #ü#  ＃x #\u{3000}#y", "#a b#c #"] {
+        for text in [
+            "",
+            " ",
+            "#",
+            "a#b #c  #d# e #",
+            "é #ü#  ＃x #\u{3000}#y",
+            "#a b#c #",
+        ] {
             assert_eq!(tokens(text), naive(text), "{text:?}");
         }
     }

@@ -40,7 +40,11 @@ pub(crate) struct Candidates<'a> {
 impl<'a> Candidates<'a> {
     /// Starts a scan at the beginning of `text`.
     pub(crate) fn new(text: &'a str) -> Self {
-        Candidates { text, pos: 0, consumed: 0 }
+        Candidates {
+            text,
+            pos: 0,
+            consumed: 0,
+        }
     }
 }
 
@@ -145,6 +149,12 @@ pub(crate) fn for_each<'a>(text: &'a str, f: &mut impl FnMut(&'a str)) {
         if c.sign < handled {
             continue;
         }
+        // The common case first: the sign starts its token (start of text or after ASCII
+        // whitespace), so no URL can start before it (§6 advice).
+        if c.sign == 0 || matches!(bytes[c.sign - 1], b' ' | b'\t'..=b'\r') {
+            f(&text[c.body..c.end]);
+            continue;
+        }
         let needs_urls = match token {
             Some((start, end, dot)) if start <= c.sign && c.sign < end => dot && c.sign > start,
             _ => {
@@ -198,7 +208,9 @@ mod tests {
     use super::*;
 
     fn cands(text: &str) -> Vec<&str> {
-        Candidates::new(text).map(|c| &text[c.body..c.end]).collect()
+        Candidates::new(text)
+            .map(|c| &text[c.body..c.end])
+            .collect()
     }
 
     #[test]
@@ -210,7 +222,10 @@ mod tests {
         assert_eq!(cands("✌\u{FE0F}#tag"), ["tag"]);
         assert_eq!(cands("#a&#b #a/#b"), ["a", "a", "b"]);
         assert_eq!(cands("#16 #1st #_ #_a"), ["1st", "_a"]);
-        assert_eq!(cands("#\u{FE0F}\u{20E3} #\u{20E3}x #1\u{FE0F}\u{20E3}"), ["1\u{FE0F}\u{20E3}"]);
+        assert_eq!(
+            cands("#\u{FE0F}\u{20E3} #\u{20E3}x #1\u{FE0F}\u{20E3}"),
+            ["1\u{FE0F}\u{20E3}"]
+        );
         assert_eq!(cands("＃日本語 ＃"), ["日本語"]);
         assert_eq!(cands("#http://x #http: #tag$X"), ["http", "tag"]);
         assert_eq!(cands("\u{FF02}#a \u{FF1F}#b \u{EF}#c"), ["a", "b"]);

@@ -19,10 +19,18 @@ fn check(extra: bool, newline: &str, want: &str) {
     if newline == "escape" {
         args.push("--unescape");
     }
-    let out = std::process::Command::new("python3").args(&args).output().expect("python3");
+    let out = std::process::Command::new("python3")
+        .args(&args)
+        .output()
+        .expect("python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or("");
-    assert_eq!(last, want, "check_hashtags.py said:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        last,
+        want,
+        "check_hashtags.py said:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success());
 }
 

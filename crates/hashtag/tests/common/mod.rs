@@ -39,8 +39,13 @@ pub fn example_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = env::current_exe().expect("path of the test binary");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
-        let sibling = profile_dir.join("examples").join(format!("extract_lines{}", env::consts::EXE_SUFFIX));
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps");
+        let sibling = profile_dir
+            .join("examples")
+            .join(format!("extract_lines{}", env::consts::EXE_SUFFIX));
         if is_fresh(&sibling) {
             return sibling;
         }
@@ -55,7 +60,9 @@ fn mtime(p: &Path) -> Option<SystemTime> {
 
 /// Is `bin` newer than every file it is built from?
 fn is_fresh(bin: &Path) -> bool {
-    let Some(built) = mtime(bin) else { return false };
+    let Some(built) = mtime(bin) else {
+        return false;
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut inputs = vec![
         root.join("Cargo.toml"),
@@ -85,15 +92,26 @@ fn build_example(profile_dir: &Path) -> PathBuf {
     }
     // Reuse this test's target dir when it is a plain `<dir>/<profile>` layout.
     if env::var_os("CARGO_TARGET_DIR").is_none() {
-        if let Some(target) = profile_dir.parent().filter(|t| t.join("CACHEDIR.TAG").exists()) {
+        if let Some(target) = profile_dir
+            .parent()
+            .filter(|t| t.join("CACHEDIR.TAG").exists())
+        {
             cmd.arg("--target-dir").arg(target);
         }
     }
-    let out = cmd.stderr(Stdio::inherit()).output().expect("run cargo build");
-    assert!(out.status.success(), "cargo build --example extract_lines failed");
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "cargo build --example extract_lines failed"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     for line in stdout.lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "extract_lines" {
             if let Some(path) = msg["executable"].as_str() {
                 return PathBuf::from(path);
@@ -120,7 +138,11 @@ pub fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str], input: &[u8]) ->
     });
     let out = child.wait_with_output().expect("wait");
     let _ = writer.join();
-    assert!(out.status.success(), "{program:?} {args:?} failed: {}", out.status);
+    assert!(
+        out.status.success(),
+        "{program:?} {args:?} failed: {}",
+        out.status
+    );
     out.stdout
 }
 
@@ -150,10 +172,19 @@ pub fn assert_same_json(what: &str, input: &[u8], want: &[u8], got: &[u8]) {
         }
     }
     if !diffs.is_empty() {
-        let mut msg = format!("{what}: {} of {} lines differ; first ones:\n", diffs.len(), want.len());
+        let mut msg = format!(
+            "{what}: {} of {} lines differ; first ones:\n",
+            diffs.len(),
+            want.len()
+        );
         for &i in diffs.iter().take(10) {
             let text = inputs.get(i).copied().unwrap_or("");
-            msg += &format!("line {}: {text:?}\n  oracle: {}\n  ours:   {}\n", i + 1, want[i], got[i]);
+            msg += &format!(
+                "line {}: {text:?}\n  oracle: {}\n  ours:   {}\n",
+                i + 1,
+                want[i],
+                got[i]
+            );
         }
         panic!("{msg}");
     }
