@@ -4,6 +4,9 @@
 //! 1,000,000 tweets), or the built-in generator's tweets when python3 is missing.
 //! Reports tweets/s (elements) and MB/s (bytes).
 
+// criterion_group! generates undocumented functions.
+#![allow(missing_docs)]
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
@@ -23,8 +26,13 @@ fn input() -> (PathBuf, &'static str) {
     if path.exists() {
         return (path, "gen_tweets.py 1000000 42");
     }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/twitter-text/gen_tweets.py");
-    if let Ok(out) = Command::new("python3").arg(&script).args(["1000000", "42"]).output() {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/twitter-text/gen_tweets.py");
+    if let Ok(out) = Command::new("python3")
+        .arg(&script)
+        .args(["1000000", "42"])
+        .output()
+    {
         if out.status.success() {
             std::fs::write(&path, out.stdout).expect("write bench input");
             return (path, "gen_tweets.py 1000000 42");
@@ -43,12 +51,17 @@ fn input() -> (PathBuf, &'static str) {
 fn pipeline(c: &mut Criterion) {
     let (path, name) = input();
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let lines = std::fs::read(&path).map(|d| d.iter().filter(|b| **b == b'\n').count()).unwrap_or(0);
+    let lines = std::fs::read(&path)
+        .map(|d| d.iter().filter(|b| **b == b'\n').count())
+        .unwrap_or(0);
     for mode in [hashtag::Mode::Hashtags, hashtag::Mode::Spark] {
         let mut g = c.benchmark_group(format!("pipeline/{mode:?}/{name}"));
         g.sample_size(10);
         for workers in [1usize, 2] {
-            for (unit, tp) in [("tweets", Throughput::Elements(lines as u64)), ("bytes", Throughput::Bytes(bytes))] {
+            for (unit, tp) in [
+                ("tweets", Throughput::Elements(lines as u64)),
+                ("bytes", Throughput::Bytes(bytes)),
+            ] {
                 g.throughput(tp);
                 g.bench_function(format!("{workers}-workers/{unit}"), |b| {
                     b.iter(|| {
@@ -64,7 +77,10 @@ fn pipeline(c: &mut Criterion) {
                             shutdown: Arc::new(AtomicBool::new(false)),
                             max_line: 1 << 20,
                         };
-                        let cluster = Cluster { workers, ..Cluster::default() };
+                        let cluster = Cluster {
+                            workers,
+                            ..Cluster::default()
+                        };
                         let sources = [SourceSpec::File(path.clone())];
                         run(plan, &cluster, &sources, ctx, Arc::new(|_w| {})).unwrap();
                     })

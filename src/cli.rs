@@ -209,7 +209,10 @@ pub fn duration(s: &str) -> Result<Duration, String> {
 
 /// Like [`duration`], but zero is allowed.
 pub fn duration_or_zero(s: &str) -> Result<Duration, String> {
-    if s.trim_start_matches('0').chars().all(|c| c.is_ascii_alphabetic()) {
+    if s.trim_start_matches('0')
+        .chars()
+        .all(|c| c.is_ascii_alphabetic())
+    {
         return Ok(Duration::ZERO);
     }
     duration(s)

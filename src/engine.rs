@@ -36,15 +36,20 @@ fn spec_of(batch: Duration, window: Duration, slide: Option<Duration>) -> Result
     if ms(batch) == 0 {
         bail!("--batch must be at least 1ms");
     }
-    WindowSpec::new(ms(batch), ms(window), ms(slide.unwrap_or(batch))).map_err(|e| anyhow::anyhow!("{e}"))
+    WindowSpec::new(ms(batch), ms(window), ms(slide.unwrap_or(batch)))
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// `tagstream run`.
 pub fn run(a: RunArgs) -> Result<()> {
     let p = &a.pipeline;
     let spec = spec_of(p.batch, p.window, p.slide)?;
-    let sources =
-        a.sources.iter().map(|s| SourceSpec::parse(s)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let sources = a
+        .sources
+        .iter()
+        .map(|s| SourceSpec::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
     for s in &sources {
         s.check().map_err(anyhow::Error::msg)?;
     }
@@ -54,7 +59,9 @@ pub fn run(a: RunArgs) -> Result<()> {
             if a.format != Format::Jsonl {
                 bail!("--time event needs --format jsonl (the time comes from --time-field)");
             }
-            Clock::Event { lateness_ms: ms(a.lateness) }
+            Clock::Event {
+                lateness_ms: ms(a.lateness),
+            }
         }
     };
     let time_field = (clock != Clock::Processing).then_some(a.time_field.as_str());
@@ -70,8 +77,12 @@ pub fn run(a: RunArgs) -> Result<()> {
         (None, 1) => Vec::new(),
         (None, n) => (0..n).map(|i| format!("127.0.0.1:{}", 2101 + i)).collect(),
     };
-    let cluster =
-        Cluster { workers: p.workers, processes: a.processes, process: a.process, hosts };
+    let cluster = Cluster {
+        workers: p.workers,
+        processes: a.processes,
+        process: a.process,
+        hosts,
+    };
     let title = format!(
         "tagstream — {} — batch {} window {} slide {} — top {}",
         a.sources.join(", "),
@@ -94,7 +105,11 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         decoder: Decoder::new(Format::Text, "text", None),
         clock: Clock::Processing,
     };
-    let gen = GenSpec { rate: a.rate, seed: a.seed, count: None };
+    let gen = GenSpec {
+        rate: a.rate,
+        seed: a.seed,
+        count: None,
+    };
     let title = format!(
         "tagstream demo — built-in generator at {} tweets/s — window {} sliding every {}",
         a.rate,
@@ -113,12 +128,27 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         quiet: false,
     };
     let output = output_of(&p, title, a.duration, false);
-    let cluster = Cluster { workers: a.workers, ..Cluster::default() };
-    execute(plan, cluster, vec![SourceSpec::Generator(gen)], 1 << 20, output)
+    let cluster = Cluster {
+        workers: a.workers,
+        ..Cluster::default()
+    };
+    execute(
+        plan,
+        cluster,
+        vec![SourceSpec::Generator(gen)],
+        1 << 20,
+        output,
+    )
 }
 
 fn output_of(p: &PipelineArgs, title: String, duration: Option<Duration>, silent: bool) -> Output {
-    Output { out: if silent { None } else { p.out.clone() }, tui: p.tui, title, duration, quiet: p.quiet }
+    Output {
+        out: if silent { None } else { p.out.clone() },
+        tui: p.tui,
+        title,
+        duration,
+        quiet: p.quiet,
+    }
 }
 
 /// The process-wide stop flag, set by SIGINT/SIGTERM (a second signal exits at once).
@@ -148,7 +178,11 @@ fn execute(
     crate::log::set_quiet(output.quiet);
     let metrics = Arc::new(Metrics::default());
     let shutdown = shutdown_flag();
-    let ctx = SourceContext { metrics: metrics.clone(), shutdown: shutdown.clone(), max_line };
+    let ctx = SourceContext {
+        metrics: metrics.clone(),
+        shutdown: shutdown.clone(),
+        max_line,
+    };
     let (tx, rx) = crossbeam_channel::unbounded::<Window>();
     let sink: WindowSink = Arc::new(move |w| {
         let _ = tx.send(w);
@@ -201,13 +235,19 @@ fn execute(
                 }
                 if to_stdout {
                     let mut s = stdout.lock();
-                    if writeln!(s, "{}", jsonl::line(&w)).and_then(|_| s.flush()).is_err() {
+                    if writeln!(s, "{}", jsonl::line(&w))
+                        .and_then(|_| s.flush())
+                        .is_err()
+                    {
                         // A closed pipe (e.g. `| head`) ends the run quietly.
                         shutdown.store(true, Ordering::SeqCst);
                     }
                 } else if !use_tui && output.out.is_none() {
                     let mut s = stdout.lock();
-                    if s.write_all(table::render(&w).as_bytes()).and_then(|_| s.flush()).is_err() {
+                    if s.write_all(table::render(&w).as_bytes())
+                        .and_then(|_| s.flush())
+                        .is_err()
+                    {
                         shutdown.store(true, Ordering::SeqCst);
                     }
                 }
@@ -243,7 +283,9 @@ fn execute(
     if progress {
         eprintln!();
     }
-    let result = engine.join().map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
+    let result = engine
+        .join()
+        .map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
     result.map_err(anyhow::Error::msg)?;
     if let Some(e) = out_err {
         return Err(e);
@@ -270,7 +312,8 @@ fn quit_key_pressed() -> bool {
     use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
     while event::poll(Duration::ZERO).unwrap_or(false) {
         if let Ok(Event::Key(k)) = event::read() {
-            let ctrl_c = k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
+            let ctrl_c =
+                k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
             if ctrl_c || matches!(k.code, KeyCode::Char('q') | KeyCode::Esc) {
                 return true;
             }

@@ -85,13 +85,21 @@ mod tests {
 
     #[test]
     fn one_array_per_line() {
-        let out = run_on("#Rust and #日本語\nnone\n#a\\n#b", hashtag::Mode::Hashtags, true);
+        let out = run_on(
+            "#Rust and #日本語\nnone\n#a\\n#b",
+            hashtag::Mode::Hashtags,
+            true,
+        );
         assert_eq!(out, "[\"Rust\",\"日本語\"]\n[]\n[\"a\",\"b\"]\n");
     }
 
     #[test]
     fn spark_tokens_are_lower_cased() {
-        let out = run_on("Loving #Rust, #rust and #RUST!", hashtag::Mode::Spark, false);
+        let out = run_on(
+            "Loving #Rust, #rust and #RUST!",
+            hashtag::Mode::Spark,
+            false,
+        );
         assert_eq!(out, "[\"#rust,\",\"#rust\",\"#rust!\"]\n");
     }
 }

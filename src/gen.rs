@@ -10,7 +10,11 @@ use crate::sources::{Partition, Poll};
 
 /// Runs the subcommand.
 pub fn run(a: GenArgs) -> anyhow::Result<()> {
-    let spec = GenSpec { rate: a.rate, seed: a.seed, count: a.count };
+    let spec = GenSpec {
+        rate: a.rate,
+        seed: a.seed,
+        count: a.count,
+    };
     match &a.serve {
         None => {
             let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
@@ -25,7 +29,11 @@ pub fn run(a: GenArgs) -> anyhow::Result<()> {
             crate::log::info(format_args!(
                 "gen: serving tweets on {} at {} tweets/s per client",
                 l.local_addr()?,
-                if a.rate > 0.0 { a.rate.to_string() } else { "max".into() }
+                if a.rate > 0.0 {
+                    a.rate.to_string()
+                } else {
+                    "max".into()
+                }
             ));
             for client in l.incoming() {
                 let Ok(stream) = client else { continue };
@@ -54,7 +62,10 @@ fn write_all(spec: &GenSpec, out: &mut impl Write) -> io::Result<()> {
 }
 
 fn serve(stream: TcpStream, spec: &GenSpec) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     crate::log::info(format_args!("gen: client {peer} connected"));
     let mut w = BufWriter::with_capacity(1 << 16, stream);
     let r = write_all(spec, &mut w);

@@ -23,7 +23,10 @@ pub fn set_quiet(quiet: bool) {
 
 /// The last few messages, newest last.
 pub fn recent() -> Vec<String> {
-    RECENT.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
+    RECENT
+        .lock()
+        .map(|r| r.iter().cloned().collect())
+        .unwrap_or_default()
 }
 
 fn emit(level: &str, args: Arguments) {

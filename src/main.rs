@@ -9,7 +9,7 @@ fn main() {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
-            if matches!(e.kind(), DisplayHelp | DisplayVersion) || e.use_stderr() == false {
+            if matches!(e.kind(), DisplayHelp | DisplayVersion) || !e.use_stderr() {
                 e.exit();
             }
             // One line, not clap's usage block.

@@ -44,13 +44,20 @@ impl Decoder {
     /// A decoder for `format`; `time_field` is read (and required) only when given.
     pub fn new(format: Format, text_field: &str, time_field: Option<&str>) -> Self {
         let split = |p: &str| p.split('.').map(str::to_owned).collect::<Vec<_>>();
-        Decoder { format, text_path: split(text_field), time_path: time_field.map(split) }
+        Decoder {
+            format,
+            text_path: split(text_field),
+            time_path: time_field.map(split),
+        }
     }
 
     /// Decodes one line (without its ending).
     pub fn decode<'a>(&self, line: &'a [u8]) -> Result<Record<'a>, Skip> {
         match self.format {
-            Format::Text => Ok(Record { text: String::from_utf8_lossy(line), time_ms: None }),
+            Format::Text => Ok(Record {
+                text: String::from_utf8_lossy(line),
+                time_ms: None,
+            }),
             Format::Jsonl => self.decode_json(line),
         }
     }
@@ -58,7 +65,11 @@ impl Decoder {
     fn decode_json<'a>(&self, line: &'a [u8]) -> Result<Record<'a>, Skip> {
         let line = std::str::from_utf8(line).map_err(|_| Skip::InvalidUtf8)?;
         let mut found = Found::default();
-        let seed = Walk { paths: self.paths(), depth: 0, found: &mut found };
+        let seed = Walk {
+            paths: self.paths(),
+            depth: 0,
+            found: &mut found,
+        };
         let mut de = serde_json::Deserializer::from_str(line);
         seed.deserialize(&mut de).map_err(|_| Skip::BadJson)?;
         de.end().map_err(|_| Skip::BadJson)?;
@@ -147,7 +158,11 @@ impl<'de: 'a, 'a> Visitor<'de> for Walk<'_, '_, 'a> {
     }
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
-        let Walk { paths, depth, found } = self;
+        let Walk {
+            paths,
+            depth,
+            found,
+        } = self;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             let wanted = paths.map(|p| p.filter(|p| p.get(depth).is_some_and(|k| *k == key)));
             let leaf = wanted.map(|p| p.is_some_and(|p| p.len() == depth + 1));
@@ -157,7 +172,11 @@ impl<'de: 'a, 'a> Visitor<'de> for Walk<'_, '_, 'a> {
             } else if leaf[1] && found.time.is_none() {
                 found.time = Some(map.next_value::<TimeOrOther>()?.0);
             } else if wanted.iter().any(Option::is_some) {
-                let inner = Walk { paths: wanted, depth: depth + 1, found: &mut *found };
+                let inner = Walk {
+                    paths: wanted,
+                    depth: depth + 1,
+                    found: &mut *found,
+                };
                 map.next_value_seed(Nested(inner))?;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -329,9 +348,18 @@ mod tests {
         assert_eq!(d.decode(b"{\"text\":\"a\"").unwrap_err(), Skip::BadJson);
         assert_eq!(d.decode(b"[1,2]").unwrap_err(), Skip::BadJson);
         assert_eq!(d.decode(b"{\"text\":\"a\"} x").unwrap_err(), Skip::BadJson);
-        assert_eq!(d.decode(b"{\"created_at\":1}").unwrap_err(), Skip::MissingField);
-        assert_eq!(d.decode(b"{\"text\":\"a\"}").unwrap_err(), Skip::MissingField);
-        assert_eq!(d.decode(b"{\"text\":5,\"created_at\":1}").unwrap_err(), Skip::BadField);
+        assert_eq!(
+            d.decode(b"{\"created_at\":1}").unwrap_err(),
+            Skip::MissingField
+        );
+        assert_eq!(
+            d.decode(b"{\"text\":\"a\"}").unwrap_err(),
+            Skip::MissingField
+        );
+        assert_eq!(
+            d.decode(b"{\"text\":5,\"created_at\":1}").unwrap_err(),
+            Skip::BadField
+        );
         let bad_time = br#"{"text":"a","created_at":"yesterday"}"#;
         assert_eq!(d.decode(bad_time).unwrap_err(), Skip::BadTime);
         let bad_utf8 = b"{\"text\":\"\xff\",\"created_at\":1}";
@@ -341,8 +369,14 @@ mod tests {
     #[test]
     fn time_formats() {
         assert_eq!(parse_time("2016-01-05T03:36:53Z"), Some(1_451_965_013_000));
-        assert_eq!(parse_time("2016-01-05T04:36:53+01:00"), Some(1_451_965_013_000));
-        assert_eq!(parse_time("Tue Jan 05 03:36:53 +0000 2016"), Some(1_451_965_013_000));
+        assert_eq!(
+            parse_time("2016-01-05T04:36:53+01:00"),
+            Some(1_451_965_013_000)
+        );
+        assert_eq!(
+            parse_time("Tue Jan 05 03:36:53 +0000 2016"),
+            Some(1_451_965_013_000)
+        );
         assert_eq!(parse_time("1451965013"), Some(1_451_965_013_000));
         assert_eq!(parse_time("1451965013000"), Some(1_451_965_013_000));
         assert_eq!(parse_time("1969-12-31T23:59:59Z"), None);

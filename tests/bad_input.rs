@@ -10,14 +10,23 @@ fn bad_records_are_skipped_and_counted_by_reason() {
     let input = t.path("in.jsonl");
     let mut f = std::fs::File::create(&input).unwrap();
     let good = |f: &mut std::fs::File, sec: u32, text: &str| {
-        writeln!(f, r##"{{"created_at":"2020-01-01T00:00:{sec:02}Z","text":"{text}"}}"##).unwrap();
+        writeln!(
+            f,
+            r##"{{"created_at":"2020-01-01T00:00:{sec:02}Z","text":"{text}"}}"##
+        )
+        .unwrap();
     };
     good(&mut f, 1, "#rust is fun");
-    f.write_all(b"{\"created_at\":\"2020-01-01T00:00:02Z\",\"text\":\"\xff\xfe #bad\"}\n").unwrap();
-    f.write_all(b"{\"created_at\":\"2020-01-01T00:00:03Z\",\"text\":\"#broken\"\n").unwrap();
-    f.write_all(b"{\"created_at\":\"2020-01-01T00:00:04Z\"}\n").unwrap();
-    f.write_all(b"{\"created_at\":\"yesterday\",\"text\":\"#when\"}\n").unwrap();
-    f.write_all(b"{\"created_at\":\"2020-01-01T00:00:05Z\",\"text\":42}\n").unwrap();
+    f.write_all(b"{\"created_at\":\"2020-01-01T00:00:02Z\",\"text\":\"\xff\xfe #bad\"}\n")
+        .unwrap();
+    f.write_all(b"{\"created_at\":\"2020-01-01T00:00:03Z\",\"text\":\"#broken\"\n")
+        .unwrap();
+    f.write_all(b"{\"created_at\":\"2020-01-01T00:00:04Z\"}\n")
+        .unwrap();
+    f.write_all(b"{\"created_at\":\"yesterday\",\"text\":\"#when\"}\n")
+        .unwrap();
+    f.write_all(b"{\"created_at\":\"2020-01-01T00:00:05Z\",\"text\":42}\n")
+        .unwrap();
     // A 10 MB line.
     let mut huge = b"{\"created_at\":\"2020-01-01T00:00:06Z\",\"text\":\"".to_vec();
     huge.resize(10 << 20, b'a');
@@ -26,7 +35,11 @@ fn bad_records_are_skipped_and_counted_by_reason() {
     good(&mut f, 7, "#rust again #go");
     // Late: a record older than every open window (lateness 0, 10 s batches/windows).
     good(&mut f, 30, "#later");
-    writeln!(f, r##"{{"created_at":"2020-01-01T00:00:00Z","text":"#stale"}}"##).unwrap();
+    writeln!(
+        f,
+        r##"{{"created_at":"2020-01-01T00:00:00Z","text":"#stale"}}"##
+    )
+    .unwrap();
     good(&mut f, 31, "#rust");
     drop(f);
 
@@ -35,13 +48,21 @@ fn bad_records_are_skipped_and_counted_by_reason() {
         bin()
             .args(["run", "--source"])
             .arg(&input)
-            .args(["--format", "jsonl", "--time", "event", "--batch", "10s", "--window", "10s"])
+            .args([
+                "--format", "jsonl", "--time", "event", "--batch", "10s", "--window", "10s",
+            ])
             .args(["--tui", "off", "--out"])
             .arg(&out),
     );
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(summary_count(&err, "records"), 5, "{err}");
-    for reason in ["invalid_utf8", "bad_json", "missing_field", "bad_time", "bad_field"] {
+    for reason in [
+        "invalid_utf8",
+        "bad_json",
+        "missing_field",
+        "bad_time",
+        "bad_field",
+    ] {
         assert_eq!(summary_count(&err, reason), 1, "{reason}: {err}");
     }
     assert_eq!(summary_count(&err, "line_too_long"), 1, "{err}");
@@ -65,7 +86,11 @@ fn invalid_utf8_text_lines_are_decoded_lossily() {
     std::fs::write(&input, b"caf\xe9 #ok\n#fine \xff\xff\n").unwrap();
     let out = t.path("out.jsonl");
     let res = run_ok(
-        bin().args(["run", "--tui", "off", "--source"]).arg(&input).arg("--out").arg(&out),
+        bin()
+            .args(["run", "--tui", "off", "--source"])
+            .arg(&input)
+            .arg("--out")
+            .arg(&out),
     );
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(summary_count(&err, "records"), 2, "{err}");

@@ -12,22 +12,34 @@ fn fails_with(args: &[&str], needle: &str) {
 
 #[test]
 fn window_not_a_multiple_of_the_batch() {
-    fails_with(&["run", "--source", "-", "--batch", "10s", "--window", "65s"], "multiple");
+    fails_with(
+        &["run", "--source", "-", "--batch", "10s", "--window", "65s"],
+        "multiple",
+    );
 }
 
 #[test]
 fn slide_not_a_multiple_of_the_batch() {
-    fails_with(&["run", "--source", "-", "--batch", "10s", "--slide", "15s"], "multiple");
+    fails_with(
+        &["run", "--source", "-", "--batch", "10s", "--slide", "15s"],
+        "multiple",
+    );
 }
 
 #[test]
 fn unknown_source_scheme() {
-    fails_with(&["run", "--source", "ftp://example.com/x"], "unknown source scheme 'ftp://'");
+    fails_with(
+        &["run", "--source", "ftp://example.com/x"],
+        "unknown source scheme 'ftp://'",
+    );
 }
 
 #[test]
 fn unreadable_file() {
-    fails_with(&["run", "--source", "/nonexistent/tweets.txt"], "cannot read /nonexistent");
+    fails_with(
+        &["run", "--source", "/nonexistent/tweets.txt"],
+        "cannot read /nonexistent",
+    );
 }
 
 #[test]
@@ -45,7 +57,10 @@ fn event_time_needs_json() {
     let t = TempDir::new("cli-event");
     let f = t.path("in.txt");
     std::fs::write(&f, "#a\n").unwrap();
-    fails_with(&["run", "--source", f.to_str().unwrap(), "--time", "event"], "--format jsonl");
+    fails_with(
+        &["run", "--source", f.to_str().unwrap(), "--time", "event"],
+        "--format jsonl",
+    );
 }
 
 #[test]

@@ -15,7 +15,11 @@ fn twitter_text_conformance_156_of_156() {
             .args(["extract", "--unescape"]),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.lines().last(), Some("156 passed, 0 failed"), "{stdout}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("156 passed, 0 failed"),
+        "{stdout}"
+    );
 }
 
 /// `tagstream extract` (both modes) equals `ref_extract.py` line for line, as parsed JSON, on
@@ -26,8 +30,10 @@ fn generated_tweets_match_the_reference_extractor() {
     if !python_ok() {
         return;
     }
-    let n: u64 =
-        std::env::var("TAGSTREAM_GEN_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = std::env::var("TAGSTREAM_GEN_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let t = TempDir::new("gen");
     let input = t.path("tweets.txt");
     let gen = run_ok(
@@ -46,7 +52,10 @@ fn generated_tweets_match_the_reference_extractor() {
             ours.args(["--extract", "spark"]);
         }
         let want = run_ok(reference.stdin(std::fs::File::open(&input).unwrap()));
-        let got = run_ok(ours.stdin(std::fs::File::open(&input).unwrap()).stderr(Stdio::inherit()));
+        let got = run_ok(
+            ours.stdin(std::fs::File::open(&input).unwrap())
+                .stderr(Stdio::inherit()),
+        );
         let want = String::from_utf8(want.stdout).unwrap();
         let got = String::from_utf8(got.stdout).unwrap();
         let text = std::fs::read_to_string(&input).unwrap();

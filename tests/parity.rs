@@ -8,9 +8,18 @@ fn election(out: &Path, extra: &[&str]) -> Command {
     let mut c = bin();
     c.args(["run", "--source"])
         .arg(shared().join("data/election_tweets_2016.jsonl"))
-        .args(["--format", "jsonl", "--text-field", "text", "--time", "event"])
+        .args([
+            "--format",
+            "jsonl",
+            "--text-field",
+            "text",
+            "--time",
+            "event",
+        ])
         .args(["--time-field", "created_at", "--extract", "spark"])
-        .args(["--batch", "1h", "--window", "1d", "--slide", "6h", "--top", "10", "--out"])
+        .args([
+            "--batch", "1h", "--window", "1d", "--slide", "6h", "--top", "10", "--out",
+        ])
         .arg(out)
         .args(extra);
     c
@@ -32,7 +41,11 @@ fn election_windows_equal_the_tutorials_spark_output() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&cmp.stdout);
-    assert_eq!(stdout.lines().last(), Some("windows equal: 1071/1071"), "{stdout}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("windows equal: 1071/1071"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -40,30 +53,84 @@ fn output_is_identical_for_1_and_2_workers_and_2_processes() {
     let t = TempDir::new("determinism");
     let one = t.path("w1.jsonl");
     let two = t.path("w2.jsonl");
-    run_ok(&mut election(&one, &["--workers", "1", "--tui", "off", "--quiet"]));
-    run_ok(&mut election(&two, &["--workers", "2", "--tui", "off", "--quiet"]));
+    run_ok(&mut election(
+        &one,
+        &["--workers", "1", "--tui", "off", "--quiet"],
+    ));
+    run_ok(&mut election(
+        &two,
+        &["--workers", "2", "--tui", "off", "--quiet"],
+    ));
     let a = std::fs::read(&one).unwrap();
-    assert!(a.len() > 100_000, "suspiciously small output: {} bytes", a.len());
-    assert!(a == std::fs::read(&two).unwrap(), "--workers 2 differs from --workers 1");
+    assert!(
+        a.len() > 100_000,
+        "suspiciously small output: {} bytes",
+        a.len()
+    );
+    assert!(
+        a == std::fs::read(&two).unwrap(),
+        "--workers 2 differs from --workers 1"
+    );
 
     // Two processes on 127.0.0.1, each with one worker: process 0 writes the windows.
     let ports: Vec<u16> = (0..2)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
         .collect();
     let hosts = t.path("hosts.txt");
-    std::fs::write(&hosts, format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1])).unwrap();
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
+    )
+    .unwrap();
     let cluster = t.path("p2.jsonl");
     let h = hosts.to_str().unwrap();
-    let mut p1 = election(&t.path("p1-unused.jsonl"), &[
-        "--processes", "2", "--process", "1", "--hosts", h, "--tui", "off", "--quiet",
-    ])
+    let mut p1 = election(
+        &t.path("p1-unused.jsonl"),
+        &[
+            "--processes",
+            "2",
+            "--process",
+            "1",
+            "--hosts",
+            h,
+            "--tui",
+            "off",
+            "--quiet",
+        ],
+    )
     .spawn()
     .unwrap();
-    let p0 = election(&cluster, &["--processes", "2", "--process", "0", "--hosts", h, "--tui", "off", "--quiet"])
-        .output()
-        .unwrap();
+    let p0 = election(
+        &cluster,
+        &[
+            "--processes",
+            "2",
+            "--process",
+            "0",
+            "--hosts",
+            h,
+            "--tui",
+            "off",
+            "--quiet",
+        ],
+    )
+    .output()
+    .unwrap();
     let s1 = p1.wait().unwrap();
-    assert!(p0.status.success(), "process 0: {}", String::from_utf8_lossy(&p0.stderr));
+    assert!(
+        p0.status.success(),
+        "process 0: {}",
+        String::from_utf8_lossy(&p0.stderr)
+    );
     assert!(s1.success(), "process 1 failed");
-    assert!(a == std::fs::read(&cluster).unwrap(), "2 processes differ from 1 worker");
+    assert!(
+        a == std::fs::read(&cluster).unwrap(),
+        "2 processes differ from 1 worker"
+    );
 }

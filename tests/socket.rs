@@ -67,7 +67,10 @@ fn wait_for(out: &std::path::Path, what: &str, pred: impl Fn(&[(String, u64)]) -
         }
         std::thread::park_timeout(Duration::from_millis(100));
     }
-    panic!("no window with {what} within 30 s; windows: {:?}", windows(out));
+    panic!(
+        "no window with {what} within 30 s; windows: {:?}",
+        windows(out)
+    );
 }
 
 #[test]
@@ -76,19 +79,29 @@ fn socket_source_counts_windows_and_reconnects_after_the_server_restarts() {
         eprintln!("SKIP: no python3");
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let t = TempDir::new("socket");
     let out = t.path("out.jsonl");
     let first = Receiver::start(port, &burst(&[("#alpha", 5), ("#Beta", 3), ("#gamma", 1)]));
     let engine = bin()
         .args(["run", "--source", &format!("socket://127.0.0.1:{port}")])
-        .args(["--batch", "1s", "--window", "3s", "--top", "3", "--tui", "off", "--out"])
+        .args([
+            "--batch", "1s", "--window", "3s", "--top", "3", "--tui", "off", "--out",
+        ])
         .arg(&out)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let want = |v: &[(&str, u64)]| v.iter().map(|(t, n)| (t.to_string(), *n)).collect::<Vec<_>>();
+    let want = |v: &[(&str, u64)]| {
+        v.iter()
+            .map(|(t, n)| (t.to_string(), *n))
+            .collect::<Vec<_>>()
+    };
     let first_top = want(&[("#alpha", 5), ("#beta", 3), ("#gamma", 1)]);
     wait_for(&out, "alpha 5, beta 3, gamma 1", |t| t == first_top);
     first.stop();
@@ -100,21 +113,30 @@ fn socket_source_counts_windows_and_reconnects_after_the_server_restarts() {
     second.stop();
 
     // SIGINT: emit what is open, flush, exit 0.
-    Command::new("kill").args(["-INT", &engine.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &engine.id().to_string()])
+        .status()
+        .unwrap();
     let res = engine.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(res.status.success(), "{err}");
     assert_eq!(summary_count(&err, "records"), 15, "{err}");
     assert!(summary_count(&err, "reconnects") >= 1, "{err}");
     // Windows are contiguous: one per slide, none missing.
-    let ends: Vec<String> =
-        windows(&out).iter().map(|w| w["window_end"].as_str().unwrap().to_owned()).collect();
+    let ends: Vec<String> = windows(&out)
+        .iter()
+        .map(|w| w["window_end"].as_str().unwrap().to_owned())
+        .collect();
     assert!(ends.windows(2).all(|p| p[0] < p[1]), "{ends:?}");
 }
 
 #[test]
 fn listen_source_accepts_many_clients() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let t = TempDir::new("listen");
     let out = t.path("out.jsonl");
     let engine = bin()
@@ -146,7 +168,10 @@ fn listen_source_accepts_many_clients() {
     drop(b);
     let want = vec![("#one".to_owned(), 3), ("#two".to_owned(), 2)];
     wait_for(&out, "one 3, two 2", |t| t == want);
-    Command::new("kill").args(["-TERM", &engine.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &engine.id().to_string()])
+        .status()
+        .unwrap();
     let res = engine.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(res.status.success(), "{err}");
@@ -158,7 +183,16 @@ fn stdin_source_reads_to_the_end() {
     let t = TempDir::new("stdin");
     let out = t.path("out.jsonl");
     let mut child = bin()
-        .args(["run", "--source", "-", "--workers", "2", "--tui", "off", "--out"])
+        .args([
+            "run",
+            "--source",
+            "-",
+            "--workers",
+            "2",
+            "--tui",
+            "off",
+            "--out",
+        ])
         .arg(&out)
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
@@ -176,6 +210,13 @@ fn stdin_source_reads_to_the_end() {
     assert!(res.status.success(), "{err}");
     assert_eq!(summary_count(&err, "records"), 10_000, "{err}");
     let w = windows(&out);
-    let best = w.iter().map(top).max_by_key(|t| t.iter().map(|(_, n)| n).sum::<u64>()).unwrap();
-    assert_eq!(best, [("#even0".to_owned(), 5000), ("#even1".to_owned(), 5000)]);
+    let best = w
+        .iter()
+        .map(top)
+        .max_by_key(|t| t.iter().map(|(_, n)| n).sum::<u64>())
+        .unwrap();
+    assert_eq!(
+        best,
+        [("#even0".to_owned(), 5000), ("#even1".to_owned(), 5000)]
+    );
 }

@@ -30,8 +30,11 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir()
-            .join(format!("tagstream-test-{name}-{}-{}", std::process::id(), nanos()));
+        let dir = std::env::temp_dir().join(format!(
+            "tagstream-test-{name}-{}-{}",
+            std::process::id(),
+            nanos()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
@@ -47,7 +50,10 @@ impl Drop for TempDir {
 }
 
 fn nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 /// Runs a command to completion, asserting it succeeded; returns its output.
@@ -65,12 +71,22 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 
 /// The value after `label ` in the final summary line on stderr (e.g. "records").
 pub fn summary_count(stderr: &str, label: &str) -> u64 {
-    let line = stderr.lines().rev().find(|l| l.contains("done: windows ")).unwrap_or_else(|| {
-        panic!("no summary line in stderr:\n{stderr}");
-    });
-    let i = line.find(&format!("{label} ")).unwrap_or_else(|| panic!("no '{label}' in {line}"));
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("done: windows "))
+        .unwrap_or_else(|| {
+            panic!("no summary line in stderr:\n{stderr}");
+        });
+    let i = line
+        .find(&format!("{label} "))
+        .unwrap_or_else(|| panic!("no '{label}' in {line}"));
     let rest = &line[i + label.len() + 1..];
-    rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// Parses every line of a window JSON-lines file.
@@ -88,6 +104,11 @@ pub fn top(w: &serde_json::Value) -> Vec<(String, u64)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["hashtag"].as_str().unwrap().to_owned(), r["count"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["hashtag"].as_str().unwrap().to_owned(),
+                r["count"].as_u64().unwrap(),
+            )
+        })
         .collect()
 }

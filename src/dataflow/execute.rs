@@ -16,7 +16,12 @@ pub struct Cluster {
 
 impl Default for Cluster {
     fn default() -> Self {
-        Cluster { workers: 1, processes: 1, process: 0, hosts: Vec::new() }
+        Cluster {
+            workers: 1,
+            processes: 1,
+            process: 0,
+            hosts: Vec::new(),
+        }
     }
 }
 
@@ -52,7 +57,10 @@ impl Cluster {
         } else {
             timely::CommunicationConfig::Thread
         };
-        Ok(timely::Config { communication, worker: timely::WorkerConfig::default() })
+        Ok(timely::Config {
+            communication,
+            worker: timely::WorkerConfig::default(),
+        })
     }
 
     /// Reads a hosts file: one `host:port` per line; blank lines and `#` comments ignored.

@@ -89,9 +89,9 @@ impl Ingest {
     /// The pane the watermark is in (event time), if any record was seen.
     pub fn watermark_pane(&self) -> Option<u64> {
         match self.clock {
-            Clock::Event { lateness_ms } => {
-                self.max_time.map(|t| self.spec.pane_of(t.saturating_sub(lateness_ms)))
-            }
+            Clock::Event { lateness_ms } => self
+                .max_time
+                .map(|t| self.spec.pane_of(t.saturating_sub(lateness_ms))),
             Clock::Processing => None,
         }
     }
@@ -184,7 +184,11 @@ impl Ingest {
     /// Takes everything pending: tag counts `(pane, tag, n)` and statistics.
     pub fn drain(&mut self, tags: &mut Vec<(u64, String, u64)>, stats: &mut Vec<StatsMsg>) {
         for (pane, agg) in self.pending.drain(..) {
-            stats.push(StatsMsg::Pane { pane, records: agg.records, tagged: agg.tagged });
+            stats.push(StatsMsg::Pane {
+                pane,
+                records: agg.records,
+                tagged: agg.tagged,
+            });
             tags.extend(agg.counts.into_iter().map(|(t, n)| (pane, t, n)));
         }
         if self.late > 0 {

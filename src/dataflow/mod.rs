@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::dataflow::operators::Probe;
+use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
 use window::{Window, WindowSpec};
 
@@ -70,7 +70,9 @@ pub fn run(
     let first_local = cluster.process * cluster.workers;
     let config = cluster.timely_config()?;
     let guards = timely::execute(config, move |worker| {
-        let mine = parts.lock().map(|mut p| p.take(worker.index() - first_local));
+        let mine = parts
+            .lock()
+            .map(|mut p| p.take(worker.index() - first_local));
         let mine = mine.unwrap_or_default();
         worker_main(worker, &plan, mine, &ctx, &sink);
     })?;
@@ -81,7 +83,9 @@ pub fn run(
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 type TagsIn = InputHandle<u64, CapacityContainerBuilder<Vec<(u64, String, u64)>>>;
@@ -119,9 +123,7 @@ fn worker_main(
     let mut ingest = Ingest::new(spec, plan.clock, plan.mode, plan.decoder.clone());
     let mut tags_buf = Vec::new();
     let mut stats_buf = Vec::new();
-    let mut send = |ingest: &mut Ingest,
-                    tags_in: &mut TagsIn,
-                    stats_in: &mut StatsIn| {
+    let mut send = |ingest: &mut Ingest, tags_in: &mut TagsIn, stats_in: &mut StatsIn| {
         ingest.drain(&mut tags_buf, &mut stats_buf);
         for t in tags_buf.drain(..) {
             tags_in.send(t);
@@ -139,7 +141,11 @@ fn worker_main(
         if is_first {
             // Announces the start pane, so windows are emitted from the first one after start
             // even while no record arrives.
-            stats_in.send(StatsMsg::Pane { pane: start, records: 0, tagged: 0 });
+            stats_in.send(StatsMsg::Pane {
+                pane: start,
+                records: 0,
+                tagged: 0,
+            });
         }
     }
     let live = parts.iter().any(|_| true) && processing;
@@ -159,7 +165,11 @@ fn worker_main(
             match p.poll() {
                 Poll::Lines(chunk) => {
                     got = true;
-                    let now_pane = if processing { spec.pane_of(now_ms()) } else { 0 };
+                    let now_pane = if processing {
+                        spec.pane_of(now_ms())
+                    } else {
+                        0
+                    };
                     if processing && now_pane > *tags_in.time() {
                         send(&mut ingest, &mut tags_in, &mut stats_in);
                         tags_in.advance_to(now_pane);

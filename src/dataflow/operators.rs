@@ -2,8 +2,8 @@
 //! `crates/window`: they stash data by time, follow the frontier, and hold a capability so
 //! that windows close on time even when no data arrives.
 
-use std::rc::Rc;
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -32,33 +32,37 @@ pub fn shard_windows<'s>(
     state_size: Rc<RefCell<usize>>,
 ) -> StreamVec<'s, u64, ShardWindow> {
     let pact = Exchange::new(|x: &(u64, String, u64)| route(&x.1));
-    tags.unary_frontier::<CapacityContainerBuilder<Vec<ShardWindow>>, _, _, _>(pact, "ShardWindows", move |cap, _info| {
-        let mut cap = Some(cap);
-        let mut shard = Shard::new(spec, k);
-        move |(input, frontier), output| {
-            input.for_each(|stamp, data| {
-                if let Some(&t) = stamp.least() {
-                    for (pane, tag, n) in data.drain(..) {
-                        shard.push(t, pane, &tag, n);
+    tags.unary_frontier::<CapacityContainerBuilder<Vec<ShardWindow>>, _, _, _>(
+        pact,
+        "ShardWindows",
+        move |cap, _info| {
+            let mut cap = Some(cap);
+            let mut shard = Shard::new(spec, k);
+            move |(input, frontier), output| {
+                input.for_each(|stamp, data| {
+                    if let Some(&t) = stamp.least() {
+                        for (pane, tag, n) in data.drain(..) {
+                            shard.push(t, pane, &tag, n);
+                        }
                     }
+                });
+                let f = first(frontier);
+                let Some(held) = cap.as_mut() else { return };
+                if Some(*held.time()) == f {
+                    return;
                 }
-            });
-            let f = first(frontier);
-            let Some(held) = cap.as_mut() else { return };
-            if Some(*held.time()) == f {
-                return;
+                for w in shard.advance(f) {
+                    let at = held.delayed(&w.end);
+                    output.session(&at).give(w);
+                }
+                *state_size.borrow_mut() = shard.distinct_in_state();
+                match f {
+                    Some(f) => held.downgrade(&f),
+                    None => cap = None,
+                }
             }
-            for w in shard.advance(f) {
-                let at = held.delayed(&w.end);
-                output.session(&at).give(w);
-            }
-            *state_size.borrow_mut() = shard.distinct_in_state();
-            match f {
-                Some(f) => held.downgrade(&f),
-                None => cap = None,
-            }
-        }
-    })
+        },
+    )
 }
 
 /// Gathers statistics and shard results at worker 0 and hands each complete window to
@@ -73,38 +77,50 @@ pub fn merge<'s>(
     let to_zero = Exchange::new(|_: &StatsMsg| 0);
     let shards_to_zero = Exchange::new(|_: &ShardWindow| 0);
     type Out = CapacityContainerBuilder<Vec<()>>;
-    stats.binary_frontier::<_, Out, _, _, _, _>(shards, to_zero, shards_to_zero, "Merge", move |_cap, _info| {
-        let mut merger = Merger::new(spec, k);
-        let mut last: Option<Option<u64>> = None;
-        move |(stats, f1), (shards, f2), _output| {
-            stats.for_each(|stamp, data| {
-                if let Some(&t) = stamp.least() {
-                    for m in data.drain(..) {
-                        match m {
-                            StatsMsg::Pane { pane, records, tagged } => {
-                                merger.push_stats(t, pane, window::PaneStats { records, tagged })
+    stats.binary_frontier::<_, Out, _, _, _, _>(
+        shards,
+        to_zero,
+        shards_to_zero,
+        "Merge",
+        move |_cap, _info| {
+            let mut merger = Merger::new(spec, k);
+            let mut last: Option<Option<u64>> = None;
+            move |(stats, f1), (shards, f2), _output| {
+                stats.for_each(|stamp, data| {
+                    if let Some(&t) = stamp.least() {
+                        for m in data.drain(..) {
+                            match m {
+                                StatsMsg::Pane {
+                                    pane,
+                                    records,
+                                    tagged,
+                                } => merger.push_stats(
+                                    t,
+                                    pane,
+                                    window::PaneStats { records, tagged },
+                                ),
+                                StatsMsg::Late(n) => merger.push_late(t, n),
                             }
-                            StatsMsg::Late(n) => merger.push_late(t, n),
                         }
                     }
+                });
+                shards.for_each(|_stamp, data| {
+                    for w in data.drain(..) {
+                        merger.push_shard(w);
+                    }
+                });
+                let f = match (first(f1), first(f2)) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if last == Some(f) {
+                    return;
                 }
-            });
-            shards.for_each(|_stamp, data| {
-                for w in data.drain(..) {
-                    merger.push_shard(w);
+                last = Some(f);
+                for w in merger.advance(f) {
+                    emit(w);
                 }
-            });
-            let f = match (first(f1), first(f2)) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if last == Some(f) {
-                return;
             }
-            last = Some(f);
-            for w in merger.advance(f) {
-                emit(w);
-            }
-        }
-    })
+        },
+    )
 }

@@ -57,7 +57,11 @@ where
     F: FnOnce(&mut Dealer) + Send + 'static,
 {
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..threads).map(|_| bounded(QUEUE)).unzip();
-    let mut dealer = Dealer { senders, next: 0, ctx: ctx.clone() };
+    let mut dealer = Dealer {
+        senders,
+        next: 0,
+        ctx: ctx.clone(),
+    };
     let spawned = std::thread::Builder::new()
         .name(format!("source-{name}"))
         .spawn(move || read(&mut dealer));
@@ -65,7 +69,10 @@ where
         // Without a thread the source cannot run; its partitions end at once.
         crate::log::warn(format_args!("cannot start the {name} reader: {e}"));
     }
-    receivers.into_iter().map(|rx| Box::new(Dealt(rx)) as Box<dyn Partition>).collect()
+    receivers
+        .into_iter()
+        .map(|rx| Box::new(Dealt(rx)) as Box<dyn Partition>)
+        .collect()
 }
 
 /// A worker's end of a dealer.

@@ -46,7 +46,12 @@ impl FilePartition {
         }
         // A too-long line skipped above belongs to (and is counted by) the previous range.
         let counted_long = reader.as_ref().map_or(0, |r| r.too_long);
-        Ok(FilePartition { reader, end, ctx: ctx.clone(), counted_long })
+        Ok(FilePartition {
+            reader,
+            end,
+            ctx: ctx.clone(),
+            counted_long,
+        })
     }
 }
 
@@ -67,21 +72,30 @@ fn skip_partial_line(r: &mut LineReader<File>) -> std::io::Result<()> {
 
 impl Partition for FilePartition {
     fn poll(&mut self) -> Poll {
-        let Some(r) = self.reader.as_mut() else { return Poll::Done };
+        let Some(r) = self.reader.as_mut() else {
+            return Poll::Done;
+        };
         if self.ctx.stopping() || r.next_line_offset() >= self.end {
             self.reader = None;
             return Poll::Done;
         }
         let before = r.next_line_offset();
         let step = r.read_chunk();
-        self.ctx.metrics.skip_n(crate::metrics::Skip::LineTooLong, r.too_long - self.counted_long);
+        self.ctx.metrics.skip_n(
+            crate::metrics::Skip::LineTooLong,
+            r.too_long - self.counted_long,
+        );
         self.counted_long = r.too_long;
         match step {
             Ok(Step::Lines(mut c)) => {
                 // Keep only the lines that start before the range end (the chunk's data
                 // starts at stream offset `before`).
                 let end = self.end;
-                let keep = c.lines.iter().take_while(|&&(s, _)| before + (s as u64) < end).count();
+                let keep = c
+                    .lines
+                    .iter()
+                    .take_while(|&&(s, _)| before + (s as u64) < end)
+                    .count();
                 c.lines.truncate(keep);
                 Poll::Lines(c)
             }
@@ -105,7 +119,8 @@ pub fn read_stdin(deal: &mut Dealer, ctx: &SourceContext) {
     let mut counted = 0;
     loop {
         let step = r.read_chunk();
-        ctx.metrics.skip_n(crate::metrics::Skip::LineTooLong, r.too_long - counted);
+        ctx.metrics
+            .skip_n(crate::metrics::Skip::LineTooLong, r.too_long - counted);
         counted = r.too_long;
         match step {
             Ok(Step::Lines(c)) => {

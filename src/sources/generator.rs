@@ -23,7 +23,11 @@ pub struct GenSpec {
 
 impl Default for GenSpec {
     fn default() -> Self {
-        GenSpec { rate: 2000.0, seed: 42, count: None }
+        GenSpec {
+            rate: 2000.0,
+            seed: 42,
+            count: None,
+        }
     }
 }
 
@@ -49,29 +53,104 @@ impl GenSpec {
     pub fn partition(&self, index: usize, peers: usize) -> Generator {
         let (i, p) = (index as u64, peers as u64);
         let count = self.count.map(|c| c / p + u64::from(i < c % p));
-        Generator::new(self.seed.wrapping_mul(0x9E37_79B9).wrapping_add(i), self.rate / p as f64, count)
+        Generator::new(
+            self.seed.wrapping_mul(0x9E37_79B9).wrapping_add(i),
+            self.rate / p as f64,
+            count,
+        )
     }
 }
 
 const WORDS: &[&str] = &[
     "the", "a", "to", "and", "of", "in", "is", "it", "you", "that", "for", "on", "this", "with",
-    "be", "are", "just", "have", "not", "but", "so", "at", "my", "we", "all", "can", "was",
-    "your", "like", "what", "get", "out", "now", "up", "about", "new", "day", "love", "time",
-    "game", "today", "people", "good", "back", "great", "show", "live", "watch", "season",
-    "team", "news", "vote", "world", "city", "music", "night", "week", "happy", "win", "best",
-    "first", "big", "last", "final", "tonight", "really", "never", "everyone", "check", "here",
+    "be", "are", "just", "have", "not", "but", "so", "at", "my", "we", "all", "can", "was", "your",
+    "like", "what", "get", "out", "now", "up", "about", "new", "day", "love", "time", "game",
+    "today", "people", "good", "back", "great", "show", "live", "watch", "season", "team", "news",
+    "vote", "world", "city", "music", "night", "week", "happy", "win", "best", "first", "big",
+    "last", "final", "tonight", "really", "never", "everyone", "check", "here",
 ];
 
 const TAGS: &[&str] = &[
-    "news", "Rust", "AI", "WorldCup", "NowPlaying", "music", "love", "travel", "photography",
-    "food", "fitness", "art", "tech", "NBA", "NFL", "crypto", "bitcoin", "gaming", "anime",
-    "kpop", "MondayMotivation", "TBT", "FF", "climate", "election", "Python", "100DaysOfCode",
-    "jobs", "hiring", "BigData", "streaming", "OpenSource", "space", "science", "books", "movies",
-    "Oscars", "Grammys", "F1", "tennis", "cricket", "football", "soccer", "weather", "health",
-    "startup", "design", "coffee", "cats", "dogs", "nature", "sunset", "summer", "winter",
-    "Halloween", "Christmas", "NewYear", "Olympics", "SuperBowl", "Eurovision", "日本語", "東京",
-    "サッカー", "한국어", "트위터", "café", "mañana", "München", "Москва", "العربية", "ภาษาไทย",
-    "हिन्दी", "Ελλάδα", "İstanbul", "São_Paulo", "Zürich", "Kraków", "Ñandú", "Bonjour", "Paris",
+    "news",
+    "Rust",
+    "AI",
+    "WorldCup",
+    "NowPlaying",
+    "music",
+    "love",
+    "travel",
+    "photography",
+    "food",
+    "fitness",
+    "art",
+    "tech",
+    "NBA",
+    "NFL",
+    "crypto",
+    "bitcoin",
+    "gaming",
+    "anime",
+    "kpop",
+    "MondayMotivation",
+    "TBT",
+    "FF",
+    "climate",
+    "election",
+    "Python",
+    "100DaysOfCode",
+    "jobs",
+    "hiring",
+    "BigData",
+    "streaming",
+    "OpenSource",
+    "space",
+    "science",
+    "books",
+    "movies",
+    "Oscars",
+    "Grammys",
+    "F1",
+    "tennis",
+    "cricket",
+    "football",
+    "soccer",
+    "weather",
+    "health",
+    "startup",
+    "design",
+    "coffee",
+    "cats",
+    "dogs",
+    "nature",
+    "sunset",
+    "summer",
+    "winter",
+    "Halloween",
+    "Christmas",
+    "NewYear",
+    "Olympics",
+    "SuperBowl",
+    "Eurovision",
+    "日本語",
+    "東京",
+    "サッカー",
+    "한국어",
+    "트위터",
+    "café",
+    "mañana",
+    "München",
+    "Москва",
+    "العربية",
+    "ภาษาไทย",
+    "हिन्दी",
+    "Ελλάδα",
+    "İstanbul",
+    "São_Paulo",
+    "Zürich",
+    "Kraków",
+    "Ñandú",
+    "Bonjour",
+    "Paris",
 ];
 
 const EMOJI: &[&str] = &["😂", "❤️", "🔥", "👍", "🙏", "😍", "🎉", "⚽", "✨", "🚀"];
@@ -164,7 +243,11 @@ impl Generator {
             self.line.push(' ');
         }
         if self.rng.f64() < 0.2 {
-            let _ = write!(self.line, "https://t.co/{:010x}", self.rng.u64(..) & 0xff_ffff_ffff);
+            let _ = write!(
+                self.line,
+                "https://t.co/{:010x}",
+                self.rng.u64(..) & 0xff_ffff_ffff
+            );
         }
         let trimmed = self.line.trim_end().len();
         self.line.truncate(trimmed);
@@ -190,7 +273,9 @@ impl Partition for Generator {
                 return Poll::Idle;
             }
         }
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let burst = Self::burst(secs);
         let mut chunk = Chunk::default();
         for _ in 0..n {
@@ -227,7 +312,9 @@ mod tests {
     #[test]
     fn tweets_carry_tags() {
         let mut p = GenSpec::parse("rate=0&count=1000").unwrap().partition(0, 1);
-        let Poll::Lines(c) = p.poll() else { panic!("no lines") };
+        let Poll::Lines(c) = p.poll() else {
+            panic!("no lines")
+        };
         let tagged = c.iter().filter(|l| l.contains(&b'#')).count();
         assert!(tagged > 500 && tagged < 900, "{tagged}");
         assert!(GenSpec::parse("rate=x").is_err());

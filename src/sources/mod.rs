@@ -56,9 +56,9 @@ impl SourceSpec {
             "socket" => Ok(SourceSpec::Socket(host_port(uri, rest)?)),
             "listen" => Ok(SourceSpec::Listen(host_port(uri, rest)?)),
             "gen" => Ok(SourceSpec::Generator(generator::GenSpec::parse(rest)?)),
-            s if PLANNED.contains(&s) => {
-                Err(format!("source scheme '{s}://' is not available in this build yet"))
-            }
+            s if PLANNED.contains(&s) => Err(format!(
+                "source scheme '{s}://' is not available in this build yet"
+            )),
             s => Err(format!(
                 "unknown source scheme '{s}://' in '{uri}' (expected socket://, listen://, \
                  gen://, file:// or a path, or - for stdin)"
@@ -88,7 +88,9 @@ fn host_port(uri: &str, rest: &str) -> Result<String, String> {
     let hp = rest.trim_end_matches('/');
     match hp.rsplit_once(':') {
         Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(hp.to_owned()),
-        _ => Err(format!("source '{uri}' needs HOST:PORT, e.g. socket://127.0.0.1:9999")),
+        _ => Err(format!(
+            "source '{uri}' needs HOST:PORT, e.g. socket://127.0.0.1:9999"
+        )),
     }
 }
 
@@ -179,9 +181,10 @@ fn open(
         SourceSpec::Generator(g) => (0..threads)
             .map(|w| Box::new(g.partition(first + w, peers)) as Box<dyn Partition>)
             .collect(),
-        SourceSpec::Stdin | SourceSpec::Socket(_) | SourceSpec::Listen(_) if process != 0 => {
-            (0..threads).map(|_| Box::new(dealer::Finished) as Box<dyn Partition>).collect()
-        }
+        SourceSpec::Stdin | SourceSpec::Socket(_) | SourceSpec::Listen(_) if process != 0 => (0
+            ..threads)
+            .map(|_| Box::new(dealer::Finished) as Box<dyn Partition>)
+            .collect(),
         SourceSpec::Stdin => dealer::spawn(threads, ctx, "stdin", {
             let ctx = ctx.clone();
             move |deal| file::read_stdin(deal, &ctx)
@@ -208,12 +211,19 @@ mod tests {
     #[test]
     fn uris() {
         assert_eq!(SourceSpec::parse("-").unwrap(), SourceSpec::Stdin);
-        assert_eq!(SourceSpec::parse("a/b.jsonl").unwrap(), SourceSpec::File("a/b.jsonl".into()));
+        assert_eq!(
+            SourceSpec::parse("a/b.jsonl").unwrap(),
+            SourceSpec::File("a/b.jsonl".into())
+        );
         assert_eq!(
             SourceSpec::parse("socket://127.0.0.1:9").unwrap(),
             SourceSpec::Socket("127.0.0.1:9".into())
         );
-        assert!(SourceSpec::parse("socket://nohost").unwrap_err().contains("HOST:PORT"));
-        assert!(SourceSpec::parse("ftp://x").unwrap_err().contains("unknown source scheme 'ftp://'"));
+        assert!(SourceSpec::parse("socket://nohost")
+            .unwrap_err()
+            .contains("HOST:PORT"));
+        assert!(SourceSpec::parse("ftp://x")
+            .unwrap_err()
+            .contains("unknown source scheme 'ftp://'"));
     }
 }

@@ -112,7 +112,10 @@ fn read_lines(stream: TcpStream, deal: &mut Dealer, ctx: &SourceContext) -> bool
 /// Accepts clients on `listener` until shutdown; each client is read on its own thread, and
 /// all of them feed the same workers.
 pub fn accept_loop(listener: TcpListener, deal: &mut Dealer, ctx: &SourceContext) {
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     crate::log::info(format_args!("listen://{addr}: accepting line clients"));
     let _ = listener.set_nonblocking(true);
     let (tx, rx) = crossbeam_channel::bounded::<super::Chunk>(64);
@@ -124,14 +127,14 @@ pub fn accept_loop(listener: TcpListener, deal: &mut Dealer, ctx: &SourceContext
             Ok((stream, peer)) => {
                 let _ = stream.set_nonblocking(false);
                 let (tx, ctx) = (tx.clone(), ctx.clone());
-                let _ = std::thread::Builder::new().name(format!("client-{peer}")).spawn(
-                    move || {
+                let _ = std::thread::Builder::new()
+                    .name(format!("client-{peer}"))
+                    .spawn(move || {
                         ctx.metrics.connected.fetch_add(1, Relaxed);
                         let mut fwd = Forward(tx);
                         client_lines(stream, &mut fwd, &ctx);
                         ctx.metrics.connected.fetch_sub(1, Relaxed);
-                    },
-                );
+                    });
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             Err(e) => crate::log::warn(format_args!("listen://{addr}: accept failed: {e}")),

@@ -38,7 +38,11 @@ pub fn line(w: &Window) -> String {
             .top
             .iter()
             .enumerate()
-            .map(|(i, (tag, count))| Row { rank: i + 1, hashtag: tag, count: *count })
+            .map(|(i, (tag, count))| Row {
+                rank: i + 1,
+                hashtag: tag,
+                count: *count,
+            })
             .collect(),
     };
     serde_json::to_string(&l).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))

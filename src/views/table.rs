@@ -20,7 +20,13 @@ pub fn render(w: &Window) -> String {
         w.distinct,
         w.late
     );
-    let width = w.top.iter().map(|(t, _)| t.chars().count()).max().unwrap_or(7).max(7);
+    let width = w
+        .top
+        .iter()
+        .map(|(t, _)| t.chars().count())
+        .max()
+        .unwrap_or(7)
+        .max(7);
     if w.top.is_empty() {
         let _ = writeln!(s, "  (no hashtags)");
     } else {

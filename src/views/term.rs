@@ -30,7 +30,13 @@ pub struct View {
 impl View {
     /// An empty view with a title.
     pub fn new(title: String) -> View {
-        View { title, window: None, counters: Snapshot::default(), rate: 0.0, last: (Instant::now(), 0) }
+        View {
+            title,
+            window: None,
+            counters: Snapshot::default(),
+            rate: 0.0,
+            last: (Instant::now(), 0),
+        }
     }
 
     /// Updates the counters and the input rate.
@@ -49,7 +55,11 @@ impl View {
 pub fn draw(f: &mut Frame, v: &View) {
     let rows = Layout::default()
         .direction(Direction::Vertical)
-        .constraints([Constraint::Length(2), Constraint::Min(3), Constraint::Length(2)])
+        .constraints([
+            Constraint::Length(2),
+            Constraint::Min(3),
+            Constraint::Length(2),
+        ])
         .split(f.area());
     let when = match &v.window {
         Some(w) => format!(
@@ -64,7 +74,10 @@ pub fn draw(f: &mut Frame, v: &View) {
         None => "waiting for the first window to close…".to_owned(),
     };
     let head = vec![
-        Line::styled(v.title.clone(), Style::default().add_modifier(Modifier::BOLD)),
+        Line::styled(
+            v.title.clone(),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
         Line::from(when),
     ];
     f.render_widget(Paragraph::new(head), rows[0]);
