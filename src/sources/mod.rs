@@ -9,7 +9,7 @@
 //! - the generator runs in every worker, each with its own seed and share of the rate.
 //!
 //! The registry of schemes is [`SourceSpec::parse`]; adding a source means a variant there, a
-//! file here, and a match arm in [`open`].
+//! file here, and a match arm in `open`.
 
 pub mod dealer;
 pub mod file;
