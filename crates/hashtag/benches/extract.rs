@@ -1,6 +1,6 @@
 //! Throughput of hashtag extraction, per mode, on two inputs:
 //!
-//! * `gen_tweets_100k`: `python3 shared/twitter-text/gen_tweets.py 100000 42` (skipped with a
+//! * `gen_tweets_1m`: `python3 shared/twitter-text/gen_tweets.py 1000000 42` (skipped with a
 //!   note when python3 is missing);
 //! * `election_2016`: the `text` fields of `shared/data/election_tweets_2016.jsonl`.
 //!
@@ -35,7 +35,7 @@ fn gen_tweets() -> Option<Vec<String>> {
     let file = std::fs::File::create(&path).ok()?;
     let status = Command::new("python3")
         .arg(&script)
-        .args(["100000", "42"])
+        .args(["1000000", "42"])
         .stdout(file)
         .status();
     let text = std::fs::read_to_string(&path);
@@ -43,7 +43,7 @@ fn gen_tweets() -> Option<Vec<String>> {
     match (status, text) {
         (Ok(s), Ok(text)) if s.success() => Some(text.lines().map(String::from).collect()),
         _ => {
-            note("note: python3 gen_tweets.py unavailable; gen_tweets_100k skipped");
+            note("note: python3 gen_tweets.py unavailable; gen_tweets_1m skipped");
             None
         }
     }
@@ -109,7 +109,7 @@ fn bench_input(c: &mut Criterion, name: &str, tweets: &[String]) {
 
 fn benches(c: &mut Criterion) {
     if let Some(tweets) = gen_tweets() {
-        bench_input(c, "gen_tweets_100k", &tweets);
+        bench_input(c, "gen_tweets_1m", &tweets);
     }
     if let Some(tweets) = election() {
         bench_input(c, "election_2016", &tweets);
