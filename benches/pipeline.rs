@@ -76,6 +76,8 @@ fn pipeline(c: &mut Criterion) {
                             metrics: Arc::new(Metrics::default()),
                             shutdown: Arc::new(AtomicBool::new(false)),
                             max_line: 1 << 20,
+                            endpoint: None,
+                            track: Vec::new(),
                         };
                         let cluster = Cluster {
                             workers,

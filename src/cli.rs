@@ -124,6 +124,12 @@ pub struct RunArgs {
     /// Lines longer than this many bytes are skipped and counted.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_line: usize,
+    /// Base URL for live sources instead of the service's public host (tests, proxies).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Keywords for sources that filter at the service (X stream rules), comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "WORDS")]
+    pub track: Vec<String>,
     /// Number of processes in a cluster run.
     #[arg(long, default_value_t = 1)]
     pub processes: usize,

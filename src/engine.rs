@@ -92,7 +92,12 @@ pub fn run(a: RunArgs) -> Result<()> {
         p.top
     );
     let output = output_of(p, title, None, cluster.process != 0);
-    execute(plan, cluster, sources, a.max_line, output)
+    let opts = SourceOptions {
+        max_line: a.max_line,
+        endpoint: a.endpoint,
+        track: a.track,
+    };
+    execute(plan, cluster, sources, opts, output)
 }
 
 /// `tagstream demo`: the generator, the whole pipeline, the live chart.
@@ -132,11 +137,16 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         workers: a.workers,
         ..Cluster::default()
     };
+    let opts = SourceOptions {
+        max_line: 1 << 20,
+        endpoint: None,
+        track: Vec::new(),
+    };
     execute(
         plan,
         cluster,
         vec![SourceSpec::Generator(gen)],
-        1 << 20,
+        opts,
         output,
     )
 }
@@ -167,11 +177,18 @@ fn shutdown_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
+/// What sources are told besides their URIs.
+struct SourceOptions {
+    max_line: usize,
+    endpoint: Option<String>,
+    track: Vec<String>,
+}
+
 fn execute(
     plan: Plan,
     cluster: Cluster,
     sources: Vec<SourceSpec>,
-    max_line: usize,
+    opts: SourceOptions,
     output: Output,
 ) -> Result<()> {
     cluster.timely_config().map_err(anyhow::Error::msg)?;
@@ -181,7 +198,9 @@ fn execute(
     let ctx = SourceContext {
         metrics: metrics.clone(),
         shutdown: shutdown.clone(),
-        max_line,
+        max_line: opts.max_line,
+        endpoint: opts.endpoint,
+        track: opts.track,
     };
     let (tx, rx) = crossbeam_channel::unbounded::<Window>();
     let sink: WindowSink = Arc::new(move |w| {

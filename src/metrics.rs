@@ -3,7 +3,9 @@
 //! One `Metrics` is shared (behind an `Arc`) by the sources, the workers and the views of a
 //! process. Counters are relaxed atomics: they are statistics, never used for control flow.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 
 /// Why a record was skipped. Each reason has its own counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,10 +61,54 @@ pub struct Metrics {
     pub late: AtomicU64,
     /// Windows emitted by this process.
     pub windows_emitted: AtomicU64,
-    /// Reconnections made by live sources.
-    pub reconnects: AtomicU64,
-    /// Live connections currently open (sockets, clients of `listen://`).
+    /// Counters of each connected source, by name (`socket://…`, `x`, …).
+    sources: Mutex<BTreeMap<String, Arc<SourceCounters>>>,
+}
+
+/// The counters of one connected source.
+#[derive(Debug, Default)]
+pub struct SourceCounters {
+    /// Connections open now.
     pub connected: AtomicU64,
+    /// Reconnections after a connection ended or failed.
+    pub reconnects: AtomicU64,
+    /// Records (posts, lines) received.
+    pub records: AtomicU64,
+    /// Frames or messages skipped, by reason (e.g. `bad_frame`, `duplicate`).
+    skipped: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl SourceCounters {
+    /// Counts one skipped frame or message.
+    pub fn skip(&self, reason: &'static str) {
+        if let Ok(mut m) = self.skipped.lock() {
+            *m.entry(reason).or_default() += 1;
+        }
+    }
+
+    /// Skipped so far for `reason`.
+    pub fn skipped(&self, reason: &str) -> u64 {
+        self.skipped
+            .lock()
+            .map(|m| m.get(reason).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// One line: "connected 1, reconnects 2, records 10, skipped bad_frame 1".
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "connected {}, reconnects {}, records {}",
+            self.connected.load(Relaxed),
+            self.reconnects.load(Relaxed),
+            self.records.load(Relaxed)
+        );
+        if let Ok(m) = self.skipped.lock() {
+            for (k, v) in m.iter() {
+                s.push_str(&format!(", skipped {k} {v}"));
+            }
+        }
+        s
+    }
 }
 
 impl Metrics {
@@ -88,6 +134,23 @@ impl Metrics {
         self.skipped.iter().map(|c| c.load(Relaxed)).sum()
     }
 
+    /// The counters of source `name`, made on first use.
+    pub fn source(&self, name: &str) -> Arc<SourceCounters> {
+        let mut m = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(name.to_owned()).or_default().clone()
+    }
+
+    /// Every source's name and one-line summary.
+    pub fn source_summaries(&self) -> Vec<(String, String)> {
+        let m = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(k, v)| (k.clone(), v.summary())).collect()
+    }
+
+    fn source_total(&self, f: impl Fn(&SourceCounters) -> u64) -> u64 {
+        let m = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        m.values().map(|c| f(c)).sum()
+    }
+
     /// A point-in-time copy of every counter.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
@@ -96,8 +159,8 @@ impl Metrics {
             skipped: Skip::ALL.map(|s| (s.name(), self.skipped(s))),
             late: self.late.load(Relaxed),
             windows_emitted: self.windows_emitted.load(Relaxed),
-            reconnects: self.reconnects.load(Relaxed),
-            connected: self.connected.load(Relaxed),
+            reconnects: self.source_total(|c| c.reconnects.load(Relaxed)),
+            connected: self.source_total(|c| c.connected.load(Relaxed)),
         }
     }
 }
@@ -115,9 +178,9 @@ pub struct Snapshot {
     pub late: u64,
     /// See [`Metrics::windows_emitted`].
     pub windows_emitted: u64,
-    /// See [`Metrics::reconnects`].
+    /// Reconnections of all sources.
     pub reconnects: u64,
-    /// See [`Metrics::connected`].
+    /// Connections open now, over all sources.
     pub connected: u64,
 }
 

@@ -19,6 +19,9 @@ pub struct Record<'a> {
     pub text: Cow<'a, str>,
     /// Event time in milliseconds since the Unix epoch, when a time field was asked for.
     pub time_ms: Option<u64>,
+    /// Tags the source names besides those in the text (Bluesky facets, Mastodon `tags[]`),
+    /// without the sign; empty for plain text and JSON lines without a tags field.
+    pub tags: Vec<String>,
 }
 
 /// How lines are read.
@@ -38,6 +41,7 @@ pub struct Decoder {
     format: Format,
     text_path: Vec<String>,
     time_path: Option<Vec<String>>,
+    tags_path: Option<Vec<String>>,
 }
 
 impl Decoder {
@@ -48,7 +52,14 @@ impl Decoder {
             format,
             text_path: split(text_field),
             time_path: time_field.map(split),
+            tags_path: None,
         }
+    }
+
+    /// Also reads an optional array of tag strings at `tags_field` (JSON lines only).
+    pub fn with_tags(mut self, tags_field: &str) -> Self {
+        self.tags_path = Some(tags_field.split('.').map(str::to_owned).collect());
+        self
     }
 
     /// Decodes one line (without its ending).
@@ -57,6 +68,7 @@ impl Decoder {
             Format::Text => Ok(Record {
                 text: String::from_utf8_lossy(line),
                 time_ms: None,
+                tags: Vec::new(),
             }),
             Format::Jsonl => self.decode_json(line),
         }
@@ -85,11 +97,19 @@ impl Decoder {
             (Some(_), Some(TimeValue::Str(s))) => Some(parse_time(&s).ok_or(Skip::BadTime)?),
             (Some(_), Some(TimeValue::Num(n))) => Some(epoch_to_ms(n).ok_or(Skip::BadTime)?),
         };
-        Ok(Record { text, time_ms })
+        Ok(Record {
+            text,
+            time_ms,
+            tags: found.tags,
+        })
     }
 
-    fn paths(&self) -> [Option<&[String]>; 2] {
-        [Some(&self.text_path[..]), self.time_path.as_deref()]
+    fn paths(&self) -> [Option<&[String]>; 3] {
+        [
+            Some(&self.text_path[..]),
+            self.time_path.as_deref(),
+            self.tags_path.as_deref(),
+        ]
     }
 }
 
@@ -132,13 +152,15 @@ struct Found<'a> {
     /// `Some(None)`: present but not a string.
     text: Option<Option<Cow<'a, str>>>,
     time: Option<TimeValue>,
+    /// Strings of the tags array; anything else there is ignored.
+    tags: Vec<String>,
 }
 
 /// Walks a JSON value, keeping only the values at the wanted paths and skipping the rest
 /// without building it (serde's `IgnoredAny`): no `Value` tree is ever allocated.
 struct Walk<'f, 'p, 'a> {
-    /// Index 0: the text path, index 1: the time path.
-    paths: [Option<&'p [String]>; 2],
+    /// Index 0: the text path, 1: the time path, 2: the tags path.
+    paths: [Option<&'p [String]>; 3],
     depth: usize,
     found: &'f mut Found<'a>,
 }
@@ -171,6 +193,8 @@ impl<'de: 'a, 'a> Visitor<'de> for Walk<'_, '_, 'a> {
                 found.text = Some(v.0);
             } else if leaf[1] && found.time.is_none() {
                 found.time = Some(map.next_value::<TimeOrOther>()?.0);
+            } else if leaf[2] {
+                found.tags = map.next_value::<TagList>()?.0;
             } else if wanted.iter().any(Option::is_some) {
                 let inner = Walk {
                     paths: wanted,
@@ -276,6 +300,26 @@ impl<'de: 'a, 'a> de::Deserialize<'de> for TextOrOther<'a> {
     }
 }
 
+/// An array of strings (other elements, or a non-array, give nothing).
+struct TagList(Vec<String>);
+
+impl<'de> de::Deserialize<'de> for TagList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        let tags = match v {
+            serde_json::Value::Array(items) => items
+                .into_iter()
+                .filter_map(|i| match i {
+                    serde_json::Value::String(s) => Some(s),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(TagList(tags))
+    }
+}
+
 /// A time as a string or a number; anything else is `Bad`.
 struct TimeOrOther(TimeValue);
 
@@ -364,6 +408,16 @@ mod tests {
         assert_eq!(d.decode(bad_time).unwrap_err(), Skip::BadTime);
         let bad_utf8 = b"{\"text\":\"\xff\",\"created_at\":1}";
         assert_eq!(d.decode(bad_utf8).unwrap_err(), Skip::InvalidUtf8);
+    }
+
+    #[test]
+    fn tags_field() {
+        let d = json("text", None).with_tags("tags");
+        let r = d
+            .decode(br#"{"text":"hi","tags":["Rust",1,"Go"]}"#)
+            .unwrap();
+        assert_eq!(r.tags, ["Rust", "Go"]);
+        assert!(d.decode(br#"{"text":"hi"}"#).unwrap().tags.is_empty());
     }
 
     #[test]

@@ -57,7 +57,6 @@ pub struct Ingest {
     spec: WindowSpec,
     clock: Clock,
     mode: hashtag::Mode,
-    decoder: Decoder,
     /// Panes with data not yet sent, most recent last (few are live at once).
     pending: Vec<(u64, PaneAgg)>,
     pending_keys: usize,
@@ -65,6 +64,8 @@ pub struct Ingest {
     /// Greatest event time seen (ms).
     max_time: Option<u64>,
     key: String,
+    /// Keys of the current record, to add a source's extra tags only once.
+    seen: Vec<String>,
 }
 
 /// Pending distinct (pane, tag) entries after which data is sent early, bounding memory.
@@ -72,17 +73,17 @@ pub const FLUSH_KEYS: usize = 200_000;
 
 impl Ingest {
     /// A fresh ingest state.
-    pub fn new(spec: WindowSpec, clock: Clock, mode: hashtag::Mode, decoder: Decoder) -> Self {
+    pub fn new(spec: WindowSpec, clock: Clock, mode: hashtag::Mode) -> Self {
         Ingest {
             spec,
             clock,
             mode,
-            decoder,
             pending: Vec::new(),
             pending_keys: 0,
             late: 0,
             max_time: None,
             key: String::new(),
+            seen: Vec::new(),
         }
     }
 
@@ -107,6 +108,7 @@ impl Ingest {
     /// [`Ingest::drain`] returns at the old time and return the new input time.
     pub fn push_chunk(
         &mut self,
+        decoder: &Decoder,
         chunk: &Chunk,
         mut time: u64,
         now_pane: u64,
@@ -116,7 +118,7 @@ impl Ingest {
         let (mut records, mut bytes) = (0u64, 0u64);
         for line in chunk.iter() {
             bytes += line.len() as u64;
-            let rec = match self.decoder.decode(line) {
+            let rec = match decoder.decode(line) {
                 Ok(r) => r,
                 Err(why) => {
                     metrics.skip(why);
@@ -137,7 +139,7 @@ impl Ingest {
                 }
                 _ => now_pane,
             };
-            self.count(pane, &rec.text);
+            self.count(pane, &rec.text, &rec.tags);
             if let Some(wm) = self.watermark_pane() {
                 if wm > time {
                     time = advance(self, wm);
@@ -149,8 +151,9 @@ impl Ingest {
         time
     }
 
-    /// Counts one record's tags in `pane`.
-    fn count(&mut self, pane: u64, text: &str) {
+    /// Counts one record's tags in `pane`: those found in the text, then the source's own
+    /// `extra` tags that the text did not already give (each tag once per record).
+    fn count(&mut self, pane: u64, text: &str, extra: &[String]) {
         let slot = match self.pending.iter().rposition(|(p, _)| *p == pane) {
             Some(i) => i,
             None => {
@@ -160,23 +163,42 @@ impl Ingest {
         };
         let agg = &mut self.pending[slot].1;
         agg.records += 1;
-        if hashtag::has_no_sign(self.mode, text) {
+        if extra.is_empty() && hashtag::has_no_sign(self.mode, text) {
             return;
         }
         let (mode, key, counts) = (self.mode, &mut self.key, &mut agg.counts);
         let mut any = false;
         let mut new_keys = 0;
+        let seen = &mut self.seen;
+        seen.clear();
+        let mut bump = |key: &str| match counts.get_mut(key) {
+            Some(n) => *n += 1,
+            None => {
+                counts.insert(key.to_owned(), 1);
+                new_keys += 1;
+            }
+        };
         hashtag::for_each_tag(mode, text, |tag| {
             any = true;
             hashtag::count_key(mode, tag, key);
-            match counts.get_mut(key.as_str()) {
-                Some(n) => *n += 1,
-                None => {
-                    counts.insert(key.clone(), 1);
-                    new_keys += 1;
-                }
+            bump(key);
+            if !extra.is_empty() {
+                seen.push(key.clone());
             }
         });
+        for tag in extra {
+            let body = tag.trim_start_matches(['#', '\u{FF03}']);
+            if body.is_empty() {
+                continue;
+            }
+            // The key of a bare tag is '#' + its lower-case form in either mode.
+            hashtag::count_key(hashtag::Mode::Hashtags, body, key);
+            if !seen.iter().any(|s| s == key) {
+                any = true;
+                bump(key);
+                seen.push(key.clone());
+            }
+        }
         agg.tagged += u64::from(any);
         self.pending_keys += new_keys;
     }

@@ -31,7 +31,7 @@ pub use execute::Cluster;
 use ingest::{Clock, Ingest, StatsMsg};
 
 use crate::record::Decoder;
-use crate::sources::{Partition, Poll, ProcessSources, SourceContext, SourceSpec};
+use crate::sources::{Poll, ProcessSources, Share, SourceContext, SourceSpec};
 
 /// Everything that decides what the pipeline computes.
 #[derive(Clone, Debug)]
@@ -65,6 +65,8 @@ pub fn run(
         cluster.processes,
         cluster.workers,
         &ctx,
+        &plan.decoder,
+        plan.clock != Clock::Processing,
     )?;
     let parts = Arc::new(Mutex::new(parts));
     let first_local = cluster.process * cluster.workers;
@@ -97,7 +99,7 @@ const MAX_IN_FLIGHT: usize = 2;
 fn worker_main(
     worker: &mut Worker,
     plan: &Plan,
-    mut parts: Vec<Box<dyn Partition>>,
+    mut parts: Vec<Share>,
     ctx: &SourceContext,
     sink: &WindowSink,
 ) {
@@ -120,45 +122,37 @@ fn worker_main(
         .probe_with(&probe);
     });
 
-    let mut ingest = Ingest::new(spec, plan.clock, plan.mode, plan.decoder.clone());
-    let mut tags_buf = Vec::new();
-    let mut stats_buf = Vec::new();
-    let mut send = |ingest: &mut Ingest, tags_in: &mut TagsIn, stats_in: &mut StatsIn| {
-        ingest.drain(&mut tags_buf, &mut stats_buf);
-        for t in tags_buf.drain(..) {
-            tags_in.send(t);
-        }
-        for s in stats_buf.drain(..) {
-            stats_in.send(s);
-        }
+    let mut ingest = Ingest::new(spec, plan.clock, plan.mode);
+    let mut inputs = Inputs {
+        tags: tags_in,
+        stats: stats_in,
+        tag_buf: Vec::new(),
+        stat_buf: Vec::new(),
     };
-
     let processing = plan.clock == Clock::Processing;
     if processing {
         let start = spec.pane_of(now_ms());
-        tags_in.advance_to(start);
-        stats_in.advance_to(start);
+        inputs.advance(&mut ingest, start);
         if is_first {
             // Announces the start pane, so windows are emitted from the first one after start
             // even while no record arrives.
-            stats_in.send(StatsMsg::Pane {
+            inputs.stats.send(StatsMsg::Pane {
                 pane: start,
                 records: 0,
                 tagged: 0,
             });
         }
     }
-    let live = parts.iter().any(|_| true) && processing;
+    // In processing time the clock sets the pace: a worker does not run more than a few
+    // batches ahead of the pipeline's progress (the probe), and the dealer's bounded queues
+    // then push back on the connection. A finite replay in event time is not throttled.
     let mut in_flight: VecDeque<u64> = VecDeque::new();
     let mut done = vec![false; parts.len()];
     loop {
         let stopping = ctx.stopping();
         let mut got = false;
-        for (i, p) in parts.iter_mut().enumerate() {
-            if done[i] {
-                continue;
-            }
-            if stopping {
+        for (i, (p, decoder)) in parts.iter_mut().enumerate() {
+            if done[i] || stopping {
                 done[i] = true;
                 continue;
             }
@@ -170,16 +164,13 @@ fn worker_main(
                     } else {
                         0
                     };
-                    if processing && now_pane > *tags_in.time() {
-                        send(&mut ingest, &mut tags_in, &mut stats_in);
-                        tags_in.advance_to(now_pane);
-                        stats_in.advance_to(now_pane);
+                    if processing && now_pane > inputs.time() {
+                        inputs.advance(&mut ingest, now_pane);
+                        in_flight.push_back(now_pane);
                     }
-                    let time = *tags_in.time();
-                    ingest.push_chunk(&chunk, time, now_pane, &ctx.metrics, |ing, to| {
-                        send(ing, &mut tags_in, &mut stats_in);
-                        tags_in.advance_to(to);
-                        stats_in.advance_to(to);
+                    let time = inputs.time();
+                    ingest.push_chunk(decoder, &chunk, time, now_pane, &ctx.metrics, |ing, to| {
+                        inputs.advance(ing, to);
                         to
                     });
                 }
@@ -192,21 +183,16 @@ fn worker_main(
         }
         if processing {
             let now_pane = spec.pane_of(now_ms());
-            if now_pane > *tags_in.time() {
-                send(&mut ingest, &mut tags_in, &mut stats_in);
-                tags_in.advance_to(now_pane);
-                stats_in.advance_to(now_pane);
+            if now_pane > inputs.time() {
+                inputs.advance(&mut ingest, now_pane);
                 in_flight.push_back(now_pane);
             }
         }
         if ingest.should_flush() {
-            send(&mut ingest, &mut tags_in, &mut stats_in);
+            inputs.flush(&mut ingest);
         }
-        // Backpressure: a live source does not run ahead of the pipeline by more than a few
-        // batches; the dealer's bounded queues then push back on the connection.
-        while live && in_flight.len() > MAX_IN_FLIGHT {
-            let oldest = in_flight[0];
-            if probe.less_equal(&oldest) && !ctx.stopping() {
+        while in_flight.len() > MAX_IN_FLIGHT {
+            if probe.less_equal(&in_flight[0]) && !ctx.stopping() {
                 worker.step_or_park(Some(Duration::from_millis(1)));
             } else {
                 in_flight.pop_front();
@@ -218,10 +204,42 @@ fn worker_main(
             worker.step_or_park(Some(Duration::from_millis(2)));
         }
     }
-    send(&mut ingest, &mut tags_in, &mut stats_in);
-    drop(tags_in);
-    drop(stats_in);
+    inputs.flush(&mut ingest);
+    drop(inputs);
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(1)));
+    }
+}
+
+/// A worker's two inputs, advanced together.
+struct Inputs {
+    tags: TagsIn,
+    stats: StatsIn,
+    tag_buf: Vec<(u64, String, u64)>,
+    stat_buf: Vec<StatsMsg>,
+}
+
+impl Inputs {
+    /// The current input time (pane).
+    fn time(&self) -> u64 {
+        *self.tags.time()
+    }
+
+    /// Sends everything pending at the current time.
+    fn flush(&mut self, ingest: &mut Ingest) {
+        ingest.drain(&mut self.tag_buf, &mut self.stat_buf);
+        for t in self.tag_buf.drain(..) {
+            self.tags.send(t);
+        }
+        for s in self.stat_buf.drain(..) {
+            self.stats.send(s);
+        }
+    }
+
+    /// Sends what is pending, then moves both inputs to `to`.
+    fn advance(&mut self, ingest: &mut Ingest, to: u64) {
+        self.flush(ingest);
+        self.tags.advance_to(to);
+        self.stats.advance_to(to);
     }
 }

@@ -11,17 +11,24 @@
 //! The registry of schemes is [`SourceSpec::parse`]; adding a source means a variant there, a
 //! file here, and a match arm in `open`.
 
+pub mod backoff;
 pub mod dealer;
 pub mod file;
 pub mod generator;
+pub mod jetstream;
 pub mod lines;
+pub mod live;
+pub mod mastodon;
+pub mod secret;
 pub mod socket;
+pub mod x;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::metrics::Metrics;
+use crate::record::Decoder;
 pub use lines::Chunk;
 
 /// A parsed `--source` URI.
@@ -37,10 +44,16 @@ pub enum SourceSpec {
     Listen(String),
     /// `gen://?rate=N&seed=S&count=C`: the built-in generator of realistic tweets.
     Generator(generator::GenSpec),
+    /// `x://`: the X API v2 filtered stream.
+    X(x::XSpec),
+    /// `jetstream://`: Bluesky Jetstream over WebSocket.
+    Jetstream(jetstream::JetstreamSpec),
+    /// `mastodon://HOST/...`: Mastodon streaming over SSE.
+    Mastodon(mastodon::MastodonSpec),
 }
 
 /// Schemes that later issues add; named here so the error says what is missing.
-const PLANNED: [&str; 4] = ["x", "jetstream", "mastodon", "kafka"];
+const PLANNED: [&str; 1] = ["kafka"];
 
 impl SourceSpec {
     /// Parses a source URI. The error is one line naming the problem.
@@ -56,12 +69,17 @@ impl SourceSpec {
             "socket" => Ok(SourceSpec::Socket(host_port(uri, rest)?)),
             "listen" => Ok(SourceSpec::Listen(host_port(uri, rest)?)),
             "gen" => Ok(SourceSpec::Generator(generator::GenSpec::parse(rest)?)),
+            "x" => Ok(SourceSpec::X(x::XSpec::parse(rest)?)),
+            "jetstream" => Ok(SourceSpec::Jetstream(jetstream::JetstreamSpec::parse(
+                rest,
+            )?)),
+            "mastodon" => Ok(SourceSpec::Mastodon(mastodon::MastodonSpec::parse(rest)?)),
             s if PLANNED.contains(&s) => Err(format!(
                 "source scheme '{s}://' is not available in this build yet"
             )),
             s => Err(format!(
                 "unknown source scheme '{s}://' in '{uri}' (expected socket://, listen://, \
-                 gen://, file:// or a path, or - for stdin)"
+                 gen://, x://, jetstream://, mastodon://, file:// or a path, or - for stdin)"
             )),
         }
     }
@@ -72,7 +90,16 @@ impl SourceSpec {
             SourceSpec::File(_) | SourceSpec::Stdin => true,
             SourceSpec::Generator(g) => g.count.is_some(),
             SourceSpec::Socket(_) | SourceSpec::Listen(_) => false,
+            SourceSpec::X(_) | SourceSpec::Jetstream(_) | SourceSpec::Mastodon(_) => false,
         }
+    }
+
+    /// True for the live internet services, whose records are [`live::Post`]s.
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self,
+            SourceSpec::X(_) | SourceSpec::Jetstream(_) | SourceSpec::Mastodon(_)
+        )
     }
 
     /// Checks what can be checked before starting (a file exists and is readable).
@@ -120,6 +147,10 @@ pub struct SourceContext {
     pub shutdown: Arc<AtomicBool>,
     /// Lines longer than this are skipped and counted.
     pub max_line: usize,
+    /// `--endpoint`: base URL that live sources use instead of the service's public host.
+    pub endpoint: Option<String>,
+    /// `--track`: keywords for sources that filter at the service (X rules).
+    pub track: Vec<String>,
 }
 
 impl SourceContext {
@@ -129,35 +160,46 @@ impl SourceContext {
     }
 }
 
+/// A worker's share of one source, with the decoder for its lines.
+pub type Share = (Box<dyn Partition>, Decoder);
+
 /// The partitions of one process, made once before the workers start.
 pub struct ProcessSources {
     /// `per_worker[local index]`: that worker's partitions.
-    per_worker: Vec<Vec<Box<dyn Partition>>>,
+    per_worker: Vec<Vec<Share>>,
 }
 
 impl ProcessSources {
     /// Opens every source for the `threads` workers of process `process` (of `processes`).
+    /// Line sources use `decoder`; live sources their own ([`live::decoder`]), with event
+    /// times when `event_time`.
     pub fn open(
         specs: &[SourceSpec],
         process: usize,
         processes: usize,
         threads: usize,
         ctx: &SourceContext,
+        decoder: &Decoder,
+        event_time: bool,
     ) -> Result<ProcessSources, String> {
         let peers = processes * threads;
-        let mut per_worker: Vec<Vec<Box<dyn Partition>>> =
-            (0..threads).map(|_| Vec::new()).collect();
+        let mut per_worker: Vec<Vec<Share>> = (0..threads).map(|_| Vec::new()).collect();
         for spec in specs {
             let parts = open(spec, process, threads, peers, ctx)?;
+            let d = if spec.is_live() {
+                live::decoder(event_time)
+            } else {
+                decoder.clone()
+            };
             for (w, p) in parts.into_iter().enumerate() {
-                per_worker[w].push(p);
+                per_worker[w].push((p, d.clone()));
             }
         }
         Ok(ProcessSources { per_worker })
     }
 
     /// Takes the partitions of local worker `local` (each worker calls this once).
-    pub fn take(&mut self, local: usize) -> Vec<Box<dyn Partition>> {
+    pub fn take(&mut self, local: usize) -> Vec<Share> {
         std::mem::take(&mut self.per_worker[local])
     }
 }
@@ -181,10 +223,23 @@ fn open(
         SourceSpec::Generator(g) => (0..threads)
             .map(|w| Box::new(g.partition(first + w, peers)) as Box<dyn Partition>)
             .collect(),
-        SourceSpec::Stdin | SourceSpec::Socket(_) | SourceSpec::Listen(_) if process != 0 => (0
+        // Streams that cannot be split are read once, by process 0.
+        s if process != 0 && !matches!(s, SourceSpec::File(_) | SourceSpec::Generator(_)) => (0
             ..threads)
             .map(|_| Box::new(dealer::Finished) as Box<dyn Partition>)
             .collect(),
+        SourceSpec::X(spec) => dealer::spawn(threads, ctx, "x", {
+            let (ctx, spec) = (ctx.clone(), spec.clone());
+            move |deal| x::run(&spec, deal, &ctx)
+        }),
+        SourceSpec::Jetstream(spec) => dealer::spawn(threads, ctx, "jetstream", {
+            let (ctx, spec) = (ctx.clone(), spec.clone());
+            move |deal| jetstream::run(&spec, deal, &ctx)
+        }),
+        SourceSpec::Mastodon(spec) => dealer::spawn(threads, ctx, "mastodon", {
+            let (ctx, spec) = (ctx.clone(), spec.clone());
+            move |deal| mastodon::run(&spec, deal, &ctx)
+        }),
         SourceSpec::Stdin => dealer::spawn(threads, ctx, "stdin", {
             let ctx = ctx.clone();
             move |deal| file::read_stdin(deal, &ctx)

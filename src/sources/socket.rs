@@ -20,20 +20,21 @@ const TICK: Duration = Duration::from_millis(200);
 /// Connects to `addr`, reads lines until the server closes, and starts again, forever (until
 /// shutdown). Each state change is reported once on stderr, not every retry.
 pub fn connect_loop(addr: &str, deal: &mut Dealer, ctx: &SourceContext) {
+    let counters = ctx.metrics.source(&format!("socket://{addr}"));
     let mut last_error = String::new();
     let mut connected_before = false;
     while !ctx.stopping() {
         match connect(addr) {
             Ok(stream) => {
                 if connected_before {
-                    ctx.metrics.reconnects.fetch_add(1, Relaxed);
+                    counters.reconnects.fetch_add(1, Relaxed);
                 }
                 connected_before = true;
                 last_error.clear();
                 crate::log::info(format_args!("socket://{addr}: connected"));
-                ctx.metrics.connected.fetch_add(1, Relaxed);
+                counters.connected.fetch_add(1, Relaxed);
                 let more = read_lines(stream, deal, ctx);
-                ctx.metrics.connected.fetch_sub(1, Relaxed);
+                counters.connected.fetch_sub(1, Relaxed);
                 if !more {
                     return;
                 }
@@ -119,6 +120,7 @@ pub fn accept_loop(listener: TcpListener, deal: &mut Dealer, ctx: &SourceContext
     crate::log::info(format_args!("listen://{addr}: accepting line clients"));
     let _ = listener.set_nonblocking(true);
     let (tx, rx) = crossbeam_channel::bounded::<super::Chunk>(64);
+    let counters = ctx.metrics.source(&format!("listen://{addr}"));
     loop {
         if ctx.stopping() {
             return;
@@ -126,14 +128,14 @@ pub fn accept_loop(listener: TcpListener, deal: &mut Dealer, ctx: &SourceContext
         match listener.accept() {
             Ok((stream, peer)) => {
                 let _ = stream.set_nonblocking(false);
-                let (tx, ctx) = (tx.clone(), ctx.clone());
+                let (tx, ctx, counters) = (tx.clone(), ctx.clone(), counters.clone());
                 let _ = std::thread::Builder::new()
                     .name(format!("client-{peer}"))
                     .spawn(move || {
-                        ctx.metrics.connected.fetch_add(1, Relaxed);
+                        counters.connected.fetch_add(1, Relaxed);
                         let mut fwd = Forward(tx);
                         client_lines(stream, &mut fwd, &ctx);
-                        ctx.metrics.connected.fetch_sub(1, Relaxed);
+                        counters.connected.fetch_sub(1, Relaxed);
                     });
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}

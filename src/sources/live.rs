@@ -1,0 +1,94 @@
+//! What the live internet sources (X, Jetstream, Mastodon) hand to the workers: posts,
+//! carried as one compact JSON line each (`{"text":…,"time":ms,"tags":[…]}`), so that the
+//! same dealer, decoder and counters serve every source.
+
+use serde::Serialize;
+
+use super::dealer::Dealer;
+use super::Chunk;
+use crate::record::{Decoder, Format};
+
+/// One post of a live source.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Post {
+    /// The post's text (plain text: HTML already turned into text).
+    pub text: String,
+    /// Event time in ms since the Unix epoch (`created_at`, `time_us`…), if the service gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<u64>,
+    /// Tags the service names besides the text (facets, `tags[]`), without the sign.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// The decoder for posts: processing time ignores `time`; event time requires it.
+pub fn decoder(event_time: bool) -> Decoder {
+    Decoder::new(Format::Jsonl, "text", event_time.then_some("time")).with_tags("tags")
+}
+
+/// Collects posts into chunks and deals them to the workers.
+pub struct PostSink<'d> {
+    deal: &'d mut Dealer,
+    chunk: Chunk,
+    line: Vec<u8>,
+}
+
+impl<'d> PostSink<'d> {
+    /// A sink in front of `deal`.
+    pub fn new(deal: &'d mut Dealer) -> Self {
+        PostSink {
+            deal,
+            chunk: Chunk::default(),
+            line: Vec::new(),
+        }
+    }
+
+    /// Adds one post; sends a full chunk. Returns false when the workers are gone or
+    /// shutdown was asked for.
+    pub fn push(&mut self, post: &Post) -> bool {
+        self.line.clear();
+        if serde_json::to_writer(&mut self.line, post).is_ok() {
+            self.chunk.push_line(&self.line);
+        }
+        if self.chunk.len() >= 256 {
+            return self.flush();
+        }
+        true
+    }
+
+    /// Sends what was collected (call when the stream pauses, so posts do not wait).
+    pub fn flush(&mut self) -> bool {
+        let chunk = std::mem::take(&mut self.chunk);
+        self.deal.deal(chunk)
+    }
+
+    /// The dealer's source context.
+    pub fn ctx(&self) -> &super::SourceContext {
+        self.deal.ctx()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posts_round_trip_through_the_decoder() {
+        let p = Post {
+            text: "a #b\nc".into(),
+            time: Some(1_700_000_000_123),
+            tags: vec!["x".into()],
+        };
+        let line = serde_json::to_vec(&p).unwrap();
+        let r = decoder(true).decode(&line).unwrap();
+        assert_eq!(r.text, "a #b\nc");
+        assert_eq!(r.time_ms, Some(1_700_000_000_123));
+        assert_eq!(r.tags, ["x"]);
+        let no_time = serde_json::to_vec(&Post {
+            text: "t".into(),
+            ..Post::default()
+        })
+        .unwrap();
+        assert!(decoder(false).decode(&no_time).is_ok());
+    }
+}
