@@ -72,13 +72,10 @@ fn pipeline(c: &mut Criterion) {
                             decoder: Decoder::new(Format::Text, "text", None),
                             clock: Clock::Processing,
                         };
-                        let ctx = SourceContext {
-                            metrics: Arc::new(Metrics::default()),
-                            shutdown: Arc::new(AtomicBool::new(false)),
-                            max_line: 1 << 20,
-                            endpoint: None,
-                            track: Vec::new(),
-                        };
+                        let ctx = SourceContext::new(
+                            Arc::new(Metrics::default()),
+                            Arc::new(AtomicBool::new(false)),
+                        );
                         let cluster = Cluster {
                             workers,
                             ..Cluster::default()

@@ -196,12 +196,12 @@ fn execute(
     let metrics = Arc::new(Metrics::default());
     let shutdown = shutdown_flag();
     let ctx = SourceContext {
-        metrics: metrics.clone(),
-        shutdown: shutdown.clone(),
         max_line: opts.max_line,
         endpoint: opts.endpoint,
         track: opts.track,
+        ..SourceContext::new(metrics.clone(), shutdown.clone())
     };
+    let fatal = ctx.fatal.clone();
     let (tx, rx) = crossbeam_channel::unbounded::<Window>();
     let sink: WindowSink = Arc::new(move |w| {
         let _ = tx.send(w);
@@ -306,6 +306,9 @@ fn execute(
         .join()
         .map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
     result.map_err(anyhow::Error::msg)?;
+    if let Some(e) = fatal.lock().ok().and_then(|f| f.clone()) {
+        bail!("{e}");
+    }
     if let Some(e) = out_err {
         return Err(e);
     }

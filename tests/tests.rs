@@ -13,3 +13,11 @@ mod conformance;
 mod parity;
 /// `socket://` against a Python line server like the tutorial's receiver.
 mod socket;
+/// `x://` against a local server speaking the X API v2 filtered-stream protocol.
+mod live_x;
+/// `jetstream://` against a local WebSocket server speaking Jetstream's protocol.
+mod live_jetstream;
+/// `mastodon://` against a local SSE server speaking Mastodon's streaming protocol.
+mod live_mastodon;
+/// `tagstream receive`: a live source forwarded to line clients, fed into `tagstream run`.
+mod receive;

@@ -151,12 +151,41 @@ pub struct SourceContext {
     pub endpoint: Option<String>,
     /// `--track`: keywords for sources that filter at the service (X rules).
     pub track: Vec<String>,
+    /// The first fatal source error (bad credentials, no stream rules): the run stops and
+    /// exits with this one line.
+    pub fatal: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl SourceContext {
+    /// A context with default options around `metrics` and `shutdown`.
+    pub fn new(metrics: Arc<Metrics>, shutdown: Arc<AtomicBool>) -> SourceContext {
+        SourceContext {
+            metrics,
+            shutdown,
+            max_line: 1 << 20,
+            endpoint: None,
+            track: Vec::new(),
+            fatal: Arc::default(),
+        }
+    }
+
     /// True once shutdown was asked for.
     pub fn stopping(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
+    }
+
+    /// Ends the whole run with `msg` (one line naming the cause; never a secret): open
+    /// windows are still emitted, then the process exits with code 2.
+    pub fn fail(&self, msg: impl Into<String>) {
+        if let Ok(mut f) = self.fatal.lock() {
+            f.get_or_insert(msg.into());
+        }
+        self.shutdown.store(true, Ordering::SeqCst);
+    }
+
+    /// The fatal error, if a source failed.
+    pub fn failure(&self) -> Option<String> {
+        self.fatal.lock().ok().and_then(|f| f.clone())
     }
 }
 
