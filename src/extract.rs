@@ -25,7 +25,6 @@ pub fn extract_lines(
     unescape: bool,
 ) -> io::Result<()> {
     let mut raw = Vec::new();
-    let mut text = String::new();
     let mut tags: Vec<String> = Vec::new();
     let mut key = String::new();
     loop {
@@ -37,12 +36,11 @@ pub fn extract_lines(
             raw.pop();
         }
         let line = String::from_utf8_lossy(&raw);
-        text.clear();
-        if unescape {
-            unescape_into(&line, &mut text);
+        let text = if unescape {
+            hashtag::unescape(&line)
         } else {
-            text.push_str(&line);
-        }
+            line
+        };
         tags.clear();
         hashtag::for_each_tag(mode, &text, |t| match mode {
             hashtag::Mode::Spark => {
@@ -53,23 +51,6 @@ pub fn extract_lines(
         });
         serde_json::to_writer(&mut *out, &tags)?;
         out.write_all(b"\n")?;
-    }
-}
-
-/// Decodes `\\`, `\n` and `\r` (the conformance runner's escapes); other text is kept.
-fn unescape_into(s: &str, out: &mut String) {
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match it.next() {
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
     }
 }
 

@@ -53,7 +53,7 @@ fn run(mode: Mode, unescape_lines: bool) -> io::Result<()> {
     let mut key = String::new();
     for line in lines {
         let text = if unescape_lines {
-            unescape(line)
+            hashtag::unescape(line)
         } else {
             Cow::Borrowed(line)
         };
@@ -81,27 +81,4 @@ fn run(mode: Mode, unescape_lines: bool) -> io::Result<()> {
         out.write_all(b"]\n")?;
     }
     out.flush()
-}
-
-/// Undoes check_hashtags.py's `--newline=escape`: `\\` → `\`, `\n` → LF, `\r` → CR, `\x` → `x`,
-/// and a lone trailing `\` stays.
-fn unescape(line: &str) -> Cow<'_, str> {
-    if !line.contains('\\') {
-        return Cow::Borrowed(line);
-    }
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    Cow::Owned(out)
 }

@@ -201,6 +201,31 @@ pub fn has_no_sign(mode: Mode, text: &str) -> bool {
     }
 }
 
+/// Undoes the conformance runner's line escapes (check_hashtags.py `--newline=escape`, the
+/// protocol of `tagstream extract --unescape`): `\\` → `\`, `\n` → LF, `\r` → CR, `\x` → `x`,
+/// and a lone trailing `\` stays.
+pub fn unescape(line: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    if !line.contains('\\') {
+        return Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
