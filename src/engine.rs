@@ -277,6 +277,7 @@ fn execute(
         }
         if let Some(t) = terminal.as_mut() {
             view.tick(metrics.snapshot());
+            view.sources = metrics.source_summaries();
             let _ = t.draw(|f| term::draw(f, &view));
             if quit_key_pressed() {
                 shutdown.store(true, Ordering::SeqCst);
@@ -326,6 +327,9 @@ fn execute(
         s.late,
         s.reconnects
     ));
+    for (name, counters) in metrics.source_summaries() {
+        crate::log::info(format_args!("source {name}: {counters}"));
+    }
     Ok(())
 }
 

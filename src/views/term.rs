@@ -24,6 +24,8 @@ pub struct View {
     pub counters: Snapshot,
     /// Records per second over the last redraw interval.
     pub rate: f64,
+    /// One summary line per connected source (name, counters).
+    pub sources: Vec<(String, String)>,
     last: (Instant, u64),
 }
 
@@ -35,6 +37,7 @@ impl View {
             window: None,
             counters: Snapshot::default(),
             rate: 0.0,
+            sources: Vec::new(),
             last: (Instant::now(), 0),
         }
     }
@@ -124,6 +127,9 @@ pub fn draw(f: &mut Frame, v: &View) {
         c.connected,
         c.reconnects
     ))];
+    for (name, counters) in &v.sources {
+        foot.push(Line::from(format!("{name}: {counters}")));
+    }
     if let Some(m) = crate::log::recent().last() {
         foot.push(Line::styled(m.clone(), Style::default().fg(Color::Yellow)));
     }
