@@ -127,7 +127,8 @@ pub struct RunArgs {
     /// Base URL for live sources instead of the service's public host (tests, proxies).
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
-    /// Keywords for sources that filter at the service (X stream rules), comma-separated.
+    /// Keep only records that contain one of these words (whole word, any case),
+    /// comma-separated; the X source also makes them its stream rules.
     #[arg(long, value_delimiter = ',', value_name = "WORDS")]
     pub track: Vec<String>,
     /// Number of processes in a cluster run.

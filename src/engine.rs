@@ -71,6 +71,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         mode: p.extract.into(),
         decoder: Decoder::new(a.format, &a.text_field, time_field),
         clock,
+        track: crate::track::Track::new(&a.track),
     };
     let hosts = match (&a.hosts, a.processes) {
         (Some(f), _) => Cluster::read_hosts(f).map_err(anyhow::Error::msg)?,
@@ -109,6 +110,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         mode: hashtag::Mode::Hashtags,
         decoder: Decoder::new(Format::Text, "text", None),
         clock: Clock::Processing,
+        track: None,
     };
     let gen = GenSpec {
         rate: a.rate,
@@ -316,7 +318,7 @@ fn execute(
     let s = metrics.snapshot();
     let secs = started.elapsed().as_secs_f64();
     crate::log::info(format_args!(
-        "done: windows {}, records {} ({:.1} MB) in {:.2}s = {:.0} records/s, {:.1} MB/s; {}; late {}; reconnects {}",
+        "done: windows {}, records {} ({:.1} MB) in {:.2}s = {:.0} records/s, {:.1} MB/s; {}; late {}; filtered {}; reconnects {}",
         s.windows_emitted,
         s.records_in,
         s.bytes_in as f64 / 1e6,
@@ -325,6 +327,7 @@ fn execute(
         s.bytes_in as f64 / 1e6 / secs,
         s.skipped_summary(),
         s.late,
+        s.filtered,
         s.reconnects
     ));
     for (name, counters) in metrics.source_summaries() {

@@ -4,6 +4,7 @@
 //! Modules in data-path order (ARCHITECTURE.md walks them file by file):
 //! - [`sources`]: files, stdin, TCP line sockets, the generator; how work is shared by workers;
 //! - [`record`]: the record type and how lines are decoded (text, JSON lines, timestamps);
+//! - [`track`]: the `--track` topic filter;
 //! - [`dataflow`]: the timely dataflow: ingest, exchange, per-shard windows, merge;
 //! - [`views`]: results shown as JSON lines, tables, the live terminal chart;
 //! - [`metrics`] and [`log`]: counters and one-line messages;
@@ -13,6 +14,7 @@
 
 pub mod sources;
 pub mod record;
+pub mod track;
 pub mod dataflow;
 pub mod views;
 pub mod metrics;

@@ -59,6 +59,8 @@ pub struct Metrics {
     skipped: [AtomicU64; 6],
     /// Records dropped because every window that could hold them was already emitted.
     pub late: AtomicU64,
+    /// Records left out by the `--track` topic filter.
+    pub filtered: AtomicU64,
     /// Windows emitted by this process.
     pub windows_emitted: AtomicU64,
     /// Counters of each connected source, by name (`socket://…`, `x`, …).
@@ -158,6 +160,7 @@ impl Metrics {
             bytes_in: self.bytes_in.load(Relaxed),
             skipped: Skip::ALL.map(|s| (s.name(), self.skipped(s))),
             late: self.late.load(Relaxed),
+            filtered: self.filtered.load(Relaxed),
             windows_emitted: self.windows_emitted.load(Relaxed),
             reconnects: self.source_total(|c| c.reconnects.load(Relaxed)),
             connected: self.source_total(|c| c.connected.load(Relaxed)),
@@ -176,6 +179,8 @@ pub struct Snapshot {
     pub skipped: [(&'static str, u64); 6],
     /// See [`Metrics::late`].
     pub late: u64,
+    /// See [`Metrics::filtered`].
+    pub filtered: u64,
     /// See [`Metrics::windows_emitted`].
     pub windows_emitted: u64,
     /// Reconnections of all sources.

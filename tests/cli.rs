@@ -69,3 +69,34 @@ fn help_is_not_an_error() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--window"));
 }
+
+#[test]
+fn track_keeps_only_records_with_a_keyword() {
+    let t = TempDir::new("track");
+    let f = t.path("in.txt");
+    std::fs::write(
+        &f,
+        "Football tonight #a\nthe footballer #b\n#Football #c\nnothing #d\n",
+    )
+    .unwrap();
+    let out = t.path("out.jsonl");
+    let res = crate::util::run_ok(
+        bin()
+            .args(["run", "--tui", "off", "--track", "football", "--source"])
+            .arg(&f)
+            .arg("--out")
+            .arg(&out),
+    );
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(crate::util::summary_count(&err, "records"), 2, "{err}");
+    assert_eq!(crate::util::summary_count(&err, "filtered"), 2, "{err}");
+    let tags: std::collections::BTreeSet<String> = crate::util::windows(&out)
+        .iter()
+        .flat_map(crate::util::top)
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(
+        tags.into_iter().collect::<Vec<_>>(),
+        ["#a", "#c", "#football"]
+    );
+}

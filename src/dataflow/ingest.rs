@@ -15,6 +15,7 @@ use window::WindowSpec;
 use crate::metrics::Metrics;
 use crate::record::Decoder;
 use crate::sources::Chunk;
+use crate::track::Track;
 
 /// Statistics that travel to the merger, beside the tag counts that travel to the shards.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +56,7 @@ struct PaneAgg {
 /// One worker's pre-aggregation state.
 pub struct Ingest {
     spec: WindowSpec,
+    track: Option<Track>,
     clock: Clock,
     mode: hashtag::Mode,
     /// Panes with data not yet sent, most recent last (few are live at once).
@@ -73,9 +75,10 @@ pub const FLUSH_KEYS: usize = 200_000;
 
 impl Ingest {
     /// A fresh ingest state.
-    pub fn new(spec: WindowSpec, clock: Clock, mode: hashtag::Mode) -> Self {
+    pub fn new(spec: WindowSpec, clock: Clock, mode: hashtag::Mode, track: Option<Track>) -> Self {
         Ingest {
             spec,
+            track,
             clock,
             mode,
             pending: Vec::new(),
@@ -125,6 +128,10 @@ impl Ingest {
                     continue;
                 }
             };
+            if self.track.as_ref().is_some_and(|t| !t.matches(&rec.text)) {
+                metrics.filtered.fetch_add(1, Relaxed);
+                continue;
+            }
             records += 1;
             let pane = match (self.clock, rec.time_ms) {
                 (Clock::Event { .. }, Some(t)) => {

@@ -46,6 +46,8 @@ pub struct Plan {
     pub decoder: Decoder,
     /// Processing or event time.
     pub clock: Clock,
+    /// `--track`: only records with one of these words count.
+    pub track: Option<crate::track::Track>,
 }
 
 /// Where emitted windows go: called on worker 0 only, in window order.
@@ -122,7 +124,7 @@ fn worker_main(
         .probe_with(&probe);
     });
 
-    let mut ingest = Ingest::new(spec, plan.clock, plan.mode);
+    let mut ingest = Ingest::new(spec, plan.clock, plan.mode, plan.track.clone());
     let mut inputs = Inputs {
         tags: tags_in,
         stats: stats_in,
