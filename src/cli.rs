@@ -71,31 +71,36 @@ impl From<ExtractArg> for hashtag::Mode {
 #[derive(Debug, Args, Clone)]
 pub struct PipelineArgs {
     /// Extraction rule.
-    #[arg(long, value_enum, default_value = "hashtags")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "hashtags",
+        env = "TAGSTREAM_EXTRACT"
+    )]
     pub extract: ExtractArg,
     /// Batch interval (micro-batch length), e.g. 10s, 500ms, 1h.
-    #[arg(long, value_parser = duration, default_value = "10s")]
+    #[arg(long, value_parser = duration, default_value = "10s", env = "TAGSTREAM_BATCH")]
     pub batch: Duration,
     /// Window length: a multiple of the batch.
-    #[arg(long, value_parser = duration, default_value = "60s")]
+    #[arg(long, value_parser = duration, default_value = "60s", env = "TAGSTREAM_WINDOW")]
     pub window: Duration,
     /// Slide between windows: a multiple of the batch [default: the batch].
-    #[arg(long, value_parser = duration)]
+    #[arg(long, value_parser = duration, env = "TAGSTREAM_SLIDE")]
     pub slide: Option<Duration>,
     /// Rows per window (top-K).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, env = "TAGSTREAM_TOP")]
     pub top: usize,
     /// Worker threads in this process.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, env = "TAGSTREAM_WORKERS")]
     pub workers: usize,
     /// Write every window as a JSON line to FILE, or to stdout with '-'.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "TAGSTREAM_OUT")]
     pub out: Option<PathBuf>,
     /// Live terminal chart: auto (when stdout is a terminal), on, off.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_enum, default_value = "auto", env = "TAGSTREAM_TUI")]
     pub tui: TuiArg,
     /// Print no informational messages on stderr.
-    #[arg(long, short)]
+    #[arg(long, short, env = "TAGSTREAM_QUIET")]
     pub quiet: bool,
 }
 
@@ -107,39 +112,48 @@ pub struct RunArgs {
     #[arg(long = "source", short = 's', required = true, value_name = "URI")]
     pub sources: Vec<String>,
     /// Input line format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, default_value = "text", env = "TAGSTREAM_FORMAT")]
     pub format: Format,
     /// JSON field holding the text (dotted path, e.g. data.text).
-    #[arg(long, default_value = "text")]
+    #[arg(long, default_value = "text", env = "TAGSTREAM_TEXT_FIELD")]
     pub text_field: String,
     /// Processing time (arrival) or event time (--time-field).
-    #[arg(long, value_enum, default_value = "processing")]
+    #[arg(long, value_enum, default_value = "processing", env = "TAGSTREAM_TIME")]
     pub time: TimeArg,
     /// JSON field holding the event time: RFC 3339, Twitter's legacy format, or epoch s/ms.
-    #[arg(long, default_value = "created_at")]
+    #[arg(long, default_value = "created_at", env = "TAGSTREAM_TIME_FIELD")]
     pub time_field: String,
     /// Allowed lateness in event time: the watermark trails the greatest time seen by this.
-    #[arg(long, value_parser = duration_or_zero, default_value = "0s")]
+    #[arg(long, value_parser = duration_or_zero, default_value = "0s", env = "TAGSTREAM_LATENESS")]
     pub lateness: Duration,
     /// Lines longer than this many bytes are skipped and counted.
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value_t = 1 << 20, env = "TAGSTREAM_MAX_LINE")]
     pub max_line: usize,
     /// Base URL for live sources instead of the service's public host (tests, proxies).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "TAGSTREAM_ENDPOINT")]
     pub endpoint: Option<String>,
     /// Keep only records that contain one of these words (whole word, any case),
     /// comma-separated; the X source also makes them its stream rules.
-    #[arg(long, value_delimiter = ',', value_name = "WORDS")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "WORDS",
+        env = "TAGSTREAM_TRACK"
+    )]
     pub track: Vec<String>,
     /// Number of processes in a cluster run.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, env = "TAGSTREAM_PROCESSES")]
     pub processes: usize,
     /// This process's index in a cluster run (0-based).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, env = "TAGSTREAM_PROCESS")]
     pub process: usize,
     /// File with one host:port per process (cluster runs) [default: 127.0.0.1:2101, 2102, ...].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "TAGSTREAM_HOSTS")]
     pub hosts: Option<PathBuf>,
+    /// Read options from a TOML file (keys are the long flag names; flags and TAGSTREAM_*
+    /// environment variables override it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Window and output options.
     #[command(flatten)]
     pub pipeline: PipelineArgs,

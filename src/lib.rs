@@ -8,7 +8,8 @@
 //! - [`dataflow`]: the timely dataflow: ingest, exchange, per-shard windows, merge;
 //! - [`views`]: results shown as JSON lines, tables, the live terminal chart;
 //! - [`metrics`] and [`log`]: counters and one-line messages;
-//! - [`cli`], [`engine`], [`extract`], [`gen`]: the command line and its subcommands.
+//! - [`cli`], [`config`], [`engine`], [`extract`], [`gen`]: the command line, the config
+//!   file, and the subcommands.
 
 #![deny(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod views;
 pub mod metrics;
 pub mod log;
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod extract;
 pub mod gen;

@@ -1,11 +1,18 @@
 //! The `tagstream` binary: parse the command line, dispatch, map errors to one line and an
 //! exit code (0 on success, 2 on any error).
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tagstream::cli::{Cli, Command};
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let args = match tagstream::config::expand(std::env::args_os().collect(), &Cli::command()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tagstream: error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};

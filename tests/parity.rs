@@ -134,3 +134,31 @@ fn output_is_identical_for_1_and_2_workers_and_2_processes() {
         "2 processes differ from 1 worker"
     );
 }
+
+/// The README's example config gives the same windows as the same options as flags; a flag
+/// still overrides the file.
+#[test]
+fn example_config_file_equals_the_flags() {
+    let t = TempDir::new("config");
+    let (flags, file, top3) = (
+        t.path("flags.jsonl"),
+        t.path("file.jsonl"),
+        t.path("top3.jsonl"),
+    );
+    run_ok(&mut election(&flags, &["--tui", "off", "--quiet"]));
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/election.toml");
+    let mut run = bin();
+    run.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", "--quiet", "--config"]);
+    run_ok(run.arg(&config).arg("--out").arg(&file));
+    assert!(std::fs::read(&flags).unwrap() == std::fs::read(&file).unwrap());
+    let mut run = bin();
+    run.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", "--quiet", "--top", "3", "--config"]);
+    run_ok(run.arg(&config).arg("--out").arg(&top3));
+    let widest = crate::util::windows(&top3)
+        .iter()
+        .map(|w| crate::util::top(w).len())
+        .max();
+    assert_eq!(widest, Some(3));
+}
