@@ -27,6 +27,9 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Generate synthetic tweets to stdout, or serve them as a line server.
     Gen(GenArgs),
+    /// Forward a source's posts as text lines to every client of a TCP socket (the
+    /// tutorial's receiver: feed Spark's socketTextStream or `run --source socket://`).
+    Receive(ReceiveArgs),
 }
 
 /// How time is assigned to records.
@@ -217,6 +220,40 @@ pub struct GenArgs {
     /// Serve the tweets to every client that connects to ADDR instead of writing stdout.
     #[arg(long, value_name = "ADDR")]
     pub serve: Option<String>,
+}
+
+/// `tagstream receive`.
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// Source URI: x://, jetstream://, mastodon://HOST/..., or any line source of `run`.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// Address to serve the lines on (clients connect here).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5555")]
+    pub serve: String,
+    /// Base URL for live sources instead of the service's public host (tests, proxies).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Keep only posts with one of these words (whole word, any case); for x:// also the
+    /// stream rules at X. Comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "WORDS")]
+    pub track: Vec<String>,
+    /// Input line format of line sources (live sources give posts).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// JSON field holding the text, for --format jsonl (dotted path, e.g. data.text).
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// Lines kept while no client is connected; beyond it the oldest are dropped and counted.
+    /// Also how far one client may fall behind before it is disconnected.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub buffer: usize,
+    /// Lines longer than this many bytes are skipped and counted.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_line: usize,
+    /// Print no informational messages on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Parses durations such as `10s`, `500ms`, `1h`, `1d`.

@@ -163,8 +163,9 @@ fn output_of(p: &PipelineArgs, title: String, duration: Option<Duration>, silent
     }
 }
 
-/// The process-wide stop flag, set by SIGINT/SIGTERM (a second signal exits at once).
-fn shutdown_flag() -> Arc<AtomicBool> {
+/// The process-wide stop flag, set by SIGINT/SIGTERM (a second signal exits at once); shared
+/// by `run`, `demo` and `receive`.
+pub fn shutdown_flag() -> Arc<AtomicBool> {
     static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));

@@ -25,3 +25,4 @@ pub mod config;
 pub mod engine;
 pub mod extract;
 pub mod gen;
+pub mod receive;

@@ -31,6 +31,7 @@ fn main() {
         Command::Run(a) => tagstream::engine::run(a),
         Command::Extract(a) => tagstream::extract::run(a).or_else(broken_pipe_ok),
         Command::Gen(a) => tagstream::gen::run(a),
+        Command::Receive(a) => tagstream::receive::run(a),
     };
     if let Err(e) = result {
         eprintln!("tagstream: error: {e:#}");

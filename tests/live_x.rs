@@ -1,1 +1,227 @@
-// Tests are being written (issue 4).
+//! `x://` end to end: the real binary against a local fake of the X API v2 filtered stream
+//! (the same fake the unit tests use: chunked HTTP, frames split mid-line, heartbeats, the
+//! rules endpoints, 401 for a wrong token).
+
+#[path = "../src/sources/x/fake.rs"]
+pub mod fake;
+
+use std::io::Read;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::util::{bin, top, windows, TempDir};
+use fake::{frames, tweet, Conn, FakeX};
+
+/// A distinctive token: the leak checks look for it in every output.
+pub const TOKEN: &str = "AAAAtagstreamLEAKCHECK0x5eCret9Q";
+const T0: &str = "2026-06-11T19:00:03.000Z";
+
+/// `n` posts per `(text, tag)`.
+pub fn posts(spec: &[(&str, &str, usize)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (text, tag, n) in spec {
+        for _ in 0..*n {
+            let id = 1_790_000_000_000_000_000 + out.len() as u64;
+            out.push(tweet(id, text, T0, &[tag]));
+        }
+    }
+    out
+}
+
+/// The binary with the token in its environment (and no token file).
+pub fn with_token(token: &str) -> Command {
+    let mut c = bin();
+    c.env("X_BEARER_TOKEN", token)
+        .env_remove("X_BEARER_TOKEN_FILE");
+    c
+}
+
+/// A child whose stderr is collected as it comes.
+pub struct Running {
+    pub child: Child,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Running {
+    pub fn spawn(cmd: &mut Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let s = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Running { child, stderr }
+    }
+
+    /// Waits (up to 30 s) until stderr contains `what`.
+    pub fn wait_stderr(&self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.stderr.lock().unwrap().contains(what) {
+                return;
+            }
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+        panic!(
+            "no '{what}' on stderr within 30 s:\n{}",
+            self.stderr.lock().unwrap()
+        );
+    }
+
+    /// Sends `signal`, waits for the exit (up to 30 s); returns the output, stderr included.
+    pub fn stop(mut self, signal: Option<&str>) -> Output {
+        if let Some(sig) = signal {
+            Command::new("kill")
+                .args([sig, &self.child.id().to_string()])
+                .status()
+                .unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("did not exit:\n{}", self.stderr.lock().unwrap());
+            }
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+        let mut out = self.child.wait_with_output().unwrap();
+        // Let the reader thread take the last bytes.
+        std::thread::park_timeout(Duration::from_millis(100));
+        out.stderr = self.stderr.lock().unwrap().clone().into_bytes();
+        out
+    }
+}
+
+/// Fails if the token appears in either output.
+pub fn assert_no_token(out: &Output) {
+    for (name, s) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        let s = String::from_utf8_lossy(s);
+        assert!(!s.contains(TOKEN), "the token leaked into {name}:\n{s}");
+    }
+}
+
+/// Waits for a window whose top-K is `want`.
+pub fn wait_top(out: &std::path::Path, want: &[(&str, u64)]) {
+    let want: Vec<(String, u64)> = want.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if windows(out).iter().any(|w| top(w) == want) {
+            return;
+        }
+        std::thread::park_timeout(Duration::from_millis(100));
+    }
+    panic!(
+        "no window with {want:?} within 30 s; windows: {:?}",
+        windows(out)
+    );
+}
+
+#[test]
+fn run_counts_a_scripted_stream_then_exits_0_on_sigint() {
+    let fake = FakeX::start(TOKEN);
+    let lines = posts(&[
+        ("goal! #Alpha", "Alpha", 5),
+        ("what a match #beta", "beta", 3),
+        ("#gamma\nhalf time", "gamma", 1),
+    ]);
+    fake.script(Conn::Stream(frames(&lines, 7)));
+    let t = TempDir::new("live-x");
+    let out = t.path("out.jsonl");
+    let run = Running::spawn(
+        with_token(TOKEN)
+            .args([
+                "run",
+                "--source",
+                "x://",
+                "--endpoint",
+                &fake.url,
+                "--track",
+                "alpha,beta,gamma",
+            ])
+            .args([
+                "--batch", "1s", "--window", "3s", "--top", "3", "--tui", "off", "--out",
+            ])
+            .arg(&out),
+    );
+    wait_top(&out, &[("#alpha", 5), ("#beta", 3), ("#gamma", 1)]);
+    let res = run.stop(Some("-INT"));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    assert!(err.contains("source x: connected"), "{err}");
+    assert_no_token(&res);
+    let rules: Vec<String> = fake.state().rules.iter().map(|r| r.value.clone()).collect();
+    assert_eq!(rules, ["alpha", "beta", "gamma"]);
+}
+
+#[test]
+fn a_rejected_token_exits_2_with_one_line() {
+    let fake = FakeX::start("some-other-token");
+    let run = Running::spawn(
+        with_token(TOKEN)
+            .args([
+                "run",
+                "--source",
+                "x://",
+                "--endpoint",
+                &fake.url,
+                "--track",
+                "a",
+            ])
+            .args(["--tui", "off", "--out", "-"]),
+    );
+    let res = run.stop(None);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].starts_with("tagstream: error: x://: 401 Unauthorized"),
+        "{err}"
+    );
+    assert_no_token(&res);
+}
+
+#[test]
+fn a_missing_token_says_which_variable_to_set() {
+    let res = bin()
+        .env_remove("X_BEARER_TOKEN")
+        .env_remove("X_BEARER_TOKEN_FILE")
+        .args([
+            "run",
+            "--source",
+            "x://",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--tui",
+            "off",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("x://: set X_BEARER_TOKEN"), "{err}");
+}
+
+#[test]
+fn the_token_never_appears_in_help() {
+    for args in [&["--help"][..], &["run", "--help"], &["receive", "--help"]] {
+        let res = with_token(TOKEN).args(args).output().unwrap();
+        assert!(res.status.success());
+        assert_no_token(&res);
+        assert!(!String::from_utf8_lossy(&res.stdout).is_empty());
+    }
+}
