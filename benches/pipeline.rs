@@ -71,7 +71,6 @@ fn pipeline(c: &mut Criterion) {
                             mode,
                             decoder: Decoder::new(Format::Text, "text", None),
                             clock: Clock::Processing,
-                            track: None,
                         };
                         let ctx = SourceContext::new(
                             Arc::new(Metrics::default()),

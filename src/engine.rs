@@ -71,7 +71,6 @@ pub fn run(a: RunArgs) -> Result<()> {
         mode: p.extract.into(),
         decoder: Decoder::new(a.format, &a.text_field, time_field),
         clock,
-        track: crate::track::Track::new(&a.track),
     };
     let hosts = match (&a.hosts, a.processes) {
         (Some(f), _) => Cluster::read_hosts(f).map_err(anyhow::Error::msg)?,
@@ -110,7 +109,6 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         mode: hashtag::Mode::Hashtags,
         decoder: Decoder::new(Format::Text, "text", None),
         clock: Clock::Processing,
-        track: None,
     };
     let gen = GenSpec {
         rate: a.rate,

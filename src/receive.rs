@@ -23,7 +23,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendErro
 use crate::cli::ReceiveArgs;
 use crate::metrics::Metrics;
 use crate::record::Decoder;
-use crate::sources::{Poll, ProcessSources, SourceContext, SourceSpec};
+use crate::sources::{Poll, ProcessSources, Share, SourceContext, SourceSpec};
 
 /// A client that cannot take a line for this long is dropped by its writer.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,8 +39,6 @@ pub fn run(a: ReceiveArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     crate::log::set_quiet(a.quiet);
     let metrics = Arc::new(Metrics::default());
-    // The same keyword filter as `run --track` (for x:// the rules already filter at X).
-    let track = crate::track::Track::new(&a.track);
     let ctx = SourceContext {
         max_line: a.max_line,
         endpoint: a.endpoint,
@@ -50,7 +48,12 @@ pub fn run(a: ReceiveArgs) -> Result<()> {
     let decoder = Decoder::new(a.format, &a.text_field, None);
     let mut sources = ProcessSources::open(&[spec], 0, 1, 1, &ctx, &decoder, false)
         .map_err(anyhow::Error::msg)?;
-    let (mut part, decoder) = sources
+    // The same `--track` filter as `run` (none for x://: its rules filter at X).
+    let Share {
+        mut part,
+        decoder,
+        track,
+    } = sources
         .take(0)
         .pop()
         .context("the source has no partition")?;

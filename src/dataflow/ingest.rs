@@ -56,7 +56,6 @@ struct PaneAgg {
 /// One worker's pre-aggregation state.
 pub struct Ingest {
     spec: WindowSpec,
-    track: Option<Track>,
     clock: Clock,
     mode: hashtag::Mode,
     /// Panes with data not yet sent, most recent last (few are live at once).
@@ -75,10 +74,9 @@ pub const FLUSH_KEYS: usize = 200_000;
 
 impl Ingest {
     /// A fresh ingest state.
-    pub fn new(spec: WindowSpec, clock: Clock, mode: hashtag::Mode, track: Option<Track>) -> Self {
+    pub fn new(spec: WindowSpec, clock: Clock, mode: hashtag::Mode) -> Self {
         Ingest {
             spec,
-            track,
             clock,
             mode,
             pending: Vec::new(),
@@ -112,6 +110,7 @@ impl Ingest {
     pub fn push_chunk(
         &mut self,
         decoder: &Decoder,
+        track: Option<&Track>,
         chunk: &Chunk,
         mut time: u64,
         now_pane: u64,
@@ -128,7 +127,7 @@ impl Ingest {
                     continue;
                 }
             };
-            if self.track.as_ref().is_some_and(|t| !t.matches(&rec.text)) {
+            if track.is_some_and(|t| !t.matches(&rec.text)) {
                 metrics.filtered.fetch_add(1, Relaxed);
                 continue;
             }

@@ -46,8 +46,6 @@ pub struct Plan {
     pub decoder: Decoder,
     /// Processing or event time.
     pub clock: Clock,
-    /// `--track`: only records with one of these words count.
-    pub track: Option<crate::track::Track>,
 }
 
 /// Where emitted windows go: called on worker 0 only, in window order.
@@ -124,7 +122,7 @@ fn worker_main(
         .probe_with(&probe);
     });
 
-    let mut ingest = Ingest::new(spec, plan.clock, plan.mode, plan.track.clone());
+    let mut ingest = Ingest::new(spec, plan.clock, plan.mode);
     let mut inputs = Inputs {
         tags: tags_in,
         stats: stats_in,
@@ -153,12 +151,12 @@ fn worker_main(
     loop {
         let stopping = ctx.stopping();
         let mut got = false;
-        for (i, (p, decoder)) in parts.iter_mut().enumerate() {
+        for (i, share) in parts.iter_mut().enumerate() {
             if done[i] || stopping {
                 done[i] = true;
                 continue;
             }
-            match p.poll() {
+            match share.part.poll() {
                 Poll::Lines(chunk) => {
                     got = true;
                     let now_pane = if processing {
@@ -171,10 +169,18 @@ fn worker_main(
                         in_flight.push_back(now_pane);
                     }
                     let time = inputs.time();
-                    ingest.push_chunk(decoder, &chunk, time, now_pane, &ctx.metrics, |ing, to| {
-                        inputs.advance(ing, to);
-                        to
-                    });
+                    ingest.push_chunk(
+                        &share.decoder,
+                        share.track.as_ref(),
+                        &chunk,
+                        time,
+                        now_pane,
+                        &ctx.metrics,
+                        |ing, to| {
+                            inputs.advance(ing, to);
+                            to
+                        },
+                    );
                 }
                 Poll::Idle => {}
                 Poll::Done => done[i] = true,

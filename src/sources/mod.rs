@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use crate::metrics::Metrics;
 use crate::record::Decoder;
+use crate::track::Track;
 pub use lines::Chunk;
 
 /// A parsed `--source` URI.
@@ -189,8 +190,17 @@ impl SourceContext {
     }
 }
 
-/// A worker's share of one source, with the decoder for its lines.
-pub type Share = (Box<dyn Partition>, Decoder);
+/// A worker's share of one source, with how to read its lines.
+pub struct Share {
+    /// The lines.
+    pub part: Box<dyn Partition>,
+    /// How they become records.
+    pub decoder: Decoder,
+    /// The `--track` filter for these records: `None` without `--track`, and for X, whose
+    /// stream rules already select posts at the service (a rule may use X's operators,
+    /// which a local whole-word match would wrongly reject).
+    pub track: Option<Track>,
+}
 
 /// The partitions of one process, made once before the workers start.
 pub struct ProcessSources {
@@ -220,8 +230,16 @@ impl ProcessSources {
             } else {
                 decoder.clone()
             };
-            for (w, p) in parts.into_iter().enumerate() {
-                per_worker[w].push((p, d.clone()));
+            let track = match spec {
+                SourceSpec::X(_) => None,
+                _ => Track::new(&ctx.track),
+            };
+            for (w, part) in parts.into_iter().enumerate() {
+                per_worker[w].push(Share {
+                    part,
+                    decoder: d.clone(),
+                    track: track.clone(),
+                });
             }
         }
         Ok(ProcessSources { per_worker })
