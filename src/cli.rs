@@ -111,7 +111,8 @@ pub struct PipelineArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Source URI (repeatable): a file path, '-' for stdin, socket://HOST:PORT,
-    /// listen://HOST:PORT, gen://?rate=N&seed=S&count=C.
+    /// listen://HOST:PORT, gen://?rate=N&seed=S&count=C, x://, jetstream://,
+    /// mastodon://HOST/public (see the README for each).
     #[arg(long = "source", short = 's', required = true, value_name = "URI")]
     pub sources: Vec<String>,
     /// Input line format.

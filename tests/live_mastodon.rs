@@ -1,1 +1,135 @@
-// Tests are being written (issue 4).
+//! `tagstream run --source mastodon://HOST/public` against a local server streaming
+//! `text/event-stream` the way Mastodon does, with the token from `MASTODON_TOKEN`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::util::{bin, top, windows, TempDir};
+
+const TOKEN: &str = "mastodon-token-VERY-SECRET-42";
+
+fn update(i: usize, content: &str, tag: &str) -> String {
+    let status = json!({"id":i.to_string(),"created_at":"2026-06-11T19:00:03.000Z",
+        "content":content,"tags":[{"name":tag,"url":"https://example.social/tags/x"}],
+        "account":{"id":"1","acct":"fan"},"reblog":null});
+    format!("event: update\ndata: {status}\n\n")
+}
+
+#[test]
+fn mastodon_updates_give_the_top_hashtags_and_the_token_stays_secret() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming() {
+            let mut s = s.unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut authorized = false;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                authorized |= line
+                    .trim()
+                    .eq_ignore_ascii_case(&format!("authorization: Bearer {TOKEN}"));
+            }
+            if !authorized {
+                let _ = s.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
+                continue;
+            }
+            let mut body = String::from(":)\n");
+            for i in 0..4 {
+                body.push_str(&update(
+                    i,
+                    "<p>Loving <a href=\"x\" class=\"mention hashtag\">#<span>Rust</span></a></p>",
+                    "Rust",
+                ));
+            }
+            for i in 4..6 {
+                body.push_str(&update(i, "<p>and #<span>Go</span>&nbsp;too</p>", "go"));
+            }
+            body.push_str(":thump\nevent: delete\ndata: 3\n\n");
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n",
+                body.len()
+            );
+            held.push(s);
+        }
+    });
+    let t = TempDir::new("mastodon");
+    let out = t.path("out.jsonl");
+    let engine = bin()
+        .args(["run", "--source", "mastodon://example.social/public"])
+        .args(["--endpoint", &format!("http://127.0.0.1:{port}")])
+        .args([
+            "--batch", "1s", "--window", "3s", "--top", "3", "--tui", "off", "--out",
+        ])
+        .arg(&out)
+        .env("MASTODON_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let want = vec![("#rust".to_owned(), 4), ("#go".to_owned(), 2)];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !windows(&out).iter().any(|w| top(w) == want) {
+        assert!(
+            Instant::now() < deadline,
+            "no window with {want:?}: {:?}",
+            windows(&out)
+        );
+        std::thread::park_timeout(Duration::from_millis(100));
+    }
+    Command::new("kill")
+        .args(["-INT", &engine.id().to_string()])
+        .status()
+        .unwrap();
+    let res = engine.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    assert!(!err.contains(TOKEN), "{err}");
+    assert!(!std::fs::read_to_string(&out).unwrap().contains(TOKEN));
+}
+
+#[test]
+fn mastodon_without_a_token_says_to_set_one() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let mut s = s.unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            let _ = s.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let res = bin()
+        .args(["run", "--source", "mastodon://example.social/hashtag/rust"])
+        .args([
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            "--tui",
+            "off",
+        ])
+        .env_remove("MASTODON_TOKEN")
+        .env_remove("MASTODON_TOKEN_FILE")
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("401") && last.contains("set MASTODON_TOKEN"),
+        "{err}"
+    );
+}

@@ -13,9 +13,7 @@ use serde::{Deserialize, Serialize};
 use window::WindowSpec;
 
 use crate::metrics::Metrics;
-use crate::record::Decoder;
-use crate::sources::Chunk;
-use crate::track::Track;
+use crate::sources::{Chunk, Share};
 
 /// Statistics that travel to the merger, beside the tag counts that travel to the shards.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,14 +101,14 @@ impl Ingest {
         self.pending_keys >= FLUSH_KEYS
     }
 
-    /// Processes the lines of a chunk. `time` is the worker's current input time (pane);
+    /// Processes the lines of a chunk of `share` (read with its decoder, kept if its
+    /// `--track` filter matches). `time` is the worker's current input time (pane);
     /// `now_pane` the wall clock's pane (processing time). In event time, `advance` is
     /// called whenever the watermark moves past `time`, with the new pane; it must send what
     /// [`Ingest::drain`] returns at the old time and return the new input time.
     pub fn push_chunk(
         &mut self,
-        decoder: &Decoder,
-        track: Option<&Track>,
+        share: &Share,
         chunk: &Chunk,
         mut time: u64,
         now_pane: u64,
@@ -120,14 +118,14 @@ impl Ingest {
         let (mut records, mut bytes) = (0u64, 0u64);
         for line in chunk.iter() {
             bytes += line.len() as u64;
-            let rec = match decoder.decode(line) {
+            let rec = match share.decoder.decode(line) {
                 Ok(r) => r,
                 Err(why) => {
                     metrics.skip(why);
                     continue;
                 }
             };
-            if track.is_some_and(|t| !t.matches(&rec.text)) {
+            if share.track.as_ref().is_some_and(|t| !t.matches(&rec.text)) {
                 metrics.filtered.fetch_add(1, Relaxed);
                 continue;
             }

@@ -169,18 +169,10 @@ fn worker_main(
                         in_flight.push_back(now_pane);
                     }
                     let time = inputs.time();
-                    ingest.push_chunk(
-                        &share.decoder,
-                        share.track.as_ref(),
-                        &chunk,
-                        time,
-                        now_pane,
-                        &ctx.metrics,
-                        |ing, to| {
-                            inputs.advance(ing, to);
-                            to
-                        },
-                    );
+                    ingest.push_chunk(share, &chunk, time, now_pane, &ctx.metrics, |ing, to| {
+                        inputs.advance(ing, to);
+                        to
+                    });
                 }
                 Poll::Idle => {}
                 Poll::Done => done[i] = true,

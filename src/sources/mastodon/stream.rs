@@ -1,0 +1,168 @@
+//! One HTTP response of the streaming API: judging its status, then reading its event
+//! stream until it ends, stalls or the run stops.
+
+use std::io::Read;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, RecvTimeoutError};
+
+use super::sse::{Parser, Sse};
+use super::{status, End, MastodonSpec, TICK, TOKEN_VAR};
+use crate::metrics::SourceCounters;
+use crate::sources::live::PostSink;
+
+/// Judges the response status: `Ok(None)` to read the stream, `Ok(Some(end))` to retry,
+/// `Err(line)` to end the run.
+pub(super) fn check(
+    resp: &ureq::http::Response<ureq::Body>,
+    name: &str,
+    has_token: bool,
+) -> Result<Option<End>, String> {
+    let status = resp.status();
+    let code = status.as_u16();
+    match code {
+        200 => {
+            let ct = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("text/event-stream");
+            if ct.contains("text/event-stream") {
+                Ok(None)
+            } else {
+                Ok(Some(End::Http {
+                    why: format!("the server answered with {ct}, not an event stream"),
+                    rate_limited: false,
+                    retry_after: None,
+                }))
+            }
+        }
+        401 | 403 if !has_token => Err(format!(
+            "{name}: the server answered {status}: this stream needs an access token; set \
+             {TOKEN_VAR} (or {TOKEN_VAR}_FILE) to a user token with read:statuses \
+             (required for public timelines since Mastodon 4.2)"
+        )),
+        401 | 403 => Err(format!(
+            "{name}: the server answered {status}: the token in {TOKEN_VAR} was refused \
+             (it needs the read:statuses scope, and must be a user token since Mastodon 4.2)"
+        )),
+        404 => Err(format!(
+            "{name}: the server answered {status} for the streaming API: check the host and \
+             the stream; if the server streams from another host (its \
+             configuration.urls.streaming), pass that with --endpoint"
+        )),
+        _ => Ok(Some(End::Http {
+            why: format!("the server answered {status}"),
+            rate_limited: code == 429,
+            retry_after: resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs),
+        })),
+    }
+}
+
+/// What the body reader thread sends.
+enum Bytes {
+    Data(Vec<u8>),
+    End(String),
+}
+
+/// Reads one event stream until it ends. The body is read on its own thread so that this
+/// loop can notice shutdown and stalls while a read blocks; a reader left behind ends at
+/// its next read (the agent's per-read timeout is the stall time) or when the loop's
+/// receiver is gone.
+pub(super) fn read(
+    body: ureq::Body,
+    parser: &mut Parser,
+    sink: &mut PostSink,
+    counters: &SourceCounters,
+    spec: &MastodonSpec,
+) -> End {
+    let (tx, rx) = bounded::<Bytes>(16);
+    let spawned = std::thread::Builder::new()
+        .name("mastodon-body".into())
+        .spawn(move || {
+            let mut r = body.into_reader();
+            loop {
+                let mut buf = vec![0u8; 16 << 10];
+                let msg = match r.read(&mut buf) {
+                    Ok(0) => Bytes::End("closed by the server".into()),
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Bytes::Data(buf)
+                    }
+                    Err(e) => Bytes::End(format!("connection lost: {e}")),
+                };
+                let end = matches!(msg, Bytes::End(_));
+                if tx.send(msg).is_err() || end {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        return End::Lost {
+            why: format!("cannot start a reader thread: {e}"),
+            progressed: false,
+        };
+    }
+    let mut last_data = Instant::now();
+    let mut last_flush = Instant::now();
+    let mut progressed = false;
+    let mut stop = false;
+    loop {
+        if sink.ctx().stopping() {
+            return End::Stop;
+        }
+        match rx.recv_timeout(TICK) {
+            Ok(Bytes::Data(bytes)) => {
+                last_data = Instant::now();
+                parser.feed(&bytes, &mut |ev| match ev {
+                    Sse::Event {
+                        name: "update",
+                        data,
+                    } => {
+                        progressed = true;
+                        match status::post(data) {
+                            Some(p) => {
+                                counters.records.fetch_add(1, Relaxed);
+                                stop |= !sink.push(&p);
+                            }
+                            None => counters.skip("bad_frame"),
+                        }
+                    }
+                    Sse::Event { .. } => progressed = true,
+                    Sse::TooLong => counters.skip("too_long"),
+                });
+                // A busy stream never idles: flush on time too, so posts do not wait.
+                if stop || (last_flush.elapsed() >= TICK && !sink.flush()) {
+                    return End::Stop;
+                }
+                if last_flush.elapsed() >= TICK {
+                    last_flush = Instant::now();
+                }
+            }
+            Ok(Bytes::End(why)) => return End::Lost { why, progressed },
+            Err(RecvTimeoutError::Disconnected) => {
+                return End::Lost {
+                    why: "connection lost".into(),
+                    progressed,
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if !sink.flush() {
+                    return End::Stop;
+                }
+                if last_data.elapsed() >= spec.stall {
+                    return End::Lost {
+                        why: format!("nothing for {}s (stalled)", spec.stall.as_secs()),
+                        progressed,
+                    };
+                }
+            }
+        }
+    }
+}
