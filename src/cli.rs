@@ -134,7 +134,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1 << 20, env = "TAGSTREAM_MAX_LINE")]
     pub max_line: usize,
     /// Base URL for live sources instead of the service's public host (tests, proxies).
-    #[arg(long, value_name = "URL", env = "TAGSTREAM_ENDPOINT")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TAGSTREAM_ENDPOINT",
+        hide_env_values = true
+    )]
     pub endpoint: Option<String>,
     /// Keep only records that contain one of these words (whole word, any case),
     /// comma-separated; the X source also makes them its stream rules.
