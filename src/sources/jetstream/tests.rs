@@ -270,6 +270,43 @@ fn refused_connections_back_off_exponentially_to_a_cap() {
 }
 
 #[test]
+fn busy_and_rate_limited_upgrades_back_off_on_virtual_time() {
+    let (l, url) = listen();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        let answers: [&[u8]; 5] = [
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+        ];
+        for answer in answers {
+            let Ok((s, _)) = l.accept() else { return };
+            let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = (&s).write_all(answer);
+        }
+    });
+    let h = start(
+        JetstreamSpec::parse("").unwrap(),
+        &url,
+        FakeSleeper {
+            stop_after: Some(5),
+            ..FakeSleeper::default()
+        },
+    );
+    let slept = h.done.recv_timeout(Duration::from_secs(10)).unwrap();
+    let secs: Vec<u64> = slept.iter().map(|d| d.as_secs()).collect();
+    // 503 and 429 are worth retrying (not fatal), on the same exponential schedule.
+    assert_eq!(secs, [1, 2, 4, 8, 16]);
+    assert!(h.ctx.failure().is_none());
+}
+
+#[test]
 fn a_refused_upgrade_ends_the_run_with_one_line() {
     let (l, url) = listen();
     std::thread::spawn(move || {
