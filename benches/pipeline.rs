@@ -68,6 +68,7 @@ fn pipeline(c: &mut Criterion) {
                         let plan = Plan {
                             spec: window::WindowSpec::new(10_000, 60_000, 10_000).unwrap(),
                             top: 10,
+                            counts_limit: 0,
                             mode,
                             decoder: Decoder::new(Format::Text, "text", None),
                             clock: Clock::Processing,

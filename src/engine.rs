@@ -68,6 +68,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     let plan = Plan {
         spec,
         top: p.top,
+        counts_limit: 0,
         mode: p.extract.into(),
         decoder: Decoder::new(a.format, &a.text_field, time_field),
         clock,
@@ -106,6 +107,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     let plan = Plan {
         spec,
         top: a.top,
+        counts_limit: 0,
         mode: hashtag::Mode::Hashtags,
         decoder: Decoder::new(Format::Text, "text", None),
         clock: Clock::Processing,

@@ -40,6 +40,9 @@ pub struct Plan {
     pub spec: WindowSpec,
     /// Rows per window.
     pub top: usize,
+    /// Also report every tag of each window, up to this many (0: only the top-K), for the
+    /// `counts` table. Shards then send that many rows per window to worker 0.
+    pub counts_limit: usize,
     /// Extraction rule.
     pub mode: hashtag::Mode,
     /// Line decoding.
@@ -112,9 +115,11 @@ fn worker_main(
     worker.dataflow::<u64, _, _>(|scope| {
         let tags = tags_in.to_stream(scope);
         let stats = stats_in.to_stream(scope);
-        let shards = operators::shard_windows(tags, spec, plan.top, state_size.clone());
+        let shard_k = plan.top.max(plan.counts_limit);
+        let shards = operators::shard_windows(tags, spec, shard_k, state_size.clone());
         let sink = sink.clone();
-        operators::merge(stats, shards, spec, plan.top, move |w| {
+        let merger = window::Merger::new(spec, plan.top).with_counts(plan.counts_limit);
+        operators::merge(stats, shards, merger, move |w| {
             if is_first {
                 sink(w)
             }

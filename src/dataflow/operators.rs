@@ -70,8 +70,7 @@ pub fn shard_windows<'s>(
 pub fn merge<'s>(
     stats: StreamVec<'s, u64, StatsMsg>,
     shards: StreamVec<'s, u64, ShardWindow>,
-    spec: WindowSpec,
-    k: usize,
+    mut merger: Merger,
     mut emit: impl FnMut(Window) + 'static,
 ) -> Stream<'s, u64, Vec<()>> {
     let to_zero = Exchange::new(|_: &StatsMsg| 0);
@@ -83,7 +82,6 @@ pub fn merge<'s>(
         shards_to_zero,
         "Merge",
         move |_cap, _info| {
-            let mut merger = Merger::new(spec, k);
             let mut last: Option<Option<u64>> = None;
             move |(stats, f1), (shards, f2), _output| {
                 stats.for_each(|stamp, data| {

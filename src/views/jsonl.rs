@@ -63,6 +63,7 @@ mod tests {
             distinct: 4,
             late: 0,
             top: vec![("#trump2016".into(), 2)],
+            counts: Vec::new(),
         };
         assert_eq!(
             line(&w),

@@ -50,6 +50,9 @@ pub struct Window {
     pub late: u64,
     /// Top-K, best first: count descending, then tag ascending by bytes.
     pub top: Vec<(String, u64)>,
+    /// Every tag of the window in the same order, up to the merger's counts limit (empty
+    /// unless [`Merger::with_counts`] asked for them; the shards must then report that many).
+    pub counts: Vec<(String, u64)>,
 }
 
 /// What the shards reported for one window.
@@ -73,6 +76,8 @@ struct Gathered {
 pub struct Merger {
     spec: WindowSpec,
     k: usize,
+    /// How many tags of each window to keep in `Window::counts` (0: none).
+    counts_limit: usize,
     /// First window of the range, once any stats (or shard result) arrived.
     start: Option<u64>,
     /// Last window of the range at the end of input.
@@ -97,6 +102,7 @@ impl Merger {
         Merger {
             spec,
             k,
+            counts_limit: 0,
             start: None,
             end: 0,
             cur: 0,
@@ -108,6 +114,13 @@ impl Merger {
             shards: BTreeMap::new(),
             done: false,
         }
+    }
+
+    /// Also reports every tag of each window, best first, up to `limit` of them, in
+    /// [`Window::counts`]. The shards must be made with `k >= limit` for this to be exact.
+    pub fn with_counts(mut self, limit: usize) -> Self {
+        self.counts_limit = limit;
+        self
     }
 
     /// One input worker's stats for `pane`, delivered at `time`. They count in windows ending
@@ -223,6 +236,18 @@ impl Merger {
             self.shards.pop_first(); // outside the range: only if the caller broke the contract
         }
         let gathered = self.shards.remove(&end).unwrap_or_default();
+        let mut ranked = top_k(
+            gathered.top.iter().map(|(t, n)| (t.as_str(), *n)),
+            self.k.max(self.counts_limit),
+        );
+        // One ranking serves both: the top-K is the head of the counts.
+        let counts = if self.counts_limit == 0 {
+            Vec::new()
+        } else {
+            let all = ranked.clone();
+            ranked.truncate(self.k);
+            all
+        };
         Window {
             start_ms: self.spec.window_start_ms(end),
             end_ms: self.spec.window_end_ms(end),
@@ -231,7 +256,8 @@ impl Merger {
             tags: gathered.tags,
             distinct: gathered.distinct,
             late: self.late,
-            top: top_k(gathered.top.iter().map(|(t, n)| (t.as_str(), *n)), self.k),
+            top: ranked,
+            counts,
         }
     }
 

@@ -168,3 +168,19 @@ fn a_stat_between_windows_extends_the_range_to_its_time() {
         [(30_000, 1), (60_000, 0)]
     );
 }
+
+#[test]
+fn counts_hold_every_tag_in_rank_order_and_top_is_their_head() {
+    let mut m = Merger::new(spec(), 2).with_counts(100);
+    m.push_stats(0, 0, stats(5, 5));
+    m.push_shard(shard_window(1, &[("b", 3), ("d", 1)], 2, 4));
+    m.push_shard(shard_window(1, &[("a", 3), ("c", 2)], 2, 5));
+    let w = m.advance(Some(2)).remove(0);
+    let tags: Vec<(&str, u64)> = w.counts.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+    assert_eq!(tags, [("a", 3), ("b", 3), ("c", 2), ("d", 1)]);
+    assert_eq!(w.top, w.counts[..2]);
+    let mut plain = Merger::new(spec(), 2);
+    plain.push_stats(0, 0, stats(5, 5));
+    plain.push_shard(shard_window(1, &[("b", 3), ("a", 3)], 2, 6));
+    assert!(plain.advance(Some(2))[0].counts.is_empty());
+}

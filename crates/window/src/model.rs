@@ -130,6 +130,7 @@ pub(crate) fn windows(spec: &WindowSpec, k: usize, pushed: &Pushed) -> Vec<Windo
                 .map(|&(_, n)| n)
                 .sum(),
             top: ranked(counts, k),
+            counts: Vec::new(),
         });
         e += s;
     }
