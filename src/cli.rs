@@ -22,11 +22,15 @@ pub enum Command {
     /// The built-in generator through the whole pipeline, with the live chart.
     Demo(DemoArgs),
     /// Run the engine on one or more sources.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the tags of each stdin line as a JSON array (debugging; conformance runner).
     Extract(ExtractArgs),
     /// Generate synthetic tweets to stdout, or serve them as a line server.
     Gen(GenArgs),
+    /// Query results with SQL: a running engine's HTTP API, or a database file.
+    Sql(crate::sqlcmd::SqlArgs),
+    /// Export the bar chart of the latest (or a given) window as PNG or SVG.
+    Chart(crate::views::export::ChartArgs),
     /// Forward a source's posts as text lines to every client of a TCP socket (the
     /// tutorial's receiver: feed Spark's socketTextStream or `run --source socket://`).
     Receive(ReceiveArgs),
@@ -105,6 +109,66 @@ pub struct PipelineArgs {
     /// Print no informational messages on stderr.
     #[arg(long, short, env = "TAGSTREAM_QUIET")]
     pub quiet: bool,
+    /// Results options.
+    #[command(flatten)]
+    pub results: ResultsArgs,
+}
+
+/// Where results go besides the terminal: the SQLite store, PostgreSQL, the HTTP API.
+#[derive(Debug, Args, Clone)]
+pub struct ResultsArgs {
+    /// SQLite results database (tables tweets, windows, counts); ':memory:' keeps it in
+    /// memory, 'none' disables it.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "tagstream.db",
+        env = "TAGSTREAM_DB"
+    )]
+    pub db: String,
+    /// How long emitted windows stay in the windows table.
+    #[arg(long, value_parser = duration, default_value = "7d", env = "TAGSTREAM_RETAIN")]
+    pub retain: Duration,
+    /// Also write every window to this PostgreSQL database (postgres://USER@HOST/DB;
+    /// a password is better given in PGPASSWORD), repeatable.
+    #[arg(long = "sink", value_name = "URL")]
+    pub sinks: Vec<String>,
+    /// Serve the HTTP API and live dashboard on ADDR (127.0.0.1:8080 when given without a
+    /// value); 'off' disables it.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080", env = "TAGSTREAM_HTTP")]
+    pub http: Option<String>,
+    /// Keep every tag of the latest window (up to this many) for the counts table.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100_000,
+        env = "TAGSTREAM_COUNTS"
+    )]
+    pub counts: usize,
+}
+
+impl ResultsArgs {
+    /// How many tags of each window to keep for the counts table: none without a store or
+    /// an HTTP server to show them.
+    pub fn counts_limit(&self) -> usize {
+        let cfg = self.config();
+        if cfg.db.is_some() || cfg.http.is_some() {
+            self.counts
+        } else {
+            0
+        }
+    }
+
+    /// The results configuration these flags describe.
+    pub fn config(&self) -> crate::results::ResultsConfig {
+        crate::results::ResultsConfig {
+            db: (self.db != "none").then(|| self.db.clone()),
+            retain: Some(self.retain),
+            sinks: self.sinks.clone(),
+            http: self.http.clone().filter(|h| h != "off"),
+            http_optional: false,
+        }
+    }
 }
 
 /// `tagstream run`.
@@ -198,6 +262,12 @@ pub struct DemoArgs {
     /// Write every window as a JSON line to FILE, or to stdout with '-'.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// SQLite results database (':memory:' by default for the demo; a path keeps it).
+    #[arg(long, value_name = "PATH", default_value = ":memory:")]
+    pub db: String,
+    /// HTTP API and live dashboard address ('off' disables it).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub http: String,
 }
 
 /// `tagstream extract`.

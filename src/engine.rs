@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use crossbeam_channel::RecvTimeoutError;
 use window::{Window, WindowSpec};
 
-use crate::cli::{DemoArgs, PipelineArgs, RunArgs, TimeArg, TuiArg};
+use crate::cli::{DemoArgs, PipelineArgs, ResultsArgs, RunArgs, TimeArg, TuiArg};
 use crate::dataflow::ingest::Clock;
 use crate::dataflow::{self, Cluster, Plan, WindowSink};
 use crate::metrics::Metrics;
@@ -22,6 +22,7 @@ use crate::views::{jsonl, table, term};
 /// Where and how windows are shown.
 struct Output {
     out: Option<PathBuf>,
+    results: crate::results::ResultsConfig,
     tui: TuiArg,
     title: String,
     duration: Option<Duration>,
@@ -68,7 +69,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     let plan = Plan {
         spec,
         top: p.top,
-        counts_limit: 0,
+        counts_limit: p.results.counts_limit(),
         mode: p.extract.into(),
         decoder: Decoder::new(a.format, &a.text_field, time_field),
         clock,
@@ -107,7 +108,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     let plan = Plan {
         spec,
         top: a.top,
-        counts_limit: 0,
+        counts_limit: 100_000,
         mode: hashtag::Mode::Hashtags,
         decoder: Decoder::new(Format::Text, "text", None),
         clock: Clock::Processing,
@@ -133,8 +134,16 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         out: a.out,
         tui: a.tui,
         quiet: false,
+        results: ResultsArgs {
+            db: a.db,
+            retain: Duration::from_secs(86_400),
+            sinks: Vec::new(),
+            http: Some(a.http),
+            counts: 100_000,
+        },
     };
-    let output = output_of(&p, title, a.duration, false);
+    let mut output = output_of(&p, title, a.duration, false);
+    output.results.http_optional = true;
     let cluster = Cluster {
         workers: a.workers,
         ..Cluster::default()
@@ -154,8 +163,15 @@ pub fn demo(a: DemoArgs) -> Result<()> {
 }
 
 fn output_of(p: &PipelineArgs, title: String, duration: Option<Duration>, silent: bool) -> Output {
+    // Only the process that emits windows (process 0) writes results.
+    let results = if silent {
+        crate::results::ResultsConfig::default()
+    } else {
+        p.results.config()
+    };
     Output {
         out: if silent { None } else { p.out.clone() },
+        results,
         tui: p.tui,
         title,
         duration,
@@ -222,6 +238,8 @@ fn execute(
         )),
         None => None,
     };
+    let mut results = crate::results::Results::open(&output.results, metrics.clone())
+        .map_err(anyhow::Error::msg)?;
     let to_stdout = output.out.as_deref() == Some(Path::new("-"));
     let stdout = std::io::stdout();
     let use_tui = !to_stdout
@@ -273,6 +291,7 @@ fn execute(
                         shutdown.store(true, Ordering::SeqCst);
                     }
                 }
+                results.publish(&w);
                 view.window = Some(w);
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -299,6 +318,7 @@ fn execute(
             );
         }
     }
+    results.finish();
     if terminal.take().is_some() {
         ratatui::restore();
         crate::log::capture(false);

@@ -6,7 +6,8 @@
 //! - [`record`]: the record type and how lines are decoded (text, JSON lines, timestamps);
 //! - [`track`]: the `--track` topic filter;
 //! - [`dataflow`]: the timely dataflow: ingest, exchange, per-shard windows, merge;
-//! - [`views`]: results shown as JSON lines, tables, the live terminal chart;
+//! - [`results`] and [`sql`]: the SQLite store, PostgreSQL sinks, live state; read-only SQL;
+//! - [`views`]: results shown as JSON lines, tables, the live terminal chart, HTTP, PNG/SVG;
 //! - [`metrics`] and [`log`]: counters and one-line messages;
 //! - [`cli`], [`config`], [`engine`], [`extract`], [`gen`]: the command line, the config
 //!   file, and the subcommands.
@@ -17,6 +18,8 @@ pub mod sources;
 pub mod record;
 pub mod track;
 pub mod dataflow;
+pub mod results;
+pub mod sql;
 pub mod views;
 pub mod metrics;
 pub mod log;
@@ -25,4 +28,5 @@ pub mod config;
 pub mod engine;
 pub mod extract;
 pub mod gen;
+pub mod sqlcmd;
 pub mod receive;

@@ -28,8 +28,10 @@ fn main() {
     };
     let result = match cli.command {
         Command::Demo(a) => tagstream::engine::demo(a),
-        Command::Run(a) => tagstream::engine::run(a),
+        Command::Run(a) => tagstream::engine::run(*a),
         Command::Extract(a) => tagstream::extract::run(a).or_else(broken_pipe_ok),
+        Command::Sql(a) => tagstream::sqlcmd::run(a),
+        Command::Chart(a) => tagstream::views::export::run(a),
         Command::Gen(a) => tagstream::gen::run(a),
         Command::Receive(a) => tagstream::receive::run(a),
     };

@@ -21,3 +21,13 @@ mod live_jetstream;
 mod live_mastodon;
 /// `tagstream receive`: a live source forwarded to line clients, fed into `tagstream run`.
 mod receive;
+/// The SQLite results store: tables, retention, restart, `tagstream sql` and its limits.
+mod store;
+/// The PostgreSQL sink against a real server on 127.0.0.1.
+mod postgres;
+/// The HTTP API: top, windows, SQL, SSE events, metrics, health.
+mod http;
+/// The live dashboard in headless Chromium.
+mod browser;
+/// `tagstream chart` PNG and SVG exports.
+mod chart;

@@ -3,7 +3,11 @@ use std::process::{Command, Output, Stdio};
 
 /// The built binary under test.
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tagstream"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tagstream"));
+    // No results database unless a test asks for one (`--db` beats the environment), so
+    // tests running side by side never share a tagstream.db in the working directory.
+    c.env("TAGSTREAM_DB", "none").env_remove("TAGSTREAM_HTTP");
+    c
 }
 
 /// `../shared` beside the repository.

@@ -1,6 +1,7 @@
 //! Everything that shows results: JSON lines, a plain table per window, the live terminal
 //! chart.
 
+pub mod export;
 pub mod jsonl;
 pub mod table;
 pub mod term;
