@@ -148,11 +148,11 @@ pub struct ResultsArgs {
 }
 
 impl ResultsArgs {
-    /// How many tags of each window to keep for the counts table: none without a store or
-    /// an HTTP server to show them.
+    /// How many tags of each window to keep for the counts table: none without a store, a
+    /// sink or an HTTP server to show them.
     pub fn counts_limit(&self) -> usize {
         let cfg = self.config();
-        if cfg.db.is_some() || cfg.http.is_some() {
+        if cfg.db.is_some() || cfg.http.is_some() || !cfg.sinks.is_empty() {
             self.counts
         } else {
             0

@@ -63,6 +63,9 @@ pub struct Metrics {
     pub filtered: AtomicU64,
     /// Windows emitted by this process.
     pub windows_emitted: AtomicU64,
+    /// Batch processing time: from the input moving past a batch to the whole dataflow being
+    /// done with it (as seen by worker 0's probe), in seconds.
+    pub batch_seconds: Histogram,
     /// Counters of each connected source, by name (`socket://…`, `x`, …).
     sources: Mutex<BTreeMap<String, Arc<SourceCounters>>>,
 }
@@ -94,6 +97,14 @@ impl SourceCounters {
             .lock()
             .map(|m| m.get(reason).copied().unwrap_or(0))
             .unwrap_or(0)
+    }
+
+    /// Skipped frames or messages by reason.
+    pub fn skipped_all(&self) -> Vec<(&'static str, u64)> {
+        self.skipped
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (*k, *v)).collect())
+            .unwrap_or_default()
     }
 
     /// One line: "connected 1, reconnects 2, records 10, skipped bad_frame 1".
@@ -148,6 +159,12 @@ impl Metrics {
         m.iter().map(|(k, v)| (k.clone(), v.summary())).collect()
     }
 
+    /// Every source's name and counters, by name.
+    pub fn sources(&self) -> Vec<(String, Arc<SourceCounters>)> {
+        let m = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     fn source_total(&self, f: impl Fn(&SourceCounters) -> u64) -> u64 {
         let m = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         m.values().map(|c| f(c)).sum()
@@ -165,6 +182,39 @@ impl Metrics {
             reconnects: self.source_total(|c| c.reconnects.load(Relaxed)),
             connected: self.source_total(|c| c.connected.load(Relaxed)),
         }
+    }
+}
+
+/// Upper bounds (seconds) of every [`Histogram`]'s buckets.
+pub const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A histogram of durations in seconds over fixed [`BUCKETS`] (Prometheus style).
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations per bucket of [`BUCKETS`] (not cumulative); the last one is `+Inf`.
+    pub buckets: [AtomicU64; 13],
+    /// Sum of the observations, in microseconds.
+    pub sum_us: AtomicU64,
+    /// Number of observations.
+    pub count: AtomicU64,
+    /// The latest observation, in microseconds.
+    pub last_us: AtomicU64,
+}
+
+impl Histogram {
+    /// Counts one duration of `secs` seconds.
+    pub fn observe(&self, secs: f64) {
+        let i = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        let us = (secs * 1e6) as u64;
+        self.sum_us.fetch_add(us, Relaxed);
+        self.last_us.store(us, Relaxed);
+        self.count.fetch_add(1, Relaxed);
     }
 }
 

@@ -1,1 +1,424 @@
-// Tests are being written (issue 3).
+//! The HTTP API against a running engine: `/api/top` equals the `--out` file, SSE delivers
+//! each window, `/api/windows`, `/metrics`, `/healthz`, and `POST /api/sql`'s shapes.
+//! `Engine` is shared with the browser and chart tests.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::{bin, windows, TempDir};
+
+/// `tagstream run --source listen://127.0.0.1:0 --http 127.0.0.1:0` (batch 1 s, window 3 s),
+/// with the addresses it bound read from its stderr.
+pub struct Engine {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Port of the `listen://` source.
+    pub port: u16,
+    /// The `--out` file.
+    pub out: PathBuf,
+    stderr: Arc<Mutex<String>>,
+    feeding: Arc<AtomicBool>,
+    _dir: TempDir,
+}
+
+fn addr_after<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let i = text.find(prefix)? + prefix.len();
+    let rest = &text[i..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+        .unwrap_or(rest.len());
+    Some(rest[..end].trim_end_matches(':'))
+}
+
+impl Engine {
+    pub fn start(extra: &[&str]) -> Engine {
+        let dir = TempDir::new("http");
+        let out = dir.path("out.jsonl");
+        let mut child = bin()
+            .args(["run", "--source", "listen://127.0.0.1:0", "--batch", "1s"])
+            .args(["--window", "3s", "--http", "127.0.0.1:0", "--tui", "off"])
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tagstream starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = BufReader::new(child.stderr.take().unwrap());
+        let log = stderr.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while pipe.read_line(&mut line).is_ok_and(|n| n > 0) {
+                log.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (url, port) = loop {
+            let text = stderr.lock().unwrap().clone();
+            let http = addr_after(&text, "http://").map(str::to_owned);
+            let listen = addr_after(&text, "listen://").map(str::to_owned);
+            if let (Some(h), Some(l)) = (http, listen) {
+                let port = l.rsplit(':').next().unwrap().parse().unwrap();
+                break (format!("http://{h}"), port);
+            }
+            assert!(Instant::now() < deadline, "no addresses on stderr:\n{text}");
+            std::thread::park_timeout(Duration::from_millis(20));
+        };
+        Engine {
+            child,
+            url,
+            port,
+            out,
+            stderr,
+            feeding: Arc::new(AtomicBool::new(false)),
+            _dir: dir,
+        }
+    }
+
+    /// Writes lines to the `listen://` source on a new connection.
+    pub fn feed(&self, lines: &[String]) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut text = lines.join("\n");
+        text.push('\n');
+        s.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Feeds `lines()` every 250 ms on a thread until [`Engine::stop_feeding`], so every
+    /// window holds tags; `lines` may change what it sends over time.
+    pub fn feed_steadily(&self, lines: impl Fn() -> Vec<String> + Send + 'static) {
+        self.feeding.store(true, Ordering::SeqCst);
+        let feeding = self.feeding.clone();
+        let port = self.port;
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            while feeding.load(Ordering::SeqCst) {
+                let mut text = lines().join("\n");
+                text.push('\n');
+                if s.write_all(text.as_bytes()).is_err() {
+                    return;
+                }
+                std::thread::park_timeout(Duration::from_millis(250));
+            }
+        });
+    }
+
+    pub fn stop_feeding(&self) {
+        self.feeding.store(false, Ordering::SeqCst);
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        request(&self.url, "GET", path, None)
+    }
+
+    pub fn get_json(&self, path: &str) -> Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    /// Polls until `pred` holds (30 s at most).
+    pub fn wait_for(&self, what: &str, mut pred: impl FnMut(&Engine) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !pred(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+    }
+
+    /// `/api/top` once it holds tags.
+    pub fn wait_for_top(&self) -> Value {
+        self.wait_for("a window with tags", |e| {
+            e.get("/api/top").0 == 200
+                && !e.get_json("/api/top")["top"].as_array().unwrap().is_empty()
+        });
+        self.get_json("/api/top")
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// SIGTERM: the engine emits what is open, flushes and exits 0. Returns the `--out`
+    /// file's text (its directory goes with the engine).
+    pub fn stop(mut self) -> String {
+        self.stop_feeding();
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "exit {status}; stderr:\n{}",
+            self.stderr()
+        );
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.feeding.store(false, Ordering::SeqCst);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request over a plain TCP connection: (status, body).
+pub fn request(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let host = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // Read the head, then Content-Length bytes (some servers keep the connection open).
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    let mut len = None;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse::<usize>().ok();
+            }
+        }
+        head.push_str(&line);
+    }
+    let mut raw = Vec::new();
+    match len {
+        Some(n) => {
+            raw.resize(n, 0);
+            r.read_exact(&mut raw).unwrap();
+        }
+        None => {
+            r.read_to_end(&mut raw).unwrap();
+        }
+    }
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, String::from_utf8(raw).unwrap())
+}
+
+/// `RT @userN: … TAG …` lines: `n` per tag.
+pub fn burst(tags: &[(&str, usize)]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (tag, n) in tags {
+        for i in 0..*n {
+            lines.push(format!("RT @user{i}: watching the game {tag} tonight"));
+        }
+    }
+    lines
+}
+
+#[test]
+fn api_top_equals_the_out_file_and_sse_delivers_every_window() {
+    let e = Engine::start(&[]);
+    // Read the event stream on a thread from before any input.
+    let events = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let host = e.url.trim_start_matches("http://").to_owned();
+    let mut sse = TcpStream::connect(&host).unwrap();
+    write!(sse, "GET /api/events HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    let got = events.clone();
+    std::thread::spawn(move || {
+        let (mut id, mut kind) = (String::new(), String::new());
+        for line in BufReader::new(sse).lines() {
+            let Ok(line) = line else { return };
+            if let Some(v) = line.strip_prefix("id: ") {
+                id = v.to_owned();
+            } else if let Some(v) = line.strip_prefix("event: ") {
+                kind = v.to_owned();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                assert_eq!(kind, "window");
+                got.lock().unwrap().push((id.clone(), v.to_owned()));
+            }
+        }
+    });
+    e.wait_for("the first SSE event", |_| {
+        !events.lock().unwrap().is_empty()
+    });
+    e.feed(&burst(&[("#rust", 5), ("#日本語", 3), ("#go", 2)]));
+    let top = e.wait_for_top();
+    assert_eq!(
+        crate::util::top(&top),
+        vec![
+            ("#rust".into(), 5),
+            ("#日本語".into(), 3),
+            ("#go".into(), 2)
+        ]
+    );
+    // /api/top is the --out file's last window (read until no window came in between).
+    e.wait_for("/api/top to equal the last --out line", |e| {
+        let before = e.get("/api/top").1;
+        let last = std::fs::read_to_string(&e.out).unwrap_or_default();
+        let last = last.lines().last().unwrap_or_default().to_owned();
+        before == last && e.get("/api/top").1 == before
+    });
+    e.wait_for("an empty window after the burst", |e| {
+        e.get_json("/api/top")["top"].as_array().unwrap().is_empty()
+    });
+    let out = e.stop();
+    let lines: Vec<String> = out.lines().map(str::to_owned).collect();
+    let events = events.lock().unwrap().clone();
+    let first = lines
+        .iter()
+        .position(|l| *l == events[0].1)
+        .unwrap_or_else(|| panic!("the first event is no window of --out: {events:?}\n{out}"));
+    assert!(events.len() >= 4, "too few events: {events:?}");
+    for (i, (id, data)) in events.iter().enumerate() {
+        assert_eq!(data, &lines[first + i], "event {i}");
+        let w: Value = serde_json::from_str(data).unwrap();
+        let end = humantime::parse_rfc3339(w["window_end"].as_str().unwrap()).unwrap();
+        let end_ms = end
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        assert_eq!(id, &end_ms.to_string(), "the id is the window end in ms");
+    }
+}
+
+#[test]
+fn windows_metrics_and_health() {
+    let e = Engine::start(&[]);
+    e.feed(&burst(&[("#a", 3), ("#b", 1)]));
+    e.wait_for_top();
+    e.wait_for("three windows", |e| windows(&e.out).len() >= 3);
+    let all = e.get_json("/api/windows");
+    let all = all.as_array().unwrap();
+    let two = e.get_json("/api/windows?limit=2");
+    let two = two.as_array().unwrap();
+    assert_eq!(two.len(), 2);
+    assert!(
+        two[0]["window_end"].as_str() < two[1]["window_end"].as_str(),
+        "newest last"
+    );
+    let since = all[0]["window_end"].as_str().unwrap();
+    let after = e.get_json(&format!("/api/windows?since={since}"));
+    assert!(after
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| w["window_end"].as_str().unwrap() > since));
+    let (status, body) = e.get("/api/windows?since=yesterday");
+    assert_eq!(status, 400);
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        err["error"].as_str().unwrap().contains("yesterday"),
+        "{body}"
+    );
+    assert!(!body.trim_end().contains('\n'));
+
+    let (status, body) = e.get("/healthz");
+    assert_eq!((status, body.trim()), (200, "ok"));
+    let (status, metrics) = e.get("/metrics");
+    assert_eq!(status, 200);
+    for name in [
+        "tagstream_records_in_total",
+        "tagstream_bytes_in_total",
+        "tagstream_records_skipped_total",
+        "tagstream_records_late_total",
+        "tagstream_records_filtered_total",
+        "tagstream_windows_emitted_total",
+        "tagstream_source_connected",
+        "tagstream_source_reconnects_total",
+        "tagstream_batch_processing_seconds",
+        "tagstream_window_emit_lag_seconds",
+        "tagstream_window_distinct_tags",
+        "tagstream_process_resident_memory_bytes",
+    ] {
+        assert!(
+            metrics.contains(&format!("# HELP {name} ")),
+            "no HELP for {name}"
+        );
+        assert!(
+            metrics.contains(&format!("# TYPE {name} ")),
+            "no TYPE for {name}"
+        );
+    }
+    assert!(
+        metrics.contains("\ntagstream_records_in_total 4\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tagstream_records_skipped_total{reason=\"bad_json\"} 0"));
+    assert!(metrics.contains("tagstream_window_emit_lag_seconds_bucket{le=\"+Inf\"}"));
+    let (status, _) = e.get("/");
+    assert_eq!(status, 200);
+    e.stop();
+}
+
+/// Checks a 400 answer is one line of JSON `{"error": …}` containing `needle`.
+fn one_line_error(status: u16, body: &str, needle: &str) {
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body.trim_end().lines().count(), 1, "{body}");
+    let v: Value = serde_json::from_str(body).unwrap();
+    let msg = v["error"].as_str().unwrap();
+    assert!(msg.contains(needle), "'{msg}' lacks '{needle}'");
+}
+
+#[test]
+fn sql_answers_in_the_agreed_shapes() {
+    let e = Engine::start(&[]);
+    let (s, b) = request(&e.url, "POST", "/api/sql", Some(r#"{"sql":"SELECT 1"}"#));
+    one_line_error(s, &b, "--db");
+    let (s, b) = request(&e.url, "POST", "/api/sql", Some("SELECT 1"));
+    one_line_error(s, &b, "JSON");
+    e.stop();
+
+    let dir = TempDir::new("http-sql");
+    let db = dir.path("t.db");
+    let e = Engine::start(&["--db", db.to_str().unwrap()]);
+    e.feed(&burst(&[("#a", 2)]));
+    e.wait_for_top();
+    let (s, b) = request(
+        &e.url,
+        "POST",
+        "/api/sql",
+        Some(r#"{"sql":"SELECT hashtag, count FROM tweets"}"#),
+    );
+    if b.contains("not available in this build") {
+        eprintln!("SKIP: SQL is not in this build yet: {b}");
+        return;
+    }
+    assert_eq!(s, 200, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["columns"], serde_json::json!(["hashtag", "count"]));
+    assert!(v["rows"].is_array() && v["truncated"].is_boolean(), "{b}");
+    let (s, b) = request(
+        &e.url,
+        "POST",
+        "/api/sql",
+        Some(r#"{"sql":"SELEC hashtag\nFROM tweets"}"#),
+    );
+    one_line_error(s, &b, "SELEC");
+    let (s, b) = request(
+        &e.url,
+        "POST",
+        "/api/sql",
+        Some(r#"{"sql":"DROP TABLE tweets"}"#),
+    );
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b.trim_end().lines().count(), 1);
+    assert_eq!(e.get("/healthz").0, 200, "the engine keeps running");
+    e.stop();
+}

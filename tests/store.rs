@@ -1,1 +1,216 @@
-// Tests are being written (issue 3).
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::util::{bin, run_ok, TempDir};
+
+/// JSON lines in event time: `(hour, text)`.
+pub fn corpus(lines: &[(u64, &str)]) -> String {
+    lines
+        .iter()
+        .map(|(h, t)| {
+            serde_json::json!({"created_at": 1_700_000_000 - 1_700_000_000 % 3600 + h * 3600, "text": t})
+                .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+pub const FIRST: &[(u64, &str)] = &[
+    (0, "#rust #go"),
+    (0, "#rust rocks"),
+    (1, "#go #zig #rust"),
+    (1, "#zig #zig"),
+    (1, "#go"),
+    (2, "#ocaml and #zig"),
+    (2, "#go #zig"),
+];
+
+/// `tagstream run` over `input` in event time, 1h windows, top 3, into `db`.
+pub fn run_into(input: &Path, db_args: &[&str]) -> Command {
+    let mut c = bin();
+    c.args(["run", "--source"])
+        .arg(input)
+        .args([
+            "--format",
+            "jsonl",
+            "--time",
+            "event",
+            "--time-field",
+            "created_at",
+        ])
+        .args([
+            "--batch", "1h", "--window", "1h", "--top", "3", "--tui", "off", "--quiet",
+        ])
+        .args(["--out", "-"])
+        .args(db_args);
+    c
+}
+
+pub fn sql(db: &Path, args: &[&str]) -> Output {
+    let mut c = bin();
+    c.arg("sql").arg("--db").arg(db).args(args);
+    c.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// One line on stderr, exit code 2; returns the line.
+fn one_line_error(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    e.trim_end().to_owned()
+}
+
+const TOP: &str = "SELECT hashtag, count FROM tweets ORDER BY count DESC, hashtag";
+
+#[test]
+fn run_then_sql_gives_the_latest_top_k_as_table_csv_and_json() {
+    let t = TempDir::new("store-run");
+    let input = t.path("in.jsonl");
+    std::fs::write(&input, corpus(FIRST)).unwrap();
+    let db = t.path("r.db");
+    run_ok(&mut run_into(&input, &["--db", db.to_str().unwrap()]));
+
+    assert_eq!(
+        stdout(&sql(&db, &[TOP])),
+        "hashtag  count\n-------  -----\n#zig         2\n#go          1\n#ocaml       1\n"
+    );
+    assert_eq!(
+        stdout(&sql(&db, &["--format", "csv", TOP])),
+        "hashtag,count\n#zig,2\n#go,1\n#ocaml,1\n"
+    );
+    assert_eq!(
+        stdout(&sql(&db, &["--format", "json", "SELECT window_end, rank, hashtag, count FROM windows ORDER BY window_end, rank LIMIT 2"])),
+        format!(
+            "{}\n",
+            serde_json::json!({"columns": ["window_end", "rank", "hashtag", "count"],
+                "rows": [["2023-11-14T23:00:00Z", 1, "#rust", 2], ["2023-11-14T23:00:00Z", 2, "#go", 1]],
+                "truncated": false})
+        )
+    );
+    // Every window, with its totals, and every tag of the latest in counts.
+    assert_eq!(
+        stdout(&sql(
+            &db,
+            &[
+                "--format",
+                "csv",
+                "SELECT count(*), sum(records) FROM window_totals"
+            ]
+        )),
+        "count(*),sum(records)\n3,7\n"
+    );
+    assert_eq!(
+        stdout(&sql(
+            &db,
+            &["--format", "csv", "SELECT count(*) FROM counts"]
+        )),
+        "count(*)\n3\n"
+    );
+}
+
+#[test]
+fn a_restart_on_the_same_db_keeps_every_earlier_window() {
+    let t = TempDir::new("store-restart");
+    let db = t.path("r.db");
+    let first = t.path("1.jsonl");
+    std::fs::write(&first, corpus(FIRST)).unwrap();
+    run_ok(&mut run_into(&first, &["--db", db.to_str().unwrap()]));
+    let q = "SELECT window_end, rank, hashtag, count FROM windows ORDER BY window_end, rank";
+    let before = stdout(&sql(&db, &["--format", "csv", q]));
+    assert_eq!(before.lines().count(), 1 + 2 + 3 + 3, "{before}");
+
+    let second = t.path("2.jsonl");
+    std::fs::write(&second, corpus(&[(5, "#later #later"), (6, "#last")])).unwrap();
+    run_ok(&mut run_into(&second, &["--db", db.to_str().unwrap()]));
+    let after = stdout(&sql(&db, &["--format", "csv", q]));
+    assert!(
+        after.starts_with(&before),
+        "lost earlier windows:\n{before}\nvs\n{after}"
+    );
+    assert_eq!(after.lines().count(), before.lines().count() + 2, "{after}");
+    assert_eq!(
+        stdout(&sql(&db, &["--format", "csv", TOP])),
+        "hashtag,count\n#last,1\n"
+    );
+}
+
+#[test]
+fn abusive_queries_get_one_line_errors_within_the_limits() {
+    let t = TempDir::new("store-abuse");
+    let input = t.path("in.jsonl");
+    std::fs::write(&input, corpus(FIRST)).unwrap();
+    let db = t.path("r.db");
+    run_ok(&mut run_into(&input, &["--db", db.to_str().unwrap()]));
+    let cases = [
+        ("DROP TABLE tweets", "DROP TABLE is not allowed"),
+        ("ATTACH DATABASE 'x.db' AS x", "ATTACH is not allowed"),
+        (
+            "PRAGMA writable_schema=ON",
+            "PRAGMA writable_schema is not allowed",
+        ),
+        (
+            "SELEC hashtag FROM tweets",
+            r#"near "SELEC": syntax error at offset 0"#,
+        ),
+        (
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT max(x) FROM n",
+            "query interrupted: it ran longer than the time limit (1s)",
+        ),
+        (
+            // Ten million rows, counted: no row comes out before the time limit.
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 3163) \
+             SELECT count(*) FROM n a, n b, (SELECT 1 UNION ALL SELECT 2) c, n d",
+            "query interrupted",
+        ),
+    ];
+    for (q, want) in cases {
+        let started = std::time::Instant::now();
+        let e = one_line_error(&sql(&db, &["--timeout", "1s", q]));
+        assert!(e.contains(want), "{q}: {e}");
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "{q} took {:?}",
+            started.elapsed()
+        );
+    }
+    // Ten million rows returned: cut at --max-rows, marked truncated.
+    let o = sql(
+        &db,
+        &[
+            "--max-rows",
+            "5",
+            "--format",
+            "json",
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 3163) \
+             SELECT a.x, b.x FROM n a, n b",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 5);
+    assert_eq!(v["truncated"], true);
+    // Nothing changed.
+    assert_eq!(
+        stdout(&sql(
+            &db,
+            &["--format", "csv", "SELECT count(*) FROM tweets"]
+        )),
+        "count(*)\n3\n"
+    );
+}
+
+#[test]
+fn a_missing_database_is_a_one_line_error() {
+    let t = TempDir::new("store-missing");
+    let e = one_line_error(&sql(&t.path("nope.db"), &["SELECT 1"]));
+    assert!(e.contains("no results database at"), "{e}");
+}

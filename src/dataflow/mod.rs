@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::Probe;
@@ -30,6 +30,7 @@ use window::{Window, WindowSpec};
 pub use execute::Cluster;
 use ingest::{Clock, Ingest, StatsMsg};
 
+use crate::metrics::Metrics;
 use crate::record::Decoder;
 use crate::sources::{Poll, ProcessSources, Share, SourceContext, SourceSpec};
 
@@ -152,6 +153,7 @@ fn worker_main(
     // batches ahead of the pipeline's progress (the probe), and the dealer's bounded queues
     // then push back on the connection. A finite replay in event time is not throttled.
     let mut in_flight: VecDeque<u64> = VecDeque::new();
+    let mut batches = BatchTimer::new(inputs.time());
     let mut done = vec![false; parts.len()];
     loop {
         let stopping = ctx.stopping();
@@ -208,11 +210,46 @@ fn worker_main(
         } else {
             worker.step_or_park(Some(Duration::from_millis(2)));
         }
+        if is_first {
+            batches.observe(inputs.time(), &probe, &ctx.metrics);
+        }
     }
     inputs.flush(&mut ingest);
     drop(inputs);
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(1)));
+    }
+}
+
+/// Times each batch from the moment the input moves past it to the moment the probe shows
+/// the whole dataflow is done with it: the batch processing time of `/metrics`.
+struct BatchTimer {
+    input: u64,
+    open: VecDeque<(u64, Instant)>,
+}
+
+impl BatchTimer {
+    fn new(input: u64) -> Self {
+        BatchTimer {
+            input,
+            open: VecDeque::new(),
+        }
+    }
+
+    /// Called once per loop turn: a few comparisons, no allocation in the steady state.
+    fn observe(&mut self, input: u64, probe: &ProbeHandle<u64>, metrics: &Metrics) {
+        if input > self.input {
+            // Batches jumped over together (an idle stretch, an event-time leap) count once.
+            self.open.push_back((input - 1, Instant::now()));
+            self.input = input;
+        }
+        while let Some((pane, at)) = self.open.front() {
+            if probe.less_equal(pane) {
+                break;
+            }
+            metrics.batch_seconds.observe(at.elapsed().as_secs_f64());
+            self.open.pop_front();
+        }
     }
 }
 

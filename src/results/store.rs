@@ -1,20 +1,193 @@
-//! The embedded SQLite store (being written: issue 3).
+//! The embedded SQLite store: the tables of DESIGN.md §3, written once per emitted window.
+//!
+//! - `tweets(hashtag, count)`: the top-K of the latest window, as in the tutorial;
+//! - `counts(hashtag, count)`: every tag of the latest window (up to `--counts`);
+//! - `windows(window_start, window_end, rank, hashtag, count)`: every emitted window's rows;
+//! - `window_totals(window_start, window_end, records, tagged, tags, distinct_tags, late)`:
+//!   one row per emitted window, empty windows included.
+//!
+//! Times are RFC 3339 UTC text, exactly as in the JSON lines. The database runs in WAL mode
+//! with `synchronous=NORMAL`: a commit does not wait for the disk, and readers (`tagstream
+//! sql`, `POST /api/sql`) never block this writer nor are blocked by it. Each window is one
+//! transaction. Reopening a database keeps its history (`CREATE TABLE IF NOT EXISTS`); the
+//! next window replaces `tweets` and `counts`. `windows` is append-only: a window emitted
+//! again after a restart (processing time, a restart inside a window) adds a second set of
+//! rows rather than silently replacing the first.
+//!
+//! `:memory:` becomes a named shared-cache in-memory database of this process
+//! ([`memory_uri`]), so [`crate::sql::query`] on another connection (the HTTP API) sees the
+//! same tables for as long as the engine runs.
 
 use std::time::Duration;
 
+use rusqlite::{params, Connection, OpenFlags};
 use window::Window;
 
+use crate::views::rfc3339;
+
+/// Windows between two retention passes: pruning is a range delete on the `window_end`
+/// index, cheap but not free, so it is not done on every window.
+const PRUNE_EVERY: u64 = 64;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tweets(hashtag TEXT NOT NULL, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS counts(hashtag TEXT NOT NULL, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS windows(
+    window_start TEXT NOT NULL, window_end TEXT NOT NULL,
+    rank INTEGER NOT NULL, hashtag TEXT NOT NULL, count INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS windows_end ON windows(window_end);
+CREATE TABLE IF NOT EXISTS window_totals(
+    window_start TEXT NOT NULL, window_end TEXT NOT NULL, records INTEGER NOT NULL,
+    tagged INTEGER NOT NULL, tags INTEGER NOT NULL, distinct_tags INTEGER NOT NULL,
+    late INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS window_totals_end ON window_totals(window_end);
+";
+
+/// The URI of this process's shared in-memory database: what `--db :memory:` means.
+pub fn memory_uri() -> String {
+    format!(
+        "file:tagstream-mem-{}?mode=memory&cache=shared",
+        std::process::id()
+    )
+}
+
+/// The name SQLite should open for a `--db` value, and whether it is the in-memory one.
+pub(crate) fn resolve(path: &str) -> (String, bool) {
+    if path == ":memory:" {
+        (memory_uri(), true)
+    } else {
+        (path.to_owned(), false)
+    }
+}
+
 /// The results database.
-pub struct Store {}
+pub struct Store {
+    conn: Connection,
+    retain: Option<Duration>,
+    written: u64,
+    prune_every: u64,
+}
 
 impl Store {
     /// Opens (or creates) the database at `path` (`:memory:` for an in-memory one).
-    pub fn open(_path: &str, _retain: Option<Duration>) -> Result<Store, String> {
-        Ok(Store {})
+    pub fn open(path: &str, retain: Option<Duration>) -> Result<Store, String> {
+        let (name, memory) = resolve(path);
+        let fail = |e: rusqlite::Error| format!("--db {path}: {e}");
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&name, flags).map_err(fail)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
+        if !memory {
+            // WAL: readers and this writer never wait for each other. NORMAL: a commit is
+            // durable at the next checkpoint, not at each window (a crash may lose the last
+            // windows, never corrupt the file).
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+                .map_err(fail)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(format!("--db {path}: cannot use WAL mode (got {mode})"));
+            }
+        }
+        conn.execute_batch("PRAGMA synchronous=NORMAL;")
+            .map_err(fail)?;
+        conn.execute_batch(SCHEMA).map_err(fail)?;
+        conn.set_prepared_statement_cache_capacity(16);
+        Ok(Store {
+            conn,
+            retain,
+            written: 0,
+            prune_every: PRUNE_EVERY,
+        })
     }
 
     /// Writes one window: the `windows` history, `tweets` (its top-K) and `counts`.
-    pub fn publish(&mut self, _w: &Window) -> Result<(), String> {
+    pub fn publish(&mut self, w: &Window) -> Result<(), String> {
+        self.write(w).map_err(|e| e.to_string())?;
+        self.written += 1;
+        if self.written % self.prune_every == 0 {
+            self.prune(w.end_ms).map_err(|e| e.to_string())?;
+        }
         Ok(())
     }
+
+    fn write(&mut self, w: &Window) -> rusqlite::Result<()> {
+        let start = rfc3339(w.start_ms);
+        let end = rfc3339(w.end_ms);
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached("INSERT INTO window_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+            .execute(params![
+                start,
+                end,
+                sql_int(w.records),
+                sql_int(w.tagged),
+                sql_int(w.tags),
+                sql_int(w.distinct),
+                sql_int(w.late)
+            ])?;
+        {
+            let mut ins = tx.prepare_cached("INSERT INTO windows VALUES (?1, ?2, ?3, ?4, ?5)")?;
+            for (i, (tag, n)) in w.top.iter().enumerate() {
+                ins.execute(params![start, end, sql_int(i as u64 + 1), tag, sql_int(*n)])?;
+            }
+        }
+        tx.prepare_cached("DELETE FROM tweets")?.execute([])?;
+        {
+            let mut ins = tx.prepare_cached("INSERT INTO tweets VALUES (?1, ?2)")?;
+            for (tag, n) in &w.top {
+                ins.execute(params![tag, sql_int(*n)])?;
+            }
+        }
+        tx.prepare_cached("DELETE FROM counts")?.execute([])?;
+        {
+            // Without a counts limit (no store asked for them) the top-K is all we have.
+            let all = if w.counts.is_empty() {
+                &w.top
+            } else {
+                &w.counts
+            };
+            let mut ins = tx.prepare_cached("INSERT INTO counts VALUES (?1, ?2)")?;
+            for (tag, n) in all {
+                ins.execute(params![tag, sql_int(*n)])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Drops history older than `--retain` before the newest window's end. Times compare as
+    /// text: RFC 3339 in one format orders like time (windows whose ends mix whole and
+    /// fractional seconds, i.e. sub-second batches, may be pruned one window late or early).
+    fn prune(&mut self, newest_end_ms: u64) -> rusqlite::Result<()> {
+        let Some(retain) = self.retain else {
+            return Ok(());
+        };
+        let keep_ms = u64::try_from(retain.as_millis()).unwrap_or(u64::MAX);
+        let Some(cutoff_ms) = newest_end_ms.checked_sub(keep_ms) else {
+            return Ok(());
+        };
+        let cutoff = rfc3339(cutoff_ms);
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached("DELETE FROM windows WHERE window_end < ?1")?
+            .execute([&cutoff])?;
+        tx.prepare_cached("DELETE FROM window_totals WHERE window_end < ?1")?
+            .execute([&cutoff])?;
+        tx.commit()
+    }
+
+    /// Runs the retention pass every `n` windows instead of [`PRUNE_EVERY`] (tests).
+    #[cfg(test)]
+    fn with_prune_every(mut self, n: u64) -> Store {
+        self.prune_every = n.max(1);
+        self
+    }
 }
+
+/// SQLite integers are i64; counts never come near, but saturate rather than wrap.
+fn sql_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+pub(crate) mod tests;

@@ -1,8 +1,11 @@
 //! Everything that shows results: JSON lines, a plain table per window, the live terminal
-//! chart.
+//! chart, the HTTP API with its dashboard and Prometheus metrics, PNG/SVG charts.
 
+pub mod chart;
 pub mod export;
+pub mod http;
 pub mod jsonl;
+pub mod prom;
 pub mod table;
 pub mod term;
 

@@ -1,0 +1,190 @@
+use super::*;
+
+const HOUR: u64 = 3_600_000;
+
+/// A temporary database file, removed (with its WAL files) on drop.
+pub(crate) struct TempDb(pub String);
+
+impl TempDb {
+    pub(crate) fn new(name: &str) -> TempDb {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let p = std::env::temp_dir().join(format!(
+            "tagstream-unit-{name}-{}-{nanos}.db",
+            std::process::id()
+        ));
+        TempDb(p.to_string_lossy().into_owned())
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0));
+        }
+    }
+}
+
+pub(crate) fn window(end_h: u64, top: &[(&str, u64)], counts: &[(&str, u64)]) -> Window {
+    let own = |v: &[(&str, u64)]| v.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+    Window {
+        start_ms: (end_h - 1) * HOUR,
+        end_ms: end_h * HOUR,
+        records: 10,
+        tagged: 4,
+        tags: top.iter().map(|(_, n)| n).sum(),
+        distinct: top.len() as u64,
+        late: 1,
+        top: own(top),
+        counts: own(counts),
+    }
+}
+
+fn rows(c: &Connection, sql: &str) -> Vec<String> {
+    let mut st = c.prepare(sql).unwrap();
+    let n = st.column_count();
+    st.query_map([], |r| {
+        let mut cells = Vec::new();
+        for i in 0..n {
+            let v: rusqlite::types::Value = r.get(i)?;
+            cells.push(match v {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => format!("{other:?}"),
+            });
+        }
+        Ok(cells.join("|"))
+    })
+    .unwrap()
+    .map(|r| r.unwrap())
+    .collect()
+}
+
+#[test]
+fn tables_hold_the_latest_window_and_the_history() {
+    let db = TempDb::new("tables");
+    let mut s = Store::open(&db.0, None).unwrap();
+    s.publish(&window(1, &[("#a", 3), ("#b", 1)], &[])).unwrap();
+    s.publish(&window(2, &[], &[])).unwrap();
+    s.publish(&window(
+        3,
+        &[("#c", 5), ("#a", 2)],
+        &[("#c", 5), ("#a", 2), ("#z", 1)],
+    ))
+    .unwrap();
+    let c = &s.conn;
+    assert_eq!(
+        rows(c, "SELECT * FROM tweets ORDER BY count DESC"),
+        ["#c|5", "#a|2"]
+    );
+    assert_eq!(
+        rows(c, "SELECT * FROM counts ORDER BY count DESC"),
+        ["#c|5", "#a|2", "#z|1"]
+    );
+    assert_eq!(
+        rows(c, "SELECT * FROM windows ORDER BY window_end, rank"),
+        [
+            "1970-01-01T00:00:00Z|1970-01-01T01:00:00Z|1|#a|3",
+            "1970-01-01T00:00:00Z|1970-01-01T01:00:00Z|2|#b|1",
+            "1970-01-01T02:00:00Z|1970-01-01T03:00:00Z|1|#c|5",
+            "1970-01-01T02:00:00Z|1970-01-01T03:00:00Z|2|#a|2",
+        ]
+    );
+    // The empty window is recorded in the totals.
+    assert_eq!(
+        rows(c, "SELECT * FROM window_totals ORDER BY window_end"),
+        [
+            "1970-01-01T00:00:00Z|1970-01-01T01:00:00Z|10|4|4|2|1",
+            "1970-01-01T01:00:00Z|1970-01-01T02:00:00Z|10|4|0|0|1",
+            "1970-01-01T02:00:00Z|1970-01-01T03:00:00Z|10|4|7|2|1",
+        ]
+    );
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn counts_hold_every_tag_not_only_the_top() {
+    let db = TempDb::new("counts");
+    let mut s = Store::open(&db.0, None).unwrap();
+    let all: Vec<(String, u64)> = (0..500).map(|i| (format!("#t{i:03}"), 1000 - i)).collect();
+    let all_ref: Vec<(&str, u64)> = all.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+    s.publish(&window(1, &all_ref[..10], &all_ref)).unwrap();
+    assert_eq!(rows(&s.conn, "SELECT count(*) FROM counts"), ["500"]);
+    assert_eq!(rows(&s.conn, "SELECT count(*) FROM tweets"), ["10"]);
+    assert_eq!(
+        rows(&s.conn, "SELECT sum(count) FROM counts"),
+        [all.iter().map(|(_, n)| n).sum::<u64>().to_string()]
+    );
+}
+
+#[test]
+fn retention_prunes_history_older_than_retain() {
+    let db = TempDb::new("retain");
+    let mut s = Store::open(&db.0, Some(Duration::from_secs(5 * 3600)))
+        .unwrap()
+        .with_prune_every(4);
+    for h in 1..=20 {
+        s.publish(&window(h, &[("#a", h)], &[])).unwrap();
+    }
+    // The last pass ran at window 20: ends before 15h are gone, 15h..=20h remain.
+    assert_eq!(
+        rows(&s.conn, "SELECT min(window_end), count(*) FROM windows"),
+        ["1970-01-01T15:00:00Z|6"]
+    );
+    assert_eq!(rows(&s.conn, "SELECT count(*) FROM window_totals"), ["6"]);
+    // Between passes history grows, at most PRUNE_EVERY windows beyond --retain.
+    s.publish(&window(21, &[("#a", 1)], &[])).unwrap();
+    assert_eq!(rows(&s.conn, "SELECT count(*) FROM windows"), ["7"]);
+}
+
+#[test]
+fn reopening_keeps_the_history() {
+    let db = TempDb::new("reopen");
+    {
+        let mut s = Store::open(&db.0, None).unwrap();
+        s.publish(&window(1, &[("#a", 1)], &[])).unwrap();
+        s.publish(&window(2, &[("#b", 2)], &[])).unwrap();
+    }
+    let mut s = Store::open(&db.0, None).unwrap();
+    assert_eq!(rows(&s.conn, "SELECT count(*) FROM windows"), ["2"]);
+    s.publish(&window(3, &[("#c", 3)], &[])).unwrap();
+    assert_eq!(rows(&s.conn, "SELECT count(*) FROM windows"), ["3"]);
+    assert_eq!(rows(&s.conn, "SELECT * FROM tweets"), ["#c|3"]);
+}
+
+#[test]
+fn an_unopenable_path_is_a_one_line_error() {
+    let e = Store::open("/nonexistent-dir/x/y.db", None).err().unwrap();
+    assert!(e.starts_with("--db /nonexistent-dir/x/y.db: "), "{e}");
+    assert!(!e.contains('\n'));
+}
+
+/// Cost of writing one window (10 top rows + 1000 counts, the realistic shape), printed for
+/// the closing note: `cargo test --release --lib store_write_cost -- --nocapture`.
+#[test]
+fn store_write_cost() {
+    let db = TempDb::new("cost");
+    let mut s = Store::open(&db.0, None).unwrap();
+    let all: Vec<(String, u64)> = (0..1000).map(|i| (format!("#tag{i}"), 5000 - i)).collect();
+    let all_ref: Vec<(&str, u64)> = all.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+    let top_only: Vec<Window> = (1..=500).map(|h| window(h, &all_ref[..10], &[])).collect();
+    let with_counts: Vec<Window> = (501..=700)
+        .map(|h| window(h, &all_ref[..10], &all_ref))
+        .collect();
+    let t = std::time::Instant::now();
+    for w in &top_only {
+        s.publish(w).unwrap();
+    }
+    let a = t.elapsed().as_micros() as f64 / top_only.len() as f64;
+    let t = std::time::Instant::now();
+    for w in &with_counts {
+        s.publish(w).unwrap();
+    }
+    let b = t.elapsed().as_micros() as f64 / with_counts.len() as f64;
+    eprintln!("store: one window (top 10) {a:.0} µs; with 1000 counts {b:.0} µs");
+}

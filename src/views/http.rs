@@ -1,0 +1,296 @@
+//! The HTTP API and live dashboard (axum), bound to 127.0.0.1 unless told otherwise.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /` | the dashboard (HTML, CSS and JS embedded in the binary; no CDN) |
+//! | `GET /api/top` | the latest window as its JSON line (DESIGN.md §4); 404 before the first |
+//! | `GET /api/windows?since=T&limit=N` | a JSON array of the windows kept in memory (the last [`RING`]) ending after T (RFC 3339 or epoch seconds/ms), the N newest, oldest first |
+//! | `POST /api/sql` | `{"sql":"…"}` → `{"columns":[…],"rows":[[…]],"truncated":b}`, or 400 `{"error":"…"}` |
+//! | `GET /api/events` | SSE: `event: window`, `id:` the window end (ms), `data:` the JSON line |
+//! | `GET /metrics` | Prometheus text format (see `views::prom`) |
+//! | `GET /healthz` | `ok` |
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futures_util::stream::{self, Stream, StreamExt};
+use tokio::sync::{broadcast, Semaphore};
+
+use crate::results::live::{Emitted, LiveState, RING};
+
+const INDEX_HTML: &str = include_str!("dashboard/index.html");
+const DASHBOARD_JS: &str = include_str!("dashboard/dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("dashboard/dashboard.css");
+
+/// SQL queries running at once; more wait. Each may hold a blocking thread for up to the
+/// query time limit, so a burst of slow queries cannot starve the rest of the server.
+const SQL_CONCURRENCY: usize = 4;
+
+struct App {
+    live: Arc<LiveState>,
+    sql_slots: Semaphore,
+}
+
+type Shared = Arc<App>;
+
+/// Binds `addr` now (an address in use is an error at start, in one line), then serves on a
+/// thread of its own with a single-threaded tokio runtime until the process exits.
+pub fn serve(addr: &str, live: Arc<LiveState>) -> Result<(), String> {
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| format!("--http {addr}: cannot listen: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("--http {addr}: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("--http {addr}: {e}"))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("--http {addr}: cannot start the runtime: {e}"))?;
+    let app = router(live);
+    std::thread::Builder::new()
+        .name("http".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => {
+                        if let Err(e) = axum::serve(l, app).await {
+                            crate::log::warn(format_args!("http://{bound}: server stopped: {e}"));
+                        }
+                    }
+                    Err(e) => crate::log::warn(format_args!("http://{bound}: {e}")),
+                }
+            })
+        })
+        .map_err(|e| format!("--http {addr}: cannot start the server thread: {e}"))?;
+    crate::log::info(format_args!(
+        "http://{bound}/: dashboard, /api/top, /api/windows, /api/sql, /api/events, /metrics"
+    ));
+    Ok(())
+}
+
+/// Every route over `live`.
+pub fn router(live: Arc<LiveState>) -> Router {
+    let app = Arc::new(App {
+        live,
+        sql_slots: Semaphore::new(SQL_CONCURRENCY),
+    });
+    Router::new()
+        .route("/", get(index))
+        .route("/dashboard.js", get(js))
+        .route("/dashboard.css", get(css))
+        .route("/api/top", get(top))
+        .route("/api/windows", get(windows))
+        .route("/api/sql", post(sql))
+        .route("/api/events", get(events))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(app)
+}
+
+fn typed(ct: &'static str, body: impl IntoResponse) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(ct))], body).into_response()
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    (status, typed("application/json", body)).into_response()
+}
+
+/// `{"error":"…"}` with the message on one line.
+fn error(status: StatusCode, msg: &str) -> Response {
+    let one_line = msg.replace(['\n', '\r'], " ");
+    json(status, serde_json::json!({ "error": one_line }).to_string())
+}
+
+async fn index() -> Response {
+    typed("text/html; charset=utf-8", INDEX_HTML)
+}
+
+async fn js() -> Response {
+    typed("text/javascript; charset=utf-8", DASHBOARD_JS)
+}
+
+async fn css() -> Response {
+    typed("text/css; charset=utf-8", DASHBOARD_CSS)
+}
+
+async fn top(State(app): State<Shared>) -> Response {
+    match app.live.latest() {
+        Some(e) => json(StatusCode::OK, e.json.clone()),
+        None => error(StatusCode::NOT_FOUND, "no window has been emitted yet"),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct WindowsQuery {
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Parses `since`: RFC 3339, or epoch seconds (ms when it is too large to be seconds).
+pub fn parse_time_ms(s: &str) -> Result<u64, String> {
+    if let Ok(n) = s.parse::<u64>() {
+        // 10^11 s is the year 5138; anything larger is milliseconds.
+        return Ok(if n >= 100_000_000_000 { n } else { n * 1000 });
+    }
+    humantime::parse_rfc3339_weak(s)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64)
+        .ok_or_else(|| format!("'{s}' is neither an RFC 3339 time nor epoch seconds"))
+}
+
+async fn windows(
+    State(app): State<Shared>,
+    q: Result<Query<WindowsQuery>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("{e} (expected since=RFC3339|epoch, limit=N)"),
+            )
+        }
+    };
+    let since = match q.since.as_deref().map(parse_time_ms).transpose() {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("since: {e}")),
+    };
+    let list = app.live.windows(since, q.limit.unwrap_or(RING));
+    let mut body = String::with_capacity(list.iter().map(|e| e.json.len() + 2).sum::<usize>() + 2);
+    body.push('[');
+    for (i, e) in list.iter().enumerate() {
+        if i > 0 {
+            body.push_str(",\n");
+        }
+        body.push_str(&e.json);
+    }
+    body.push(']');
+    json(StatusCode::OK, body)
+}
+
+#[derive(serde::Deserialize)]
+struct SqlBody {
+    sql: String,
+}
+
+async fn sql(State(app): State<Shared>, body: Bytes) -> Response {
+    let req: SqlBody = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("the body must be JSON {{\"sql\": \"SELECT …\"}}: {e}"),
+            )
+        }
+    };
+    let Some(db) = app.live.db.clone() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the engine runs without --db: there are no tables to query",
+        );
+    };
+    let Ok(_slot) = app.sql_slots.acquire().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
+    };
+    // SQLite is synchronous and a query may run up to its time limit: off the async threads.
+    let run = tokio::task::spawn_blocking(move || {
+        crate::sql::query(&db, &req.sql, &crate::sql::Limits::default())
+    });
+    match run.await {
+        Ok(Ok(table)) => match serde_json::to_string(&table) {
+            Ok(s) => json(StatusCode::OK, s),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        },
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("the query failed: {e}"),
+        ),
+    }
+}
+
+fn event_of(e: &Emitted) -> Result<Event, Infallible> {
+    Ok(Event::default()
+        .event("window")
+        .id(e.end_ms.to_string())
+        .data(&e.json))
+}
+
+/// The window feed. A client that reconnects with `Last-Event-ID` (EventSource does so
+/// itself) first gets the windows it missed that are still in the ring.
+async fn events(State(app): State<Shared>, headers: HeaderMap) -> impl IntoResponse {
+    // Subscribe before reading the ring, so no window falls between the two.
+    let rx = app.live.subscribe();
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let missed = match last {
+        Some(ms) => app.live.windows(Some(ms), RING),
+        None => Vec::new(),
+    };
+    let seen = missed.last().map_or(last.unwrap_or(0), |e| e.end_ms);
+    let replay = stream::iter(missed.into_iter().map(|e| event_of(&e)));
+    let sse = Sse::new(replay.chain(live_events(rx, seen)));
+    let headers = [(header::CACHE_CONTROL, "no-cache")];
+    (
+        headers,
+        sse.keep_alive(
+            KeepAlive::new()
+                .interval(Duration::from_secs(10))
+                .text("keep-alive"),
+        ),
+    )
+}
+
+/// New windows from `rx` ending after `seen`; a lagging client skips what it missed.
+fn live_events(
+    rx: broadcast::Receiver<Arc<Emitted>>,
+    seen: u64,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold((rx, seen), |(mut rx, seen)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) if e.end_ms <= seen => continue,
+                Ok(e) => {
+                    let ev = event_of(&e);
+                    return Some((ev, (rx, e.end_ms)));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+async fn metrics(State(app): State<Shared>) -> Response {
+    typed(
+        "text/plain; version=0.0.4; charset=utf-8",
+        super::prom::render(&app.live),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time_ms;
+
+    #[test]
+    fn since_accepts_rfc3339_and_epoch() {
+        assert_eq!(parse_time_ms("2016-01-05T00:00:00Z"), Ok(1_451_952_000_000));
+        assert_eq!(parse_time_ms("1451952000"), Ok(1_451_952_000_000));
+        assert_eq!(parse_time_ms("1451952000123"), Ok(1_451_952_000_123));
+        assert!(parse_time_ms("yesterday").is_err());
+    }
+}

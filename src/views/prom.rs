@@ -1,0 +1,214 @@
+//! `GET /metrics`: the engine's counters in Prometheus's text exposition format (0.0.4), every
+//! name `tagstream_*`, each with HELP and TYPE lines.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::metrics::{Histogram, BUCKETS};
+use crate::results::live::LiveState;
+
+/// Writes one metric family's HELP and TYPE lines.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A metric with no labels.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, h: &Histogram) {
+    family(out, name, "histogram", help);
+    let mut cumulative = 0;
+    for (i, b) in BUCKETS.iter().enumerate() {
+        cumulative += h.buckets[i].load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
+    }
+    cumulative += h.buckets[BUCKETS.len()].load(Relaxed);
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+    let _ = writeln!(out, "{name}_sum {}", h.sum_us.load(Relaxed) as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count {}", h.count.load(Relaxed));
+}
+
+/// Resident memory of this process in bytes, from `/proc/self/statm` (Linux; 0 elsewhere).
+/// It stands in for "state bytes": window state is most of what the engine holds, and the
+/// exact size of hash maps and strings is not tracked.
+fn resident_bytes() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // 4 KiB pages: the page size of every Linux target we build for (x86_64, aarch64 default).
+    pages * 4096
+}
+
+/// The whole exposition.
+pub fn render(live: &LiveState) -> String {
+    let m = &live.metrics;
+    let s = m.snapshot();
+    let mut out = String::with_capacity(4096);
+    let o = &mut out;
+    single(
+        o,
+        "tagstream_records_in_total",
+        "counter",
+        "Records accepted (decoded).",
+        s.records_in,
+    );
+    single(
+        o,
+        "tagstream_bytes_in_total",
+        "counter",
+        "Bytes of input lines read.",
+        s.bytes_in,
+    );
+    family(
+        o,
+        "tagstream_records_skipped_total",
+        "counter",
+        "Records skipped, by reason.",
+    );
+    for (reason, n) in s.skipped {
+        let _ = writeln!(
+            o,
+            "tagstream_records_skipped_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    single(
+        o,
+        "tagstream_records_late_total",
+        "counter",
+        "Records dropped because every window that could hold them was already emitted.",
+        s.late,
+    );
+    single(
+        o,
+        "tagstream_records_filtered_total",
+        "counter",
+        "Records left out by the --track filter.",
+        s.filtered,
+    );
+    single(
+        o,
+        "tagstream_windows_emitted_total",
+        "counter",
+        "Windows emitted.",
+        s.windows_emitted,
+    );
+    let sources = m.sources();
+    family(
+        o,
+        "tagstream_source_connected",
+        "gauge",
+        "Connections open now, by source.",
+    );
+    for (name, c) in &sources {
+        let _ = writeln!(
+            o,
+            "tagstream_source_connected{{source=\"{}\"}} {}",
+            label(name),
+            c.connected.load(Relaxed)
+        );
+    }
+    family(
+        o,
+        "tagstream_source_reconnects_total",
+        "counter",
+        "Reconnections, by source.",
+    );
+    for (name, c) in &sources {
+        let _ = writeln!(
+            o,
+            "tagstream_source_reconnects_total{{source=\"{}\"}} {}",
+            label(name),
+            c.reconnects.load(Relaxed)
+        );
+    }
+    family(
+        o,
+        "tagstream_source_records_total",
+        "counter",
+        "Records received, by source.",
+    );
+    for (name, c) in &sources {
+        let _ = writeln!(
+            o,
+            "tagstream_source_records_total{{source=\"{}\"}} {}",
+            label(name),
+            c.records.load(Relaxed)
+        );
+    }
+    family(
+        o,
+        "tagstream_source_skipped_total",
+        "counter",
+        "Frames or messages skipped by a source, by source and reason.",
+    );
+    for (name, c) in &sources {
+        for (reason, n) in c.skipped_all() {
+            let _ = writeln!(
+                o,
+                "tagstream_source_skipped_total{{source=\"{}\",reason=\"{reason}\"}} {n}",
+                label(name)
+            );
+        }
+    }
+    histogram(
+        o,
+        "tagstream_batch_processing_seconds",
+        "From the input moving past a batch to the dataflow being done with it.",
+        &m.batch_seconds,
+    );
+    histogram(
+        o,
+        "tagstream_window_emit_lag_seconds",
+        "From a window's end to its emission (event time: how far the data trails the clock).",
+        &live.lag,
+    );
+    single(
+        o,
+        "tagstream_last_window_emit_lag_seconds",
+        "gauge",
+        "Emit lag of the latest window.",
+        live.lag.last_us.load(Relaxed) as f64 / 1e6,
+    );
+    let latest = live.latest();
+    single(
+        o,
+        "tagstream_window_distinct_tags",
+        "gauge",
+        "Distinct tags in the latest window.",
+        latest.as_ref().map_or(0, |e| e.distinct),
+    );
+    single(
+        o,
+        "tagstream_last_window_end_timestamp_seconds",
+        "gauge",
+        "End of the latest window, seconds since the epoch.",
+        latest.as_ref().map_or(0.0, |e| e.end_ms as f64 / 1e3),
+    );
+    single(
+        o,
+        "tagstream_process_resident_memory_bytes",
+        "gauge",
+        "Resident memory of the process (stands in for window state bytes).",
+        resident_bytes(),
+    );
+    single(
+        o,
+        "tagstream_uptime_seconds",
+        "gauge",
+        "Seconds since the results were opened.",
+        live.started.elapsed().as_secs_f64(),
+    );
+    out
+}
