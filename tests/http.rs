@@ -329,6 +329,31 @@ fn windows_metrics_and_health() {
     );
     assert!(!body.trim_end().contains('\n'));
 
+    // A client reconnecting with Last-Event-ID first gets the windows it missed.
+    let first_end = humantime::parse_rfc3339(since).unwrap();
+    let first_ms = first_end
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let host = e.url.trim_start_matches("http://");
+    let mut sse = TcpStream::connect(host).unwrap();
+    sse.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        sse,
+        "GET /api/events HTTP/1.1\r\nHost: {host}\r\nLast-Event-ID: {first_ms}\r\n\r\n"
+    )
+    .unwrap();
+    let replayed: Vec<Value> = BufReader::new(sse)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| {
+            l.strip_prefix("data: ")
+                .map(|d| serde_json::from_str(d).unwrap())
+        })
+        .take(2)
+        .collect();
+    assert_eq!(replayed, all[1..3], "replay after Last-Event-ID");
+
     let (status, body) = e.get("/healthz");
     assert_eq!((status, body.trim()), (200, "ok"));
     let (status, metrics) = e.get("/metrics");

@@ -4,11 +4,11 @@
 //!
 //! The engine never waits on PostgreSQL: [`PgSink::publish`] appends the window to a bounded
 //! in-memory queue and a background thread writes it. The thread takes everything queued (up
-//! to [`BATCH`] windows) and writes it in one transaction with one `unnest` insert per
+//! to `BATCH` windows) and writes it in one transaction with one `unnest` insert per
 //! table, so a slow server leads to bigger batches, not to more round trips. A window leaves
 //! the queue only once its transaction committed: when the server goes away the thread
 //! reconnects with backoff (250 ms doubling to 5 s) and writes the same batch again, so no
-//! window is lost while the queue holds [`QUEUE`] windows (beyond that the oldest are dropped
+//! window is lost while the queue holds `QUEUE` windows (beyond that the oldest are dropped
 //! and counted in a warning). `tweets` and `counts` are replaced, in the same transaction,
 //! by the newest window of the batch. A commit whose acknowledgement is lost with the
 //! connection is written again: at-least-once, as for any client without two-phase commit.

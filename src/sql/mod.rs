@@ -2,7 +2,7 @@
 //! [`query`].
 //!
 //! Every query gets its own connection, opened read-only with `query_only=ON`, an authorizer
-//! that refuses anything but reading ([`guard`]), no attachable databases, a cap on value
+//! that refuses anything but reading (`guard`), no attachable databases, a cap on value
 //! and statement sizes, a row limit and a time limit (a progress handler interrupts the
 //! statement once [`Limits::timeout`] has passed). A connection per query costs about a
 //! hundred microseconds and makes [`query`] safe to call from any thread while the engine

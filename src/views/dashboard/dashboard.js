@@ -16,11 +16,19 @@ const barEls = new Map();
 window.__latencies = [];
 window.__windowsSeen = 0;
 
+// A new tag gets a palette colour no tag of the latest window has, so the bars on screen
+// never share one (a hash of the tag when all are taken).
 function colorOf(tag) {
   if (!colors.has(tag)) {
-    let h = 0;
-    for (const ch of tag) h = (h * 31 + ch.codePointAt(0)) >>> 0;
-    colors.set(tag, PALETTE[h % PALETTE.length]);
+    const latest = history[history.length - 1];
+    const used = new Set((latest ? latest.top : []).map((r) => colors.get(r.hashtag)));
+    let c = PALETTE.find((p) => !used.has(p));
+    if (!c) {
+      let h = 0;
+      for (const ch of tag) h = (h * 31 + ch.codePointAt(0)) >>> 0;
+      c = PALETTE[h % PALETTE.length];
+    }
+    colors.set(tag, c);
   }
   return colors.get(tag);
 }
