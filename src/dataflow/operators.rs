@@ -24,7 +24,7 @@ fn first(frontier: &MutableAntichain<u64>) -> Option<u64> {
 }
 
 /// Exchanges `(pane, tag, n)` by tag and keeps each shard's sliding windows; emits each
-/// shard's result for window E at time E.
+/// shard's result for window E at time E − 1.
 pub fn shard_windows<'s>(
     tags: StreamVec<'s, u64, (u64, String, u64)>,
     spec: WindowSpec,
@@ -52,7 +52,10 @@ pub fn shard_windows<'s>(
                     return;
                 }
                 for w in shard.advance(f) {
-                    let at = held.delayed(&w.end);
+                    // Sent at E − 1 (never below the held time, which is < E): the merger may
+                    // then close window E as soon as its frontier reaches E, without waiting
+                    // for another batch.
+                    let at = held.delayed(&w.end.saturating_sub(1).max(*held.time()));
                     output.session(&at).give(w);
                 }
                 *state_size.borrow_mut() = shard.distinct_in_state();

@@ -6,8 +6,8 @@
 //! as the time, records near it). Each step becomes one message per destination, queued in
 //! order. The schedule interleaves: a sender delivering its next message, a shard advancing
 //! to any frontier up to the senders' earliest unsent time, and the merger advancing to any
-//! frontier up to that and one past every shard's frontier (shard results for `E` are sent at
-//! time `E`). Once the senders are drained, frontiers only end (`None`), as in timely.
+//! frontier up to that and up to every shard's frontier (shard results for `E` are sent at
+//! time `E − 1`). Once the senders are drained, frontiers only end (`None`), as in timely.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::BuildHasher;
@@ -178,7 +178,7 @@ fn run(case: &Case, shards: usize, schedule: &[u32]) -> (Vec<Window>, Vec<Vec<Sh
                 }
             }
             _ => {
-                let shard_bound = frontier.iter().flatten().map(|f| f + 1).min();
+                let shard_bound = frontier.iter().flatten().copied().min();
                 let f = match (sent_bound, shard_bound) {
                     (None, None) => None,
                     (a, b) => Some(a.unwrap_or(u64::MAX).min(b.unwrap_or(u64::MAX))),

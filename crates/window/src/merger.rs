@@ -153,7 +153,8 @@ impl Merger {
     }
 
     /// One shard's result. The caller guarantees that every shard's result for window `E`
-    /// arrives before `advance` is called with a frontier `> E`; a result for a window already
+    /// arrives before `advance` is called with a frontier `>= E` (shards send it at time
+    /// `E − 1`, as soon as their own frontier reaches `E`); a result for a window already
     /// emitted is ignored.
     pub fn push_shard(&mut self, w: ShardWindow) {
         if self.done || (self.start.is_some() && w.end < self.cur) {
@@ -167,18 +168,20 @@ impl Merger {
         gathered.top.extend(w.top);
     }
 
-    /// The frontier moved to `frontier`: returns every window `E < f` of the range not yet
-    /// emitted (shard results for `E` are sent at time `E`, so they are complete only once the
-    /// frontier passes `E`), or with `None` every remaining window of the range. After `None`
-    /// the merger is done.
+    /// The frontier moved to `frontier`: returns every window `E <= f` of the range not yet
+    /// emitted (all stats with time `< E` have arrived, and shard results for `E` are sent at
+    /// time `E − 1`, so the window is complete the moment the frontier reaches `E`: no extra
+    /// batch of delay), or with `None` every remaining window of the range. After `None` the
+    /// merger is done.
     pub fn advance(&mut self, frontier: Option<u64>) -> Vec<Window> {
         let mut out = Vec::new();
         if self.done {
             return out;
         }
-        // The last window to emit now: the last ending before the frontier, or the range's end.
+        // The last window to emit now: the last ending at or before the frontier, or the
+        // range's end.
         let last = match frontier {
-            Some(f) => f.checked_sub(1).map(|f| self.spec.last_end_at_or_before(f)),
+            Some(f) => Some(self.spec.last_end_at_or_before(f)),
             None => Some(self.end),
         };
         if let (Some(start), Some(last)) = (self.start, last) {

@@ -29,10 +29,10 @@ fn nothing_before_stats_and_skipped_windows_stay_skipped() {
     assert!(m.advance(Some(50)).is_empty());
     m.push_stats(50, 50, PaneStats::default()); // the processing-time "hello" for pane 50
     assert!(
-        m.advance(Some(51)).is_empty(),
-        "window 51 is complete once the frontier passes it"
+        m.advance(Some(50)).is_empty(),
+        "window 51 is complete once the frontier reaches it, not before"
     );
-    let windows = m.advance(Some(54));
+    let windows = m.advance(Some(53));
     assert_eq!(ends(&windows), [51, 52, 53]);
     assert!(
         windows.iter().all(|w| w.records == 0 && w.top.is_empty()),
@@ -46,7 +46,7 @@ fn empty_windows_are_emitted_while_running_but_the_range_ends_with_the_data() {
     let mut m = Merger::new(spec(), 3);
     m.push_stats(0, 0, stats(1, 1));
     m.push_shard(shard_window(1, &[("a", 1)], 1, 1));
-    assert_eq!(ends(&m.advance(Some(3))), [1, 2]);
+    assert_eq!(ends(&m.advance(Some(2))), [1, 2]);
     m.push_stats(3, 3, stats(2, 0));
     let rest = m.advance(None);
     assert_eq!(
@@ -99,7 +99,7 @@ fn shard_tops_merge_exactly_with_ties_cut_by_tag() {
     m.push_shard(shard_window(1, &[("c", 4), ("z", 2)], 2, 6));
     m.push_shard(shard_window(1, &[("b", 4), ("a", 2)], 5, 9));
     m.push_shard(shard_window(1, &[("y", 4)], 1, 4));
-    let windows = m.advance(Some(2));
+    let windows = m.advance(Some(1));
     assert_eq!(windows.len(), 1);
     let w = &windows[0];
     assert_eq!((w.records, w.tagged, w.tags, w.distinct), (9, 9, 19, 8));
@@ -113,14 +113,14 @@ fn a_later_stat_may_still_open_the_range_earlier() {
     m.push_stats(19, 19, stats(1, 0)); // first window 20
     assert!(m.advance(Some(5)).is_empty());
     m.push_stats(6, 6, stats(1, 0)); // time 6 >= frontier 5: legal, first window 7
-    assert_eq!(ends(&m.advance(Some(9))), [7, 8]);
+    assert_eq!(ends(&m.advance(Some(8))), [7, 8]);
 }
 
 #[test]
 fn results_for_emitted_windows_are_ignored() {
     let mut m = Merger::new(spec(), 3);
     m.push_stats(0, 0, stats(1, 1));
-    assert_eq!(m.advance(Some(3)).len(), 2);
+    assert_eq!(m.advance(Some(2)).len(), 2);
     m.push_shard(shard_window(1, &[("a", 1)], 1, 1));
     let rest = m.advance(None);
     assert_eq!(ends(&rest), [3, 4, 5, 6]);
@@ -175,12 +175,12 @@ fn counts_hold_every_tag_in_rank_order_and_top_is_their_head() {
     m.push_stats(0, 0, stats(5, 5));
     m.push_shard(shard_window(1, &[("b", 3), ("d", 1)], 2, 4));
     m.push_shard(shard_window(1, &[("a", 3), ("c", 2)], 2, 5));
-    let w = m.advance(Some(2)).remove(0);
+    let w = m.advance(Some(1)).remove(0);
     let tags: Vec<(&str, u64)> = w.counts.iter().map(|(t, n)| (t.as_str(), *n)).collect();
     assert_eq!(tags, [("a", 3), ("b", 3), ("c", 2), ("d", 1)]);
     assert_eq!(w.top, w.counts[..2]);
     let mut plain = Merger::new(spec(), 2);
     plain.push_stats(0, 0, stats(5, 5));
     plain.push_shard(shard_window(1, &[("b", 3), ("a", 3)], 2, 6));
-    assert!(plain.advance(Some(2))[0].counts.is_empty());
+    assert!(plain.advance(Some(1))[0].counts.is_empty());
 }
