@@ -214,3 +214,57 @@ fn a_missing_database_is_a_one_line_error() {
     let e = one_line_error(&sql(&t.path("nope.db"), &["SELECT 1"]));
     assert!(e.contains("no results database at"), "{e}");
 }
+
+/// The abuse cases against a running engine over `POST /api/sql`: each gets a clear answer
+/// within the limits (an error, or a cut result), and the engine goes on counting meanwhile.
+#[test]
+fn abusive_sql_against_a_running_engine_is_bounded_and_the_engine_keeps_counting() {
+    use crate::http::{burst, request, Engine};
+    let dir = TempDir::new("abuse-http");
+    let db = dir.path("t.db");
+    let e = Engine::start(&["--db", db.to_str().unwrap()]);
+    e.feed_steadily(|| burst(&[("#steady", 2)]));
+    e.wait_for_top();
+    let post = |sql: &str| {
+        let body = serde_json::json!({ "sql": sql }).to_string();
+        let started = std::time::Instant::now();
+        let (status, text) = request(&e.url, "POST", "/api/sql", Some(&body));
+        (status, text, started.elapsed())
+    };
+    for (sql, needle) in [
+        ("DROP TABLE tweets", "DROP TABLE is not allowed"),
+        ("ATTACH DATABASE 'x.db' AS x", "ATTACH is not allowed"),
+        ("PRAGMA writable_schema=ON", "PRAGMA writable_schema is not allowed"),
+        (
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n",
+            "time limit",
+        ),
+    ] {
+        let (status, text, took) = post(sql);
+        assert_eq!(status, 400, "{sql}: {text}");
+        assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+        assert!(text.contains(needle), "{sql}: {text}");
+        assert!(took < std::time::Duration::from_secs(10), "{sql} took {took:?}");
+    }
+    // Ten million rows: cut at the row limit, promptly.
+    let cross = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 3163) \
+                 SELECT a.x, b.x FROM n a, n b";
+    let (status, text, took) = post(cross);
+    assert_eq!(status, 200, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["truncated"], true);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 10_000);
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "cross join took {took:?}"
+    );
+    // Meanwhile the engine kept emitting windows, and the tables are intact.
+    let before = e.get_json("/api/top")["window_end"].clone();
+    e.wait_for("a newer window", |e| {
+        e.get_json("/api/top")["window_end"] != before
+    });
+    let (status, text, _) = post("SELECT hashtag FROM tweets");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("#steady"), "{text}");
+    e.stop();
+}
