@@ -57,7 +57,7 @@ lines = ["# File replay, whole pipeline", "",
          f"Machine: {platform.node()}, {cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; {rustc}; tagstream {commit}.", "",
          "Command: `bench/replay.sh` — per run `tagstream run --source FILE --format F --extract MODE --workers W --out /dev/null --tui off`",
          "(processing time, 10 s / 60 s / 10 s, top 10); the figure is the best of the runs, from the run's own closing line",
-         "(records and bytes read ÷ wall time from start to the last window written, JVM-free process start included).", "",
+         "(records and bytes read ÷ wall time from the engine's start, sources opened, to the last window written).", "",
          "Inputs: `gen_tweets.py 1000000 42` (1,000,000 tweets, 81.4 MB); the same tweets as JSON lines `{\"id\",\"created_at\",\"text\"}` (`--format jsonl`).", "",
          "| input | mode | workers | best tweets/s | best MB/s | runs |", "|---|---|---|---|---|---|"]
 for (inp, mode, w), rs in sorted(groups.items()):
