@@ -3,13 +3,12 @@
 //! other collections, identity events and a malformed frame.
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use serde_json::json;
 use tungstenite::Message;
 
-use crate::util::{bin, summary_count, top, windows, TempDir};
+use crate::util::{bin, signal_and_wait, summary_count, wait_top, TempDir};
 
 fn post(i: usize, text: &str, facets: &[&str], tags: &[&str]) -> String {
     let facets: Vec<_> = facets
@@ -61,25 +60,8 @@ fn jetstream_posts_give_the_top_hashtags() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let want: Vec<(String, u64)> = [("#alpha", 5), ("#beta", 3), ("#gamma", 1)]
-        .iter()
-        .map(|(t, n)| (t.to_string(), *n))
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !windows(&out).iter().any(|w| top(w) == want) {
-        assert!(
-            Instant::now() < deadline,
-            "no window with {want:?}: {:?}",
-            windows(&out)
-        );
-        std::thread::park_timeout(Duration::from_millis(100));
-    }
-    Command::new("kill")
-        .args(["-INT", &engine.id().to_string()])
-        .status()
-        .unwrap();
-    let res = engine.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&res.stderr);
+    wait_top(&out, &[("#alpha", 5), ("#beta", 3), ("#gamma", 1)]);
+    let (res, err) = signal_and_wait(engine, "INT");
     assert!(res.status.success(), "{err}");
     assert_eq!(summary_count(&err, "records"), 9, "{err}");
 }

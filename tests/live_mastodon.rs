@@ -3,12 +3,11 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use serde_json::json;
 
-use crate::util::{bin, top, windows, TempDir};
+use crate::util::{bin, signal_and_wait, wait_top, TempDir};
 
 const TOKEN: &str = "mastodon-token-VERY-SECRET-42";
 
@@ -76,22 +75,8 @@ fn mastodon_updates_give_the_top_hashtags_and_the_token_stays_secret() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let want = vec![("#rust".to_owned(), 4), ("#go".to_owned(), 2)];
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !windows(&out).iter().any(|w| top(w) == want) {
-        assert!(
-            Instant::now() < deadline,
-            "no window with {want:?}: {:?}",
-            windows(&out)
-        );
-        std::thread::park_timeout(Duration::from_millis(100));
-    }
-    Command::new("kill")
-        .args(["-INT", &engine.id().to_string()])
-        .status()
-        .unwrap();
-    let res = engine.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&res.stderr);
+    wait_top(&out, &[("#rust", 4), ("#go", 2)]);
+    let (res, err) = signal_and_wait(engine, "INT");
     assert!(res.status.success(), "{err}");
     assert!(!err.contains(TOKEN), "{err}");
     assert!(!std::fs::read_to_string(&out).unwrap().contains(TOKEN));

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::util::{bin, top, windows, TempDir};
+use crate::util::{bin, wait_top, TempDir};
 use fake::{frames, tweet, Conn, FakeX};
 
 /// A distinctive token: the leak checks look for it in every output.
@@ -112,22 +112,6 @@ pub fn assert_no_token(out: &Output) {
         let s = String::from_utf8_lossy(s);
         assert!(!s.contains(TOKEN), "the token leaked into {name}:\n{s}");
     }
-}
-
-/// Waits for a window whose top-K is `want`.
-pub fn wait_top(out: &std::path::Path, want: &[(&str, u64)]) {
-    let want: Vec<(String, u64)> = want.iter().map(|(t, n)| (t.to_string(), *n)).collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if windows(out).iter().any(|w| top(w) == want) {
-            return;
-        }
-        std::thread::park_timeout(Duration::from_millis(100));
-    }
-    panic!(
-        "no window with {want:?} within 30 s; windows: {:?}",
-        windows(out)
-    );
 }
 
 #[test]

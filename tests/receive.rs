@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 
 use crate::live_x::fake::{frames, Conn, FakeX};
-use crate::live_x::{assert_no_token, posts, wait_top, with_token, Running, TOKEN};
+use crate::live_x::{assert_no_token, posts, with_token, Running, TOKEN};
+use crate::util::wait_top;
 use crate::util::{bin, TempDir};
 
 fn free_port() -> u16 {

@@ -1,7 +1,7 @@
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{bin, summary_count, top, windows, TempDir};
+use crate::util::{bin, signal_and_wait, summary_count, top, wait_top, windows, TempDir};
 
 /// The tutorial's receiver, in Python: accepts one client on 127.0.0.1:PORT, writes tweet
 /// lines (one per line, as the receiver does with `client.send(text + "\n")`), and holds the
@@ -59,20 +59,6 @@ fn burst(tags: &[(&str, usize)]) -> Vec<String> {
     lines
 }
 
-fn wait_for(out: &std::path::Path, what: &str, pred: impl Fn(&[(String, u64)]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if windows(out).iter().any(|w| pred(&top(w))) {
-            return;
-        }
-        std::thread::park_timeout(Duration::from_millis(100));
-    }
-    panic!(
-        "no window with {what} within 30 s; windows: {:?}",
-        windows(out)
-    );
-}
-
 #[test]
 fn socket_source_counts_windows_and_reconnects_after_the_server_restarts() {
     if Command::new("python3").arg("--version").output().is_err() {
@@ -97,28 +83,16 @@ fn socket_source_counts_windows_and_reconnects_after_the_server_restarts() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let want = |v: &[(&str, u64)]| {
-        v.iter()
-            .map(|(t, n)| (t.to_string(), *n))
-            .collect::<Vec<_>>()
-    };
-    let first_top = want(&[("#alpha", 5), ("#beta", 3), ("#gamma", 1)]);
-    wait_for(&out, "alpha 5, beta 3, gamma 1", |t| t == first_top);
+    wait_top(&out, &[("#alpha", 5), ("#beta", 3), ("#gamma", 1)]);
     first.stop();
 
     // The server comes back on the same port: tagstream reconnects by itself (every 2 s).
     let second = Receiver::start(port, &burst(&[("#delta", 4), ("#alpha", 2)]));
-    let second_top = want(&[("#delta", 4), ("#alpha", 2)]);
-    wait_for(&out, "delta 4, alpha 2", |t| t == second_top);
+    wait_top(&out, &[("#delta", 4), ("#alpha", 2)]);
     second.stop();
 
     // SIGINT: emit what is open, flush, exit 0.
-    Command::new("kill")
-        .args(["-INT", &engine.id().to_string()])
-        .status()
-        .unwrap();
-    let res = engine.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&res.stderr);
+    let (res, err) = signal_and_wait(engine, "INT");
     assert!(res.status.success(), "{err}");
     assert_eq!(summary_count(&err, "records"), 15, "{err}");
     assert!(summary_count(&err, "reconnects") >= 1, "{err}");
@@ -166,14 +140,8 @@ fn listen_source_accepts_many_clients() {
     a.write_all(b"last #one").unwrap(); // a final line without an ending counts
     drop(a);
     drop(b);
-    let want = vec![("#one".to_owned(), 3), ("#two".to_owned(), 2)];
-    wait_for(&out, "one 3, two 2", |t| t == want);
-    Command::new("kill")
-        .args(["-TERM", &engine.id().to_string()])
-        .status()
-        .unwrap();
-    let res = engine.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&res.stderr);
+    wait_top(&out, &[("#one", 3), ("#two", 2)]);
+    let (res, err) = signal_and_wait(engine, "TERM");
     assert!(res.status.success(), "{err}");
     assert_eq!(summary_count(&err, "records"), 5, "{err}");
 }

@@ -116,3 +116,31 @@ pub fn top(w: &serde_json::Value) -> Vec<(String, u64)> {
         })
         .collect()
 }
+
+/// Waits (30 s at most) until a window of the `--out` file has exactly the top-K `want`.
+pub fn wait_top(out: &Path, want: &[(&str, u64)]) {
+    let want: Vec<(String, u64)> = want.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if windows(out).iter().any(|w| top(w) == want) {
+            return;
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(100));
+    }
+    panic!(
+        "no window with {want:?} within 30 s; windows: {:?}",
+        windows(out)
+    );
+}
+
+/// Sends `signal` (INT, TERM) to a running engine and waits for it: open windows are
+/// emitted and it exits. Returns its output and stderr text.
+pub fn signal_and_wait(child: std::process::Child, signal: &str) -> (Output, String) {
+    Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, err)
+}
