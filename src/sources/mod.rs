@@ -15,6 +15,8 @@ pub mod backoff;
 pub mod dealer;
 pub mod file;
 pub mod generator;
+#[cfg(test)]
+pub mod harness;
 pub mod jetstream;
 pub mod lines;
 pub mod live;

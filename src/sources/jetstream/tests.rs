@@ -2,10 +2,8 @@
 //! the pure parts (frames, cursor, dedup) on their own.
 
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tungstenite::handshake::server::{Request, Response};
@@ -14,9 +12,8 @@ use tungstenite::{Message, WebSocket};
 use super::event::{self, Frame};
 use super::resume::Resume;
 use super::*;
-use crate::metrics::Metrics;
 use crate::sources::backoff::FakeSleeper;
-use crate::sources::{dealer, Partition, Poll};
+use crate::sources::harness::Harness;
 
 const T0: u64 = 1_781_204_403_000_000;
 const SEC: u64 = 1_000_000;
@@ -49,66 +46,13 @@ fn identity(t: u64) -> String {
     .to_string()
 }
 
-struct Harness {
-    ctx: SourceContext,
-    part: Box<dyn Partition>,
-    done: mpsc::Receiver<Vec<Duration>>,
-}
-
 fn start(spec: JetstreamSpec, endpoint: &str, sleeper: FakeSleeper) -> Harness {
-    let ctx = SourceContext {
-        endpoint: Some(endpoint.to_owned()),
-        ..SourceContext::new(
-            Arc::new(Metrics::default()),
-            Arc::new(AtomicBool::new(false)),
-        )
-    };
-    let (tx, done) = mpsc::channel();
-    let part = dealer::spawn(1, &ctx, "jetstream-test", {
-        let ctx = ctx.clone();
-        move |deal| {
-            let mut sleeper = sleeper;
-            run_with(&spec, deal, &ctx, &mut sleeper);
-            let _ = tx.send(sleeper.slept);
-        }
-    })
-    .pop()
-    .unwrap();
-    Harness { ctx, part, done }
-}
-
-impl Harness {
-    /// Posts (as JSON values) until `n` have arrived; panics after 10 s.
-    fn posts(&mut self, n: usize) -> Vec<Value> {
-        let mut out = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while out.len() < n {
-            assert!(
-                Instant::now() < deadline,
-                "only {} posts: {out:?}",
-                out.len()
-            );
-            match self.part.poll() {
-                Poll::Lines(c) => out.extend(
-                    c.iter()
-                        .map(|l| serde_json::from_slice::<Value>(l).unwrap()),
-                ),
-                Poll::Idle => std::thread::park_timeout(Duration::from_millis(10)),
-                Poll::Done => panic!("source ended after {out:?}"),
-            }
-        }
-        out
-    }
-
-    /// Stops the source and returns the waits it asked for.
-    fn stop(self) -> Vec<Duration> {
-        self.ctx.shutdown.store(true, Relaxed);
-        self.done.recv_timeout(Duration::from_secs(10)).unwrap()
-    }
-
-    fn counters(&self) -> std::sync::Arc<crate::metrics::SourceCounters> {
-        self.ctx.metrics.source("jetstream")
-    }
+    Harness::start(
+        "jetstream-test",
+        endpoint,
+        sleeper,
+        move |deal, ctx, sleeper| run_with(&spec, deal, ctx, sleeper),
+    )
 }
 
 fn listen() -> (TcpListener, String) {
@@ -210,7 +154,7 @@ fn resumes_a_few_seconds_back_and_counts_every_post_once() {
         resumed.ends_with(&format!("&cursor={}", T0 + 4 * SEC - 5 * SEC)),
         "{resumed}"
     );
-    let k = h.counters();
+    let k = h.counters("jetstream");
     let slept = h.stop();
     server.join().unwrap();
     assert_eq!(k.records.load(Relaxed), 4);
@@ -244,7 +188,7 @@ fn a_silent_server_is_pinged_then_left_for_a_new_connection() {
     let spec = JetstreamSpec::parse("?stall=600ms").unwrap();
     let mut h = start(spec, &url, FakeSleeper::default());
     assert_eq!(texts(&h.posts(2)), ["one #a", "two #b"]);
-    let k = h.counters();
+    let k = h.counters("jetstream");
     h.stop();
     server.join().unwrap();
     assert_eq!(k.reconnects.load(Relaxed), 1);
@@ -263,7 +207,7 @@ fn refused_connections_back_off_exponentially_to_a_cap() {
             ..FakeSleeper::default()
         },
     );
-    let slept = h.done.recv_timeout(Duration::from_secs(10)).unwrap();
+    let slept = h.finished();
     let secs: Vec<u64> = slept.iter().map(|d| d.as_secs()).collect();
     assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60]);
     assert!(h.ctx.failure().is_none());
@@ -299,7 +243,7 @@ fn busy_and_rate_limited_upgrades_back_off_on_virtual_time() {
             ..FakeSleeper::default()
         },
     );
-    let slept = h.done.recv_timeout(Duration::from_secs(10)).unwrap();
+    let slept = h.finished();
     let secs: Vec<u64> = slept.iter().map(|d| d.as_secs()).collect();
     // 503 and 429 are worth retrying (not fatal), on the same exponential schedule.
     assert_eq!(secs, [1, 2, 4, 8, 16]);
@@ -325,7 +269,7 @@ fn a_refused_upgrade_ends_the_run_with_one_line() {
         &url,
         FakeSleeper::default(),
     );
-    let slept = h.done.recv_timeout(Duration::from_secs(10)).unwrap();
+    let slept = h.finished();
     assert!(slept.is_empty());
     let msg = h.ctx.failure().unwrap();
     assert!(msg.contains("401 Unauthorized"), "{msg}");

@@ -3,16 +3,14 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::AtomicBool;
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::*;
-use crate::metrics::{Metrics, SourceCounters};
 use crate::sources::backoff::FakeSleeper;
-use crate::sources::{dealer, Partition, Poll};
+use crate::sources::harness::Harness;
 
 const TOKEN: &str = "tok-SECRET-123";
 
@@ -27,70 +25,15 @@ fn status(id: u32, content: &str, tags: &[&str]) -> String {
     .to_string()
 }
 
-struct Harness {
-    ctx: SourceContext,
-    part: Box<dyn Partition>,
-    done: mpsc::Receiver<Vec<Duration>>,
-}
-
 fn start(uri: &str, endpoint: &str, token: Option<&str>, sleeper: FakeSleeper) -> Harness {
     let spec = MastodonSpec::parse(uri).unwrap();
-    let ctx = SourceContext {
-        endpoint: Some(endpoint.to_owned()),
-        ..SourceContext::new(
-            Arc::new(Metrics::default()),
-            Arc::new(AtomicBool::new(false)),
-        )
-    };
     let token = token.map(Secret::new);
-    let (tx, done) = mpsc::channel();
-    let part = dealer::spawn(1, &ctx, "mastodon-test", {
-        let ctx = ctx.clone();
-        move |deal| {
-            let mut sleeper = sleeper;
-            run_with(&spec, token, deal, &ctx, &mut sleeper);
-            let _ = tx.send(sleeper.slept);
-        }
-    })
-    .pop()
-    .unwrap();
-    Harness { ctx, part, done }
-}
-
-impl Harness {
-    fn posts(&mut self, n: usize) -> Vec<Value> {
-        let mut out = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while out.len() < n {
-            assert!(
-                Instant::now() < deadline,
-                "only {} posts: {out:?}",
-                out.len()
-            );
-            match self.part.poll() {
-                Poll::Lines(c) => out.extend(
-                    c.iter()
-                        .map(|l| serde_json::from_slice::<Value>(l).unwrap()),
-                ),
-                Poll::Idle => std::thread::park_timeout(Duration::from_millis(10)),
-                Poll::Done => panic!("source ended after {out:?}"),
-            }
-        }
-        out
-    }
-
-    fn stop(self) -> Vec<Duration> {
-        self.ctx.shutdown.store(true, Relaxed);
-        self.done.recv_timeout(Duration::from_secs(10)).unwrap()
-    }
-
-    fn finished(&self) -> Vec<Duration> {
-        self.done.recv_timeout(Duration::from_secs(10)).unwrap()
-    }
-
-    fn counters(&self) -> Arc<SourceCounters> {
-        self.ctx.metrics.source("mastodon://example.social")
-    }
+    Harness::start(
+        "mastodon-test",
+        endpoint,
+        sleeper,
+        move |deal, ctx, sleeper| run_with(&spec, token, deal, ctx, sleeper),
+    )
 }
 
 fn listen() -> (TcpListener, String) {
@@ -207,7 +150,7 @@ fn streams_updates_split_anywhere_and_reconnects_after_a_drop() {
             "{head:?}"
         );
     }
-    let k = h.counters();
+    let k = h.counters("mastodon://example.social");
     let slept = h.stop();
     server.join().unwrap();
     assert_eq!(k.records.load(Relaxed), 3);
@@ -248,7 +191,7 @@ fn a_silent_stream_is_left_for_a_new_connection() {
         FakeSleeper::default(),
     );
     assert_eq!(texts(&h.posts(2)), ["one", "two"]);
-    let k = h.counters();
+    let k = h.counters("mastodon://example.social");
     h.stop();
     server.join().unwrap();
     assert_eq!(k.reconnects.load(Relaxed), 1);
