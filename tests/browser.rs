@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tungstenite::{connect, Message};
 
-use crate::http::{burst, Engine};
+use crate::http::Engine;
+use crate::util::burst;
 use crate::util::TempDir;
 
 fn chromium() -> Option<PathBuf> {

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::http::{burst, Engine};
+use crate::http::Engine;
+use crate::util::burst;
 use crate::util::{bin, run_ok, TempDir};
 
 /// Decodes the PNG fully; returns its size.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{bin, windows, TempDir};
+use crate::util::{bin, burst, windows, TempDir};
 
 /// `tagstream run --source listen://127.0.0.1:0 --http 127.0.0.1:0` (batch 1 s, window 3 s),
 /// with the addresses it bound read from its stderr.
@@ -219,17 +219,6 @@ pub fn request(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16
     }
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (status, String::from_utf8(raw).unwrap())
-}
-
-/// `RT @userN: … TAG …` lines: `n` per tag.
-pub fn burst(tags: &[(&str, usize)]) -> Vec<String> {
-    let mut lines = Vec::new();
-    for (tag, n) in tags {
-        for i in 0..*n {
-            lines.push(format!("RT @user{i}: watching the game {tag} tonight"));
-        }
-    }
-    lines
 }
 
 #[test]

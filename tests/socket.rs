@@ -1,7 +1,7 @@
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{bin, signal_and_wait, summary_count, top, wait_top, windows, TempDir};
+use crate::util::{bin, burst, signal_and_wait, summary_count, top, wait_top, windows, TempDir};
 
 /// The tutorial's receiver, in Python: accepts one client on 127.0.0.1:PORT, writes tweet
 /// lines (one per line, as the receiver does with `client.send(text + "\n")`), and holds the
@@ -47,16 +47,6 @@ impl Receiver {
         drop(self.1.take());
         let _ = self.0.wait();
     }
-}
-
-fn burst(tags: &[(&str, usize)]) -> Vec<String> {
-    let mut lines = Vec::new();
-    for (tag, n) in tags {
-        for i in 0..*n {
-            lines.push(format!("RT @user{i}: watching the game {tag} tonight"));
-        }
-    }
-    lines
 }
 
 #[test]

@@ -219,7 +219,8 @@ fn a_missing_database_is_a_one_line_error() {
 /// within the limits (an error, or a cut result), and the engine goes on counting meanwhile.
 #[test]
 fn abusive_sql_against_a_running_engine_is_bounded_and_the_engine_keeps_counting() {
-    use crate::http::{burst, request, Engine};
+    use crate::http::{request, Engine};
+    use crate::util::burst;
     let dir = TempDir::new("abuse-http");
     let db = dir.path("t.db");
     let e = Engine::start(&["--db", db.to_str().unwrap()]);

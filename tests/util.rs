@@ -144,3 +144,14 @@ pub fn signal_and_wait(child: std::process::Child, signal: &str) -> (Output, Str
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     (out, err)
 }
+
+/// Tweet-like lines `RT @userN: watching the game TAG tonight`: `n` per tag.
+pub fn burst(tags: &[(&str, usize)]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (tag, n) in tags {
+        for i in 0..*n {
+            lines.push(format!("RT @user{i}: watching the game {tag} tonight"));
+        }
+    }
+    lines
+}
