@@ -13,6 +13,12 @@ pub struct Chunk {
     pub data: Vec<u8>,
     /// Each line's byte range in `data`, without its ending.
     pub lines: Vec<(usize, usize)>,
+    /// For resumable sources, one per line: the source position just after that line (a file
+    /// byte offset, a Kafka offset + 1), saved in checkpoints; empty for other sources.
+    pub positions: Vec<u64>,
+    /// For sources that stamp each line (a Kafka message timestamp), one per line: that time
+    /// in ms since the epoch, used as the event time when the decoder finds none; else empty.
+    pub times: Vec<u64>,
 }
 
 impl Chunk {
@@ -194,7 +200,11 @@ impl<R: Read> LineReader<R> {
             self.offset += self.buf.len() as u64;
             self.buf.clear();
         }
-        Chunk { data, lines }
+        Chunk {
+            data,
+            lines,
+            ..Chunk::default()
+        }
     }
 }
 

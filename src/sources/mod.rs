@@ -139,6 +139,13 @@ pub enum Poll {
 pub trait Partition: Send {
     /// Returns the next lines, without blocking for long.
     fn poll(&mut self) -> Poll;
+
+    /// Resumes from `pos`, a position this partition reported in [`Chunk::positions`] (called
+    /// before the first `poll`, when restoring a checkpoint). Sources that cannot rewind
+    /// refuse.
+    fn seek(&mut self, pos: u64) -> Result<(), String> {
+        Err(format!("this source cannot resume from position {pos}"))
+    }
 }
 
 /// What sources need from the process around them.
