@@ -51,6 +51,20 @@ struct PaneAgg {
     tagged: u64,
 }
 
+/// The event-time clock of one share (one input partition): lateness is judged against its
+/// own greatest time, so whether a record is late never depends on how the partitions of a
+/// worker happen to interleave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShareClock {
+    /// Greatest event time seen (ms).
+    pub max_time: Option<u64>,
+    /// Until its first record, this share holds the worker's watermark back (it is known to
+    /// have data, e.g. a Kafka partition below its high watermark, or a file range).
+    pub holds: bool,
+    /// The share ended: it no longer holds the watermark back.
+    pub done: bool,
+}
+
 /// One worker's pre-aggregation state.
 pub struct Ingest {
     spec: WindowSpec,
@@ -60,8 +74,8 @@ pub struct Ingest {
     pending: Vec<(u64, PaneAgg)>,
     pending_keys: usize,
     late: u64,
-    /// Greatest event time seen (ms).
-    max_time: Option<u64>,
+    /// Event-time clocks, one per share of this worker (same order as its shares).
+    clocks: Vec<ShareClock>,
     key: String,
     /// Keys of the current record, to add a source's extra tags only once.
     seen: Vec<String>,
@@ -80,20 +94,69 @@ impl Ingest {
             pending: Vec::new(),
             pending_keys: 0,
             late: 0,
-            max_time: None,
+            clocks: Vec::new(),
             key: String::new(),
             seen: Vec::new(),
         }
     }
 
-    /// The pane the watermark is in (event time), if any record was seen.
-    pub fn watermark_pane(&self) -> Option<u64> {
+    /// Declares the worker's shares, in order: whether each holds the watermark back until
+    /// its first record.
+    pub fn set_shares(&mut self, holds: impl IntoIterator<Item = bool>) {
+        self.clocks = holds
+            .into_iter()
+            .map(|holds| ShareClock {
+                holds,
+                ..ShareClock::default()
+            })
+            .collect();
+    }
+
+    /// The event-time clocks of the shares (saved in checkpoints).
+    pub fn clocks(&self) -> &[ShareClock] {
+        &self.clocks
+    }
+
+    /// Restores the clocks saved by a checkpoint.
+    pub fn restore_clocks(&mut self, clocks: Vec<ShareClock>) {
+        self.clocks = clocks;
+    }
+
+    /// The watermark pane of one share's greatest time.
+    fn share_pane(&self, max_time: u64) -> u64 {
         match self.clock {
-            Clock::Event { lateness_ms } => self
-                .max_time
-                .map(|t| self.spec.pane_of(t.saturating_sub(lateness_ms))),
-            Clock::Processing => None,
+            Clock::Event { lateness_ms } => self.spec.pane_of(max_time.saturating_sub(lateness_ms)),
+            Clock::Processing => 0,
         }
+    }
+
+    /// The worker's watermark pane (event time): the least over its open shares, so that no
+    /// share's on-time records can be late. `None` while a share that holds has no record
+    /// yet, or when no share has seen a record.
+    pub fn watermark_pane(&self) -> Option<u64> {
+        if self.clock == Clock::Processing {
+            return None;
+        }
+        let mut wm: Option<u64> = None;
+        for c in self.clocks.iter().filter(|c| !c.done) {
+            match c.max_time {
+                Some(t) => {
+                    let p = self.share_pane(t);
+                    wm = Some(wm.map_or(p, |w| w.min(p)));
+                }
+                None if c.holds => return None,
+                None => {}
+            }
+        }
+        wm
+    }
+
+    /// Marks share `i` ended; returns the new watermark pane if it moved past `time`.
+    pub fn share_done(&mut self, i: usize, time: u64) -> Option<u64> {
+        if let Some(c) = self.clocks.get_mut(i) {
+            c.done = true;
+        }
+        self.watermark_pane().filter(|&wm| wm > time)
     }
 
     /// True when enough is pending that it should be sent now.
@@ -101,22 +164,28 @@ impl Ingest {
         self.pending_keys >= FLUSH_KEYS
     }
 
-    /// Processes the lines of a chunk of `share` (read with its decoder, kept if its
-    /// `--track` filter matches). `time` is the worker's current input time (pane);
-    /// `now_pane` the wall clock's pane (processing time). In event time, `advance` is
-    /// called whenever the watermark moves past `time`, with the new pane; it must send what
-    /// [`Ingest::drain`] returns at the old time and return the new input time.
+    /// Processes the lines of a chunk of share number `idx` (read with its decoder, kept if
+    /// its `--track` filter matches). `time` is the worker's current input time (pane);
+    /// `now_pane` the wall clock's pane (processing time). In event time, `advance` is called
+    /// whenever the watermark moves past `time`, with the new pane and the index of the line
+    /// just processed; it must send what [`Ingest::drain`] returns at the old time and return
+    /// the new input time.
+    #[allow(clippy::too_many_arguments)]
     pub fn push_chunk(
         &mut self,
+        idx: usize,
         share: &Share,
         chunk: &Chunk,
         mut time: u64,
         now_pane: u64,
         metrics: &Metrics,
-        mut advance: impl FnMut(&mut Ingest, u64) -> u64,
+        mut advance: impl FnMut(&mut Ingest, u64, usize) -> u64,
     ) -> u64 {
         let (mut records, mut bytes) = (0u64, 0u64);
-        for line in chunk.iter() {
+        if self.clocks.len() <= idx {
+            self.clocks.resize(idx + 1, ShareClock::default());
+        }
+        for (i, line) in chunk.iter().enumerate() {
             bytes += line.len() as u64;
             let rec = match share.decoder.decode(line) {
                 Ok(r) => r,
@@ -130,23 +199,30 @@ impl Ingest {
                 continue;
             }
             records += 1;
-            let pane = match (self.clock, rec.time_ms) {
+            let event = rec.time_ms.or_else(|| chunk.times.get(i).copied());
+            let mut moved = false;
+            let pane = match (self.clock, event) {
                 (Clock::Event { .. }, Some(t)) => {
                     let pane = self.spec.pane_of(t);
-                    if self.spec.is_late(pane, time) {
+                    let before = self.clocks[idx].max_time;
+                    // Late against this share's own watermark (never below the worker's).
+                    let own = before.map_or(time, |m| self.share_pane(m).max(time));
+                    if self.spec.is_late(pane, own) {
                         self.late += 1;
                         metrics.late.fetch_add(1, Relaxed);
                         continue;
                     }
-                    self.max_time = Some(self.max_time.map_or(t, |m| m.max(t)));
+                    let max = before.map_or(t, |m| m.max(t));
+                    self.clocks[idx].max_time = Some(max);
+                    moved = before.is_none_or(|m| self.share_pane(m) != self.share_pane(max));
                     pane
                 }
                 _ => now_pane,
             };
             self.count(pane, &rec.text, &rec.tags);
-            if let Some(wm) = self.watermark_pane() {
-                if wm > time {
-                    time = advance(self, wm);
+            if moved {
+                if let Some(wm) = self.watermark_pane().filter(|&wm| wm > time) {
+                    time = advance(self, wm, i);
                 }
             }
         }
@@ -221,5 +297,68 @@ impl Ingest {
             stats.push(StatsMsg::Late(std::mem::take(&mut self.late)));
         }
         self.pending_keys = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Decoder, Format};
+    use crate::sources::{Partition, Poll};
+
+    struct Nothing;
+    impl Partition for Nothing {
+        fn poll(&mut self) -> Poll {
+            Poll::Done
+        }
+    }
+
+    fn share() -> Share {
+        Share {
+            part: Box::new(Nothing),
+            decoder: Decoder::new(Format::Jsonl, "text", Some("t")),
+            track: None,
+        }
+    }
+
+    fn chunk(times_s: &[u64]) -> Chunk {
+        let mut c = Chunk::default();
+        for t in times_s {
+            c.push_line(format!(r##"{{"text":"#a","t":{}}}"##, t).as_bytes());
+        }
+        c
+    }
+
+    #[test]
+    fn lateness_is_judged_per_share_and_the_worker_waits_for_the_slowest() {
+        // 10 s batches and windows, no lateness: a share's record is late only against that
+        // share's own greatest time, not against what another share of the worker has read.
+        let spec = WindowSpec::new(10_000, 10_000, 10_000).unwrap();
+        let mut ing = Ingest::new(
+            spec,
+            Clock::Event { lateness_ms: 0 },
+            hashtag::Mode::Hashtags,
+        );
+        ing.set_shares([true, true]);
+        let m = Metrics::default();
+        let mut advanced = Vec::new();
+        let s = share();
+        // Share 0 runs far ahead; share 1 (which holds) has no record yet: no advance.
+        let t = ing.push_chunk(0, &s, &chunk(&[5, 100, 200]), 0, 0, &m, |_, to, i| {
+            advanced.push((to, i));
+            to
+        });
+        assert_eq!((t, advanced.len()), (0, 0));
+        // Share 1 starts at 15 s: not late, and the worker moves to the least watermark.
+        let t = ing.push_chunk(1, &s, &chunk(&[15, 16, 3]), t, 0, &m, |_, to, i| {
+            advanced.push((to, i));
+            to
+        });
+        assert_eq!(advanced, [(1, 0)]);
+        assert_eq!(t, 1);
+        // 3 s is behind share 1's own watermark (pane 1): late.
+        assert_eq!(m.late.load(Relaxed), 1);
+        // Share 1 ends: the worker follows share 0 alone.
+        assert_eq!(ing.share_done(1, t), Some(20));
     }
 }

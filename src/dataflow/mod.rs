@@ -129,6 +129,7 @@ fn worker_main(
     });
 
     let mut ingest = Ingest::new(spec, plan.clock, plan.mode);
+    ingest.set_shares(parts.iter().map(|s| s.part.holds_watermark()));
     let mut inputs = Inputs {
         tags: tags_in,
         stats: stats_in,
@@ -176,13 +177,19 @@ fn worker_main(
                         in_flight.push_back(now_pane);
                     }
                     let time = inputs.time();
-                    ingest.push_chunk(share, &chunk, time, now_pane, &ctx.metrics, |ing, to| {
+                    let metrics = &ctx.metrics;
+                    ingest.push_chunk(i, share, &chunk, time, now_pane, metrics, |ing, to, _| {
                         inputs.advance(ing, to);
                         to
                     });
                 }
                 Poll::Idle => {}
-                Poll::Done => done[i] = true,
+                Poll::Done => {
+                    done[i] = true;
+                    if let Some(to) = ingest.share_done(i, inputs.time()) {
+                        inputs.advance(&mut ingest, to);
+                    }
+                }
             }
         }
         if done.iter().all(|d| *d) {

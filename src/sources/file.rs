@@ -71,6 +71,10 @@ fn skip_partial_line(r: &mut LineReader<File>) -> std::io::Result<()> {
 }
 
 impl Partition for FilePartition {
+    fn holds_watermark(&self) -> bool {
+        self.reader.is_some()
+    }
+
     fn poll(&mut self) -> Poll {
         let Some(r) = self.reader.as_mut() else {
             return Poll::Done;

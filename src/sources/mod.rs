@@ -146,6 +146,13 @@ pub trait Partition: Send {
     fn seek(&mut self, pos: u64) -> Result<(), String> {
         Err(format!("this source cannot resume from position {pos}"))
     }
+
+    /// True when this partition is known to have records to come (a non-empty file range, a
+    /// Kafka partition below its high watermark): in event time, its worker's watermark then
+    /// waits for its first record instead of running ahead on the worker's other partitions.
+    fn holds_watermark(&self) -> bool {
+        false
+    }
 }
 
 /// What sources need from the process around them.
