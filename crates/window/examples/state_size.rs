@@ -29,7 +29,10 @@ fn main() {
         })
         .collect();
     let ns = if ns.is_empty() { vec![10_000_000] } else { ns };
-    println!("distinct_tags  bytes/tag_pushed  bytes/tag_window_state  bytes/tag_peak  rss_MiB  rss_peak_MiB");
+    println!(
+        "distinct_tags  bytes/tag_pushed  bytes/tag_window_state  bytes/tag_peak  \
+         rss_MiB  rss_peak_MiB"
+    );
     for n in ns {
         let (size, shard) = counting::measure(n);
         let (rss, hwm) = counting::rss().unwrap_or((0, 0));

@@ -81,6 +81,7 @@
 use std::fmt;
 
 mod merger;
+mod pane;
 mod shard;
 mod tags;
 mod topk;
@@ -261,7 +262,7 @@ impl std::error::Error for SpecError {}
 
 /// A duration in ms printed in the largest unit that divides it exactly: `1500ms`, `65s`,
 /// `2m`, `1h`, `1d`.
-struct Compact(u64);
+pub(crate) struct Compact(pub(crate) u64);
 
 impl fmt::Display for Compact {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

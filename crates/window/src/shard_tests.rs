@@ -143,6 +143,7 @@ fn pushes_aggregate_and_reuse_interned_tags() {
         "the push at time 1 counts from window 2 on"
     );
     assert_eq!(shard.panes[&0].len(), 1, "one entry per tag and pane");
+    shard.check();
 }
 
 #[test]
