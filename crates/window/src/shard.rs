@@ -342,6 +342,9 @@ impl Shard {
     }
 }
 
+#[path = "shard_checkpoint.rs"]
+mod checkpoint;
+
 #[cfg(test)]
 #[path = "shard_tests.rs"]
 mod tests;

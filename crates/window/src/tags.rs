@@ -172,6 +172,16 @@ pub(crate) struct TagTable {
 }
 
 impl TagTable {
+    /// An empty table with room for `tags` tags of `bytes` bytes in all.
+    pub(crate) fn with_capacity(tags: usize, bytes: usize) -> Self {
+        TagTable {
+            ids: HashTable::with_capacity(tags),
+            slots: Vec::with_capacity(tags),
+            arena: Vec::with_capacity(bytes),
+            ..TagTable::default()
+        }
+    }
+
     /// The id of `tag`, interning it if new, with one more reference.
     pub(crate) fn acquire(&mut self, tag: &str) -> TagId {
         let bytes = tag.as_bytes();
@@ -259,7 +269,6 @@ impl TagTable {
     }
 
     /// References to a live id.
-    #[cfg(test)]
     pub(crate) fn refs(&self, id: TagId) -> u32 {
         self.slots[id as usize].refs
     }
