@@ -112,24 +112,48 @@ fn messages(case: &Case, shards: usize) -> (Vec<VecDeque<Msg>>, Pushed) {
     (queues, pushed)
 }
 
-/// Runs the cluster on `shards` shards under `schedule`; returns the merger's windows and each
-/// shard's results.
-fn run(case: &Case, shards: usize, schedule: &[u32]) -> (Vec<Window>, Vec<Vec<ShardWindow>>) {
-    let (mut queues, _) = messages(case, shards);
-    let mut shard = (0..shards)
-        .map(|_| Shard::new(case.spec, case.k))
-        .collect::<Vec<_>>();
-    let mut frontier: Vec<Option<u64>> = vec![Some(0); shards]; // None: done
-    let mut merger = Merger::new(case.spec, case.k);
-    let (mut merger_frontier, mut merger_done) = (0u64, false);
-    let (mut out, mut shard_out) = (Vec::new(), vec![Vec::new(); shards]);
-    let mut choices = schedule.iter().copied();
-    loop {
+/// A simulated cluster: the senders' queues, the shards and the merger, with their frontiers
+/// and everything they emitted.
+struct Cluster {
+    queues: Vec<VecDeque<Msg>>,
+    shard: Vec<Shard>,
+    /// Each shard's frontier; `None`: done.
+    frontier: Vec<Option<u64>>,
+    merger: Merger,
+    merger_frontier: u64,
+    merger_done: bool,
+    out: Vec<Window>,
+    shard_out: Vec<Vec<ShardWindow>>,
+}
+
+impl Cluster {
+    fn new(case: &Case, shards: usize, counts_limit: usize) -> Self {
+        let (queues, _) = messages(case, shards);
+        Cluster {
+            queues,
+            shard: (0..shards).map(|_| Shard::new(case.spec, case.k)).collect(),
+            frontier: vec![Some(0); shards],
+            merger: Merger::new(case.spec, case.k).with_counts(counts_limit),
+            merger_frontier: 0,
+            merger_done: false,
+            out: Vec::new(),
+            shard_out: vec![Vec::new(); shards],
+        }
+    }
+
+    /// Takes the step that `choices` picks among those the contract allows; false once
+    /// there is none left. With a `cap`, no frontier passes it (and none ends).
+    fn step(&mut self, choices: &mut impl Iterator<Item = u32>, cap: Option<u64>) -> bool {
+        let shards = self.shard.len();
         // The earliest time a sender may still send at; None once all are drained.
-        let sent_bound = queues.iter().filter_map(|q| q.front().map(Msg::time)).min();
+        let sent_bound = self
+            .queues
+            .iter()
+            .filter_map(|q| q.front().map(Msg::time))
+            .min();
         let mut actions: Vec<(u8, usize)> = Vec::new();
         actions.extend(
-            queues
+            self.queues
                 .iter()
                 .enumerate()
                 .filter(|(_, q)| !q.is_empty())
@@ -137,14 +161,14 @@ fn run(case: &Case, shards: usize, schedule: &[u32]) -> (Vec<Window>, Vec<Vec<Sh
         );
         actions.extend(
             (0..shards)
-                .filter(|&j| frontier[j].is_some())
+                .filter(|&j| self.frontier[j].is_some())
                 .map(|j| (1, j)),
         );
-        if !merger_done {
+        if !self.merger_done {
             actions.push((2, 0));
         }
         if actions.is_empty() {
-            break;
+            return false;
         }
         let (kind, i) = actions[choices.next().unwrap_or(0) as usize % actions.len()];
         // A frontier in [from, to], or `to` once the schedule is used up.
@@ -152,46 +176,157 @@ fn run(case: &Case, shards: usize, schedule: &[u32]) -> (Vec<Window>, Vec<Vec<Sh
             Some(c) => from + u64::from(c) % (to - from + 1),
             None => to,
         };
+        let capped = |bound: Option<u64>| min_some(bound, cap);
         match kind {
-            0 => match queues[i].pop_front().expect("non-empty queue") {
-                Msg::Stats(time, stats, late) => {
-                    for (pane, st) in stats {
-                        merger.push_stats(time, pane, st);
-                    }
-                    merger.push_late(time, late);
-                }
-                Msg::Data(j, time, counts) => {
-                    for (pane, tag, n) in counts {
-                        shard[j].push(time, pane, &tag, n);
-                    }
-                }
-            },
+            0 => self.deliver(i),
             1 => {
-                let f =
-                    sent_bound.map(|to| pick(frontier[i].unwrap(), to.max(frontier[i].unwrap())));
-                let results = shard[i].advance(f);
-                shard[i].check();
-                frontier[i] = f;
-                for w in results {
-                    shard_out[i].push(w.clone());
-                    merger.push_shard(w);
-                }
+                let from = self.frontier[i].expect("not done");
+                let f = capped(sent_bound).map(|to| pick(from, to.max(from)));
+                self.advance_shard(i, f);
             }
             _ => {
-                let shard_bound = frontier.iter().flatten().copied().min();
-                let f = match (sent_bound, shard_bound) {
-                    (None, None) => None,
-                    (a, b) => Some(a.unwrap_or(u64::MAX).min(b.unwrap_or(u64::MAX))),
-                };
-                let f = f.map(|to| pick(merger_frontier, to.max(merger_frontier)));
-                out.extend(merger.advance(f));
-                merger_frontier = f.unwrap_or(merger_frontier);
-                merger_done = f.is_none();
+                let shard_bound = self.frontier.iter().flatten().copied().min();
+                let f = capped(min_some(sent_bound, shard_bound));
+                let f = f.map(|to| pick(self.merger_frontier, to.max(self.merger_frontier)));
+                self.advance_merger(f);
+            }
+        }
+        true
+    }
+
+    /// Delivers sender `i`'s next message.
+    fn deliver(&mut self, i: usize) {
+        match self.queues[i].pop_front().expect("non-empty queue") {
+            Msg::Stats(time, stats, late) => {
+                for (pane, st) in stats {
+                    self.merger.push_stats(time, pane, st);
+                }
+                self.merger.push_late(time, late);
+            }
+            Msg::Data(j, time, counts) => {
+                for (pane, tag, n) in counts {
+                    self.shard[j].push(time, pane, &tag, n);
+                }
             }
         }
     }
-    for s in &shard {
-        assert_eq!(s.distinct_in_state(), 0, "a finished shard holds nothing");
+
+    fn advance_shard(&mut self, i: usize, f: Option<u64>) {
+        let results = self.shard[i].advance(f);
+        self.shard[i].check();
+        self.frontier[i] = f;
+        for w in results {
+            self.shard_out[i].push(w.clone());
+            self.merger.push_shard(w);
+        }
+    }
+
+    fn advance_merger(&mut self, f: Option<u64>) {
+        self.out.extend(self.merger.advance(f));
+        self.merger_frontier = f.unwrap_or(self.merger_frontier);
+        self.merger_done = f.is_none();
+    }
+
+    /// Runs until everything is done.
+    fn finish(&mut self, choices: &mut impl Iterator<Item = u32>) {
+        while self.step(choices, None) {}
+        for s in &self.shard {
+            assert_eq!(s.distinct_in_state(), 0, "a finished shard holds nothing");
+        }
+    }
+}
+
+fn min_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Runs the cluster on `shards` shards under `schedule`; returns the merger's windows and each
+/// shard's results.
+fn run(case: &Case, shards: usize, schedule: &[u32]) -> (Vec<Window>, Vec<Vec<ShardWindow>>) {
+    let mut cluster = Cluster::new(case, shards, 0);
+    cluster.finish(&mut schedule.iter().copied());
+    (cluster.out, cluster.shard_out)
+}
+
+/// Runs the cluster under `schedule` with frontiers held at `t` or below (data sent at `t`
+/// or later may arrive, as in timely), then brings every shard and the merger to `t`,
+/// snapshots them, restores them into a new cluster fed everything sent at `t` or later,
+/// and runs that to the end under the rest of the schedule. Returns both halves' output,
+/// concatenated.
+fn run_with_checkpoint(
+    case: &Case,
+    t: u64,
+    counts_limit: usize,
+    schedule: &[u32],
+) -> (Vec<Window>, Vec<Vec<ShardWindow>>) {
+    let mut choices = schedule.iter().copied();
+    let mut before = Cluster::new(case, case.shards, counts_limit);
+    for _ in 0..schedule.len() / 2 {
+        if !before.step(&mut choices, Some(t)) {
+            break;
+        }
+    }
+    // Everything sent before t arrives; then each shard, and the merger, advance to t.
+    for i in 0..before.queues.len() {
+        while before.queues[i].front().is_some_and(|m| m.time() < t) {
+            before.deliver(i);
+        }
+    }
+    for i in 0..case.shards {
+        before.advance_shard(i, Some(t));
+    }
+    before.advance_merger(Some(t));
+
+    let mut after = Cluster::new(case, case.shards, counts_limit);
+    for q in &mut after.queues {
+        q.retain(|m| m.time() >= t);
+    }
+    for (i, shard) in before.shard.iter().enumerate() {
+        let mut bytes = vec![7]; // a snapshot is appended to what the buffer holds
+        shard.snapshot(t, &mut bytes);
+        let restored = Shard::restore(case.spec, case.k, &bytes[1..]).expect("restores");
+        restored.check();
+        let mut again = Vec::new();
+        restored.snapshot(t, &mut again);
+        assert_eq!(again, bytes[1..], "snapshot ∘ restore is the identity");
+        after.shard[i] = restored;
+    }
+    after.frontier = vec![Some(t); case.shards];
+    let mut bytes = Vec::new();
+    before.merger.snapshot(t, &mut bytes);
+    // Exactly what was sent before t: the same bytes as a merger that never saw later data.
+    let mut clean = Cluster::new(case, case.shards, counts_limit);
+    for i in 0..clean.queues.len() {
+        clean.queues[i].retain(|m| m.time() < t);
+        while !clean.queues[i].is_empty() {
+            clean.deliver(i);
+        }
+    }
+    for i in 0..case.shards {
+        clean.advance_shard(i, Some(t));
+    }
+    clean.advance_merger(Some(t));
+    let mut clean_bytes = Vec::new();
+    clean.merger.snapshot(t, &mut clean_bytes);
+    assert_eq!(
+        bytes, clean_bytes,
+        "the merger's snapshot holds what was sent before t"
+    );
+    after.merger = Merger::restore(case.spec, case.k, counts_limit, &bytes).expect("restores");
+    let mut again = Vec::new();
+    after.merger.snapshot(t, &mut again);
+    assert_eq!(again, bytes, "snapshot ∘ restore is the identity");
+    after.merger_frontier = t;
+    after.finish(&mut choices);
+
+    let mut out = before.out;
+    out.extend(after.out);
+    let mut shard_out = before.shard_out;
+    for (all, rest) in shard_out.iter_mut().zip(after.shard_out) {
+        all.extend(rest);
     }
     (out, shard_out)
 }
@@ -255,5 +390,27 @@ proptest! {
         }
         let (one, _) = run(&case, 1, &case.schedule_one);
         prop_assert_eq!(format!("{one:?}"), format!("{got:?}"));
+    }
+
+    /// Checkpointing at any time `t` (advance to `t`, snapshot, restore, then feed what was
+    /// sent at `t` or later) changes nothing: the merger's windows and every shard's results
+    /// are those of the uninterrupted run. Snapshots restore and come back byte for byte.
+    #[test]
+    fn a_checkpoint_at_any_time_changes_nothing(
+        case in case(),
+        t in any::<u32>(),
+        with_counts in any::<bool>(),
+    ) {
+        let (queues, _) = messages(&case, case.shards);
+        let last = queues.iter().flatten().map(Msg::time).max().unwrap_or(0);
+        // As in `run`, no frontier passes the greatest time sent before the input ends (a
+        // merger whose frontier passed it emits windows after the range's end: see lib.rs).
+        let t = u64::from(t) % (last + 1);
+        let counts_limit = if with_counts { case.k } else { 0 };
+        let mut whole = Cluster::new(&case, case.shards, counts_limit);
+        whole.finish(&mut case.schedule_one.iter().copied());
+        let (got, shard_out) = run_with_checkpoint(&case, t, counts_limit, &case.schedule);
+        prop_assert_eq!(got, whole.out);
+        prop_assert_eq!(shard_out, whole.shard_out);
     }
 }

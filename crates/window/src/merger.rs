@@ -82,6 +82,11 @@ pub struct Merger {
     start: Option<u64>,
     /// Last window of the range at the end of input.
     end: u64,
+    /// What pushes not yet passed by the frontier do to the range, by delivery time: the
+    /// earliest first window, the latest last window. Folded into `start` and `end` as the
+    /// frontier passes, so that a snapshot at `T` holds the range of what came before `T`
+    /// (a window `E <= f` depends only on pushes with a time `< f`: see `advance`).
+    range: BTreeMap<u64, (Option<u64>, u64)>,
     /// The next window to emit; `panes` sums into `sum` over `[cur − w, cur)`.
     cur: u64,
     /// Delivered stats not yet applied, by delivery time: `(pane, stats)`.
@@ -105,6 +110,7 @@ impl Merger {
             counts_limit: 0,
             start: None,
             end: 0,
+            range: BTreeMap::new(),
             cur: 0,
             stats: BTreeMap::new(),
             panes: BTreeMap::new(),
@@ -134,9 +140,11 @@ impl Merger {
             .spec
             .first_window_end_holding(pane)
             .max(self.spec.first_end_after(time));
-        self.start = Some(self.start.map_or(first, |s| s.min(first)));
-        self.extend_end(self.spec.last_window_end_holding(pane));
-        self.extend_end(self.spec.last_end_at_or_before(time));
+        let last = self
+            .spec
+            .last_window_end_holding(pane)
+            .max(self.spec.last_end_at_or_before(time));
+        self.note_range(time, Some(first), last);
         if stats != PaneStats::default() {
             self.stats.entry(time).or_default().push((pane, stats));
         }
@@ -149,19 +157,18 @@ impl Merger {
             return;
         }
         *self.late_stash.entry(time).or_default() += n;
-        self.extend_end(self.spec.last_end_at_or_before(time));
+        self.note_range(time, None, self.spec.last_end_at_or_before(time));
     }
 
     /// One shard's result. The caller guarantees that every shard's result for window `E`
     /// arrives before `advance` is called with a frontier `>= E` (shards send it at time
-    /// `E − 1`, as soon as their own frontier reaches `E`); a result for a window already
-    /// emitted is ignored.
+    /// `E − 1`, as soon as their own frontier reaches `E`, and it counts as delivered then);
+    /// a result for a window already emitted is ignored.
     pub fn push_shard(&mut self, w: ShardWindow) {
         if self.done || (self.start.is_some() && w.end < self.cur) {
             return;
         }
-        self.start = Some(self.start.map_or(w.end, |s| s.min(w.end)));
-        self.extend_end(w.end);
+        self.note_range(w.end.saturating_sub(1), Some(w.end), w.end);
         let gathered = self.shards.entry(w.end).or_default();
         gathered.tags += w.tags;
         gathered.distinct += w.distinct;
@@ -178,6 +185,7 @@ impl Merger {
         if self.done {
             return out;
         }
+        self.fold_range(frontier);
         // The last window to emit now: the last ending at or before the frontier, or the
         // range's end.
         let last = match frontier {
@@ -208,8 +216,25 @@ impl Merger {
         out
     }
 
-    fn extend_end(&mut self, end: u64) {
-        self.end = self.end.max(end);
+    /// Notes what a push delivered at `time` does to the range.
+    fn note_range(&mut self, time: u64, first: Option<u64>, last: u64) {
+        let (f, l) = self.range.entry(time).or_insert((None, 0));
+        *f = min_some(*f, first);
+        *l = (*l).max(last);
+    }
+
+    /// Folds into `start` and `end` what was pushed before `frontier` (everything with
+    /// `None`). Leaving later pushes out changes no window `E <= f`: their first window is
+    /// after their time, so after `f`.
+    fn fold_range(&mut self, frontier: Option<u64>) {
+        while let Some(entry) = self.range.first_entry() {
+            if frontier.is_some_and(|f| *entry.key() >= f) {
+                break;
+            }
+            let (first, last) = entry.remove();
+            self.start = min_some(self.start, first);
+            self.end = self.end.max(last);
+        }
     }
 
     /// Applies what was delivered before `cur` and emits window `cur`.
@@ -284,6 +309,17 @@ impl Merger {
         self.cur = target;
     }
 }
+
+/// The smaller of two optional values, `None` meaning none yet.
+fn min_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[path = "merger_checkpoint.rs"]
+mod checkpoint;
 
 #[cfg(test)]
 #[path = "merger_tests.rs"]

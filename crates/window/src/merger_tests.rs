@@ -184,3 +184,149 @@ fn counts_hold_every_tag_in_rank_order_and_top_is_their_head() {
     plain.push_shard(shard_window(1, &[("b", 3), ("a", 3)], 2, 6));
     assert!(plain.advance(Some(1))[0].counts.is_empty());
 }
+
+/// A merger with emitted windows, stashed stats and late counts before time 4, a shard
+/// result for window 4, and stats, late counts and results delivered at 4 or later.
+fn busy() -> Merger {
+    let mut m = Merger::new(spec(), 2).with_counts(5);
+    for pane in 0..3 {
+        m.push_stats(pane, pane, stats(2, 1));
+    }
+    m.push_late(1, 3);
+    m.push_shard(shard_window(1, &[("a", 1)], 1, 1));
+    m.push_shard(shard_window(2, &[("a", 2)], 1, 2));
+    assert_eq!(ends(&m.advance(Some(2))), [1, 2]);
+    m.push_stats(3, 3, stats(4, 4));
+    m.push_stats(3, 2, stats(1, 1));
+    m.push_late(3, 1);
+    m.push_shard(shard_window(3, &[("b", 5), ("a", 2)], 2, 7));
+    m.push_stats(4, 4, stats(7, 7)); // delivered at the checkpoint time: left out
+    m.push_late(4, 9);
+    m.push_stats(30, 30, PaneStats::default()); // extends the range: left out
+    m.push_shard(shard_window(5, &[("c", 1)], 1, 1)); // sent at 4: left out
+    m
+}
+
+fn snapshot(m: &Merger, before: u64) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    m.snapshot(before, &mut bytes);
+    bytes
+}
+
+#[test]
+fn a_snapshot_holds_what_was_delivered_before_its_time() {
+    let bytes = snapshot(&busy(), 4);
+    let mut restored = Merger::restore(spec(), 2, 5, &bytes).unwrap();
+    assert_eq!(snapshot(&restored, 4), bytes);
+    let mut whole = busy();
+    let (a, b) = (whole.advance(Some(4)), restored.advance(Some(4)));
+    assert_eq!((ends(&a), &a), (vec![3, 4], &b));
+    // What was delivered at 4 or later comes again.
+    restored.push_stats(4, 4, stats(7, 7));
+    restored.push_late(4, 9);
+    restored.push_stats(30, 30, PaneStats::default());
+    restored.push_shard(shard_window(5, &[("c", 1)], 1, 1));
+    let rest = restored.advance(None);
+    assert_eq!(rest, whole.advance(None));
+    assert_eq!(
+        ends(&rest),
+        (5..=36).collect::<Vec<_>>(),
+        "pane 30's last window"
+    );
+    let mut bare = Merger::restore(spec(), 2, 5, &bytes).unwrap();
+    assert_eq!(
+        ends(&bare.advance(None)),
+        (3..=9).collect::<Vec<_>>(),
+        "the range of what came before 4"
+    );
+}
+
+#[test]
+fn restore_refuses_another_shape_top_or_counts_limit() {
+    let bytes = snapshot(&busy(), 4);
+    let other = WindowSpec::new(10_000, 60_000, 20_000).unwrap();
+    assert_eq!(
+        Merger::restore(other, 2, 5, &bytes).unwrap_err(),
+        "merger checkpoint has window 1m/10s/10s, this run 1m/20s/10s (window/slide/batch)"
+    );
+    assert_eq!(
+        Merger::restore(spec(), 3, 5, &bytes).unwrap_err(),
+        "merger checkpoint has top 2, this run 3"
+    );
+    assert_eq!(
+        Merger::restore(spec(), 2, 0, &bytes).unwrap_err(),
+        "merger checkpoint has counts limit 5, this run 0"
+    );
+    let mut done = Merger::new(spec(), 2);
+    done.advance(None);
+    let mut m = Merger::restore(spec(), 2, 0, &snapshot(&done, 9)).unwrap();
+    m.push_stats(10, 10, stats(1, 1));
+    assert!(
+        m.advance(None).is_empty(),
+        "a finished merger stays finished"
+    );
+}
+
+#[test]
+fn truncated_or_flipped_snapshots_are_refused() {
+    let bytes = snapshot(&busy(), 4);
+    for len in 0..bytes.len() {
+        assert!(
+            Merger::restore(spec(), 2, 5, &bytes[..len]).is_err(),
+            "{len}"
+        );
+    }
+    for bit in 0..bytes.len() * 8 {
+        let mut flipped = bytes.clone();
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        assert!(
+            Merger::restore(spec(), 2, 5, &flipped).is_err(),
+            "bit {bit}"
+        );
+    }
+}
+
+mod fuzz {
+    use super::*;
+    use crate::codec::reseal;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Random bytes, with or without a merger checkpoint's header, are refused.
+        #[test]
+        fn garbage_is_refused(
+            mut bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            header in any::<bool>(),
+        ) {
+            if header {
+                bytes.splice(0..0, *b"TSwm\x01");
+            }
+            prop_assert!(Merger::restore(spec(), 2, 5, &bytes).is_err());
+        }
+
+        /// Bodies changed behind a valid checksum: restore never panics, and a merger it
+        /// accepts runs (up to a bounded frontier: a changed range end may be far away).
+        #[test]
+        fn changed_bodies_never_panic(
+            changes in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            cut in any::<prop::sample::Index>(),
+            truncate in any::<bool>(),
+        ) {
+            let mut bytes = snapshot(&busy(), 4);
+            let body = 13..bytes.len() - 8;
+            for (at, byte) in changes {
+                bytes[body.start + at.index(body.len())] = byte;
+            }
+            if truncate {
+                bytes.truncate(body.start + cut.index(body.len()));
+                bytes.extend_from_slice(&[0; 8]);
+            }
+            reseal(&mut bytes);
+            if let Ok(mut m) = Merger::restore(spec(), 2, 5, &bytes) {
+                let f = m.cur.saturating_add(20);
+                m.push_stats(f, f, stats(1, 1));
+                m.advance(Some(f));
+            }
+        }
+    }
+}

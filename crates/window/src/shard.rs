@@ -5,19 +5,23 @@
 //! by construction: a datum applied while window `E` is the next to close has time `< E` and
 //! counts in `E` and later windows only.
 //!
-//! The state is the applied counts per pane (a `BTreeMap` by pane of id → count) and the sum
-//! over the panes of the next window (in [`TagTable`]). Moving from window `E` to `E'`
-//! subtracts the panes leaving and adds the panes entering, so a slide costs what changed, not
-//! w × distinct; a jump over empty windows costs the same as one slide.
+//! The state is the applied counts per pane (a `BTreeMap` by pane of [`Pane`]s, id → count)
+//! and the sum over the panes of the next window (in [`TagTable`]). Moving from window `E` to
+//! `E'` subtracts the panes leaving and adds the panes entering, so a slide costs what
+//! changed, not w × distinct; a jump over empty windows costs the same as one slide.
+//!
+//! Memory per distinct tag is kept small (issue 5; `tags.rs` and `pane.rs` say how): 56 heap
+//! bytes at 10^7 distinct 12-byte tags in one pane (`examples/state_size.rs`); each further
+//! pane holding a tag adds an 8-byte entry to that pane's table (about 15 bytes with the
+//! table's slack).
 
-use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::tags::{TagId, TagTable};
-use crate::{top_k, WindowSpec};
+use crate::pane::Pane;
+use crate::tags::{TagId, TagTable, SPILLED};
+use crate::WindowSpec;
 
 /// One shard's result for one closed window: its top-K and totals over the tags it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,15 +46,48 @@ pub struct Shard {
     cur: u64,
     tags: TagTable,
     /// Applied counts per pane, only for panes `>= cur − w` (older ones no window needs).
-    panes: BTreeMap<u64, FxHashMap<TagId, u64>>,
-    /// Delivered but not yet applied, by delivery time: `(pane, tag, n)`.
-    stash: BTreeMap<u64, Vec<(u64, TagId, u64)>>,
+    panes: BTreeMap<u64, Pane>,
+    /// Delivered but not yet applied, by delivery time and pane.
+    stash: BTreeMap<(u64, u64), Batch>,
     /// Input ended: the state is empty and stays so.
     done: bool,
 }
 
+/// Data delivered at one time for one pane: `(tag, n)`, 8 bytes a datum. An `n` of
+/// `u32::MAX` or more is [`SPILLED`] in `data` and its value is the next one in `big`.
+#[derive(Debug, Default)]
+struct Batch {
+    data: Vec<(TagId, u32)>,
+    big: Vec<u64>,
+}
+
+impl Batch {
+    fn push(&mut self, id: TagId, n: u64) {
+        if n < u64::from(SPILLED) {
+            self.data.push((id, n as u32));
+        } else {
+            self.data.push((id, SPILLED));
+            self.big.push(n);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// `(tag, n)` in push order.
+    fn iter(&self) -> impl Iterator<Item = (TagId, u64)> + '_ {
+        let mut big = self.big.iter();
+        self.data.iter().map(move |&(id, n)| match n {
+            SPILLED => (id, *big.next().expect("a spilled count is in `big`")),
+            n => (id, u64::from(n)),
+        })
+    }
+}
+
 /// Compact the tag table once it has this many more slots than live tags, and 4× as many.
-const COMPACT_SLACK: usize = 4096;
+/// Tiny in tests, so that the property tests compact all the time.
+const COMPACT_SLACK: usize = if cfg!(test) { 2 } else { 4096 };
 
 impl Shard {
     /// An empty shard keeping the top `k` tags of each window.
@@ -79,7 +116,7 @@ impl Shard {
             return;
         }
         let id = self.tags.acquire(tag);
-        self.stash.entry(time).or_default().push((pane, id, n));
+        self.stash.entry((time, pane)).or_default().push(id, n);
     }
 
     /// The frontier moved to `frontier`: all data with time `< f` has been pushed (`None`: the
@@ -100,7 +137,7 @@ impl Shard {
             if self.tags.distinct() > 0 {
                 out.push(ShardWindow {
                     end: self.cur,
-                    top: top_k(self.tags.counts(), self.k),
+                    top: self.tags.top(self.k),
                     distinct: self.tags.distinct() as u64,
                     tags: self.tags.total(),
                 });
@@ -124,6 +161,8 @@ impl Shard {
             self.tags = TagTable::default();
         } else if self.tags.slots() > COMPACT_SLACK + 4 * self.tags.live() {
             self.compact();
+        } else {
+            self.tags.compact_arena();
         }
         out
     }
@@ -137,38 +176,33 @@ impl Shard {
     fn apply_before(&mut self, end: u64) {
         let lo = end.saturating_sub(self.spec.window_panes());
         while let Some(entry) = self.stash.first_entry() {
-            if *entry.key() >= end {
+            let (time, pane) = *entry.key();
+            if time >= end {
                 break;
             }
             let data = entry.remove();
-            let mut hint = data.len();
-            for (pane, id, n) in data {
-                if pane < lo {
-                    // Every window holding it is closed (a datum behind the frontier).
+            if pane < lo {
+                // Every window holding it is closed (data behind the frontier).
+                for (id, _) in data.iter() {
                     self.tags.release(id);
-                    continue;
                 }
-                // The first new pane of a batch is sized for the whole batch: one batch or a few fill
-                // a pane, and growing a map of a million entries rehashes it twenty times.
-                let counts = self.panes.entry(pane).or_insert_with(|| {
-                    FxHashMap::with_capacity_and_hasher(
-                        std::mem::take(&mut hint),
-                        Default::default(),
-                    )
-                });
-                match counts.entry(id) {
-                    Entry::Occupied(mut e) => {
-                        *e.get_mut() += n;
-                        self.tags.release(id);
-                    }
-                    Entry::Vacant(e) => {
-                        e.insert(n);
-                    }
+                continue;
+            }
+            // A new pane is sized for the whole batch: one batch or a few fill a pane, and
+            // growing a table of a million entries rehashes it twenty times.
+            let counts = self
+                .panes
+                .entry(pane)
+                .or_insert_with(|| Pane::with_capacity(data.len()));
+            for (id, n) in data.iter() {
+                if counts.add(id, n) {
+                    self.tags.release(id);
                 }
                 if pane < end {
                     self.tags.add(id, n);
                 }
             }
+            counts.trim();
         }
     }
 
@@ -187,7 +221,7 @@ impl Shard {
             .stash
             .keys()
             .next()
-            .map(|&time| after.max(self.spec.first_end_after(time)));
+            .map(|&(time, _)| after.max(self.spec.first_end_after(time)));
         match (from_panes, from_stash) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -204,7 +238,7 @@ impl Shard {
                 break;
             }
             let was_counted = *entry.key() < old_hi;
-            for (id, n) in entry.remove() {
+            for (id, n) in entry.remove().iter() {
                 if was_counted {
                     self.tags.sub(id, n);
                 }
@@ -212,7 +246,7 @@ impl Shard {
             }
         }
         for (_, counts) in self.panes.range(old_hi.max(new_lo)..target) {
-            for (&id, &n) in counts {
+            for (id, n) in counts.iter() {
                 self.tags.add(id, n);
             }
         }
@@ -222,27 +256,34 @@ impl Shard {
     /// Rebuilds the tag table with dense ids, so that its memory follows the live tags after a
     /// burst of distinct tags has expired. O(state), run at most once per 4× shrink.
     fn compact(&mut self) {
+        const NEW: TagId = TagId::MAX;
         let old = std::mem::take(&mut self.tags);
-        let mut remap: Vec<Option<TagId>> = vec![None; old.slots()];
+        let mut remap: Vec<TagId> = vec![NEW; old.slots()];
         let mut new = TagTable::default();
-        let mut renumber = |id: TagId| match remap[id as usize] {
-            Some(new_id) => {
-                new.retain(new_id);
-                new_id
+        let mut renumber = |id: TagId| {
+            let new_id = &mut remap[id as usize];
+            if *new_id == NEW {
+                *new_id = new.acquire(old.tag(id));
+            } else {
+                new.retain(*new_id);
             }
-            None => *remap[id as usize].insert(new.acquire(old.tag(id))),
+            *new_id
         };
         let lo = self.cur.saturating_sub(self.spec.window_panes());
         let mut counted = Vec::new();
         for (&pane, counts) in self.panes.iter_mut() {
-            *counts = counts.drain().map(|(id, n)| (renumber(id), n)).collect();
+            let mut renumbered = Pane::with_capacity(counts.len());
+            for (id, n) in counts.iter() {
+                renumbered.add(renumber(id), n);
+            }
+            *counts = renumbered;
             if (lo..self.cur).contains(&pane) {
-                counted.extend(counts.iter().map(|(&id, &n)| (id, n)));
+                counted.extend(counts.iter());
             }
         }
-        for data in self.stash.values_mut() {
-            for datum in data.iter_mut() {
-                datum.1 = renumber(datum.1);
+        for batch in self.stash.values_mut() {
+            for datum in batch.data.iter_mut() {
+                datum.0 = renumber(datum.0);
             }
         }
         for (id, n) in counted {
@@ -263,12 +304,29 @@ impl Shard {
         assert!(self
             .panes
             .values()
-            .all(|c| !c.is_empty() && c.values().all(|&n| n > 0)));
-        let mut sum: FxHashMap<&str, u64> = FxHashMap::default();
+            .all(|c| c.len() > 0 && c.iter().all(|(_, n)| n > 0)));
+        let mut sum: std::collections::HashMap<&str, u64> = Default::default();
         for (_, counts) in self.panes.range(lo..self.cur) {
-            for (&id, &n) in counts {
+            for (id, n) in counts.iter() {
                 *sum.entry(self.tags.tag(id)).or_default() += n;
             }
+        }
+        let mut refs = vec![0u32; self.tags.slots()];
+        let pane_ids = self.panes.values().flat_map(|c| c.iter().map(|(id, _)| id));
+        let stash_ids = self.stash.values().flat_map(|d| d.iter().map(|(id, _)| id));
+        for id in pane_ids.chain(stash_ids) {
+            refs[id as usize] += 1;
+        }
+        let live: Vec<TagId> = (0..refs.len() as TagId)
+            .filter(|&id| refs[id as usize] > 0)
+            .collect();
+        assert_eq!(
+            live.len(),
+            self.tags.live(),
+            "live tags are the referenced ones"
+        );
+        for id in live {
+            assert_eq!(self.tags.refs(id), refs[id as usize], "references to {id}");
         }
         let mut held: Vec<(&str, u64)> = self.tags.counts().collect();
         held.sort();
@@ -283,6 +341,9 @@ impl Shard {
         }
     }
 }
+
+#[path = "shard_checkpoint.rs"]
+mod checkpoint;
 
 #[cfg(test)]
 #[path = "shard_tests.rs"]

@@ -143,6 +143,7 @@ fn pushes_aggregate_and_reuse_interned_tags() {
         "the push at time 1 counts from window 2 on"
     );
     assert_eq!(shard.panes[&0].len(), 1, "one entry per tag and pane");
+    shard.check();
 }
 
 #[test]
@@ -166,4 +167,169 @@ fn memory_follows_the_live_tags_after_a_burst() {
         "compacted: {} slots",
         shard.tags.slots()
     );
+}
+
+/// A shard with applied panes, a stash before time 7 and data delivered at 7 and later.
+fn busy() -> Shard {
+    let mut shard = Shard::new(spec(), 3);
+    for pane in 0..6 {
+        for (i, tag) in ["a", "b", "é", "long tag"].iter().enumerate() {
+            shard.push(pane, pane, tag, 1 + (i as u64 + pane) % 3);
+        }
+    }
+    shard.push(5, 4, "late-ish", 2);
+    assert_eq!(ends(&shard.advance(Some(5))), [1, 2, 3, 4, 5]);
+    shard.push(5, 5, "stashed", 1);
+    shard.push(6, 6, "stashed", 1);
+    shard.push(7, 7, "after", 1); // delivered at the checkpoint time: left out
+    shard.push(9, 8, "b", 4);
+    shard.advance(Some(5));
+    shard
+}
+
+fn snapshot(shard: &Shard, before: u64) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    shard.snapshot(before, &mut bytes);
+    bytes
+}
+
+#[test]
+fn a_snapshot_holds_what_was_delivered_before_its_time() {
+    let shard = busy();
+    let bytes = snapshot(&shard, 7);
+    assert_eq!(bytes, snapshot(&shard, 7), "deterministic");
+    let mut restored = Shard::restore(spec(), 3, &bytes).unwrap();
+    restored.check();
+    assert_eq!(
+        restored.distinct_in_state(),
+        6,
+        "not \"after\", not b's later datum twice"
+    );
+    // Send again what was delivered at 7 or later: the same windows as without the restore.
+    restored.push(7, 7, "after", 1);
+    restored.push(9, 8, "b", 4);
+    let mut whole = busy();
+    assert_eq!(restored.advance(None), whole.advance(None));
+    assert_eq!(restored.distinct_in_state(), 0);
+}
+
+#[test]
+fn large_counts_long_tags_and_finished_shards_survive_a_checkpoint() {
+    let mut shard = Shard::new(spec(), 2);
+    let long = "x".repeat(70_000);
+    shard.push(0, 0, "hot", 3 << 32);
+    shard.push(0, 0, "hot", u64::MAX >> 2);
+    shard.push(0, 1, &long, 1);
+    shard.push(2, 2, "hot", 1 << 40);
+    shard.advance(Some(1));
+    let bytes = snapshot(&shard, 2);
+    let mut restored = Shard::restore(spec(), 2, &bytes).unwrap();
+    restored.check();
+    assert_eq!(snapshot(&restored, 2), bytes);
+    restored.push(2, 2, "hot", 1 << 40);
+    let results = restored.advance(None);
+    assert_eq!(results, shard.advance(None));
+    assert_eq!(results[0].end, 2);
+    assert_eq!(
+        results[0].top[0],
+        ("hot".into(), (3 << 32) + (u64::MAX >> 2))
+    );
+    assert_eq!(results[1].top[0].1, (3 << 32) + (u64::MAX >> 2) + (1 << 40));
+    let done = snapshot(&restored, 100);
+    let mut finished = Shard::restore(spec(), 2, &done).unwrap();
+    assert!(finished.advance(None).is_empty());
+    finished.push(200, 200, "x", 1);
+    assert_eq!(
+        finished.distinct_in_state(),
+        0,
+        "a finished shard stays finished"
+    );
+}
+
+#[test]
+fn restore_refuses_another_shape_or_k() {
+    let bytes = snapshot(&busy(), 7);
+    let other = WindowSpec::new(10_000, 30_000, 10_000).unwrap();
+    assert_eq!(
+        Shard::restore(other, 3, &bytes).unwrap_err(),
+        "shard checkpoint has window 1m/10s/10s, this run 30s/10s/10s (window/slide/batch)"
+    );
+    let slower = WindowSpec::new(5_000, 60_000, 5_000).unwrap();
+    assert_eq!(
+        Shard::restore(slower, 3, &bytes).unwrap_err(),
+        "shard checkpoint has window 1m/10s/10s, this run 1m/5s/5s (window/slide/batch)"
+    );
+    assert_eq!(
+        Shard::restore(spec(), 10, &bytes).unwrap_err(),
+        "shard checkpoint has k 3, this run 10"
+    );
+    let mut merger = Vec::new();
+    crate::Merger::new(spec(), 3).snapshot(0, &mut merger);
+    assert_eq!(
+        Shard::restore(spec(), 3, &merger).unwrap_err(),
+        "this is a merger checkpoint, not a shard checkpoint"
+    );
+}
+
+#[test]
+fn truncated_or_flipped_snapshots_are_refused() {
+    let bytes = snapshot(&busy(), 7);
+    for len in 0..bytes.len() {
+        let err = Shard::restore(spec(), 3, &bytes[..len]).unwrap_err();
+        assert!(
+            err.starts_with("shard checkpoint is truncated") || len < 4,
+            "{len}: {err}"
+        );
+    }
+    for bit in 0..bytes.len() * 8 {
+        let mut flipped = bytes.clone();
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        assert!(Shard::restore(spec(), 3, &flipped).is_err(), "bit {bit}");
+    }
+}
+
+mod fuzz {
+    use super::*;
+    use crate::codec::reseal;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Random bytes, with or without a shard checkpoint's header, are refused.
+        #[test]
+        fn garbage_is_refused(
+            mut bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            header in any::<bool>(),
+        ) {
+            if header {
+                bytes.splice(0..0, *b"TSws\x01");
+            }
+            prop_assert!(Shard::restore(spec(), 3, &bytes).is_err());
+        }
+
+        /// Bodies changed behind a valid checksum get past it, into the body's checks:
+        /// restore never panics, and a shard it accepts keeps its invariants and runs.
+        #[test]
+        fn changed_bodies_never_panic(
+            changes in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            cut in any::<prop::sample::Index>(),
+            truncate in any::<bool>(),
+        ) {
+            let mut bytes = snapshot(&busy(), 7);
+            let body = 13..bytes.len() - 8;
+            for (at, byte) in changes {
+                bytes[body.start + at.index(body.len())] = byte;
+            }
+            if truncate {
+                bytes.truncate(body.start + cut.index(body.len()));
+                bytes.extend_from_slice(&[0; 8]);
+            }
+            reseal(&mut bytes);
+            if let Ok(mut shard) = Shard::restore(spec(), 3, &bytes) {
+                shard.check();
+                shard.advance(Some(20));
+                shard.check();
+                shard.advance(None);
+            }
+        }
+    }
 }

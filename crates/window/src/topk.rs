@@ -8,7 +8,7 @@ use std::collections::BinaryHeap;
 #[derive(PartialEq, Eq)]
 struct Ranked<'a> {
     count: u64,
-    tag: &'a str,
+    tag: &'a [u8],
 }
 
 impl Ord for Ranked<'_> {
@@ -17,7 +17,7 @@ impl Ord for Ranked<'_> {
         other
             .count
             .cmp(&self.count)
-            .then_with(|| self.tag.as_bytes().cmp(other.tag.as_bytes()))
+            .then_with(|| self.tag.cmp(other.tag))
     }
 }
 
@@ -40,6 +40,22 @@ impl PartialOrd for Ranked<'_> {
 /// assert_eq!(top, [("go".to_string(), 5), ("rust".to_string(), 3), ("zig".to_string(), 3)]);
 /// ```
 pub fn top_k<'a>(counts: impl IntoIterator<Item = (&'a str, u64)>, k: usize) -> Vec<(String, u64)> {
+    let ranked = rank(counts.into_iter().map(|(t, n)| (t.as_bytes(), n)), k);
+    ranked
+        .into_iter()
+        .map(|(tag, n)| {
+            let tag = std::str::from_utf8(tag).expect("the bytes of a str");
+            (tag.to_owned(), n)
+        })
+        .collect()
+}
+
+/// [`top_k`] over byte strings, without copying: the shards' tables rank the tags where they
+/// are and turn only the winners into `String`s.
+pub(crate) fn rank<'a>(
+    counts: impl IntoIterator<Item = (&'a [u8], u64)>,
+    k: usize,
+) -> Vec<(&'a [u8], u64)> {
     if k == 0 {
         return Vec::new();
     }
@@ -57,7 +73,7 @@ pub fn top_k<'a>(counts: impl IntoIterator<Item = (&'a str, u64)>, k: usize) -> 
     // `into_sorted_vec` is ascending in `Ranked` order, which is best first.
     heap.into_sorted_vec()
         .into_iter()
-        .map(|r| (r.tag.to_owned(), r.count))
+        .map(|r| (r.tag, r.count))
         .collect()
 }
 
