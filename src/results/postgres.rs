@@ -340,6 +340,17 @@ fn write(
         col(&|w| w.distinct),
         col(&|w| w.late),
     );
+    // Keyed by window end: a window written again (a retried batch, a run resumed from a
+    // checkpoint) replaces its rows instead of adding a second copy.
+    for table in ["window_totals", "windows"] {
+        tx.execute(
+            &format!(
+                "DELETE FROM {table} WHERE window_end IN (SELECT to_timestamp(e / 1000.0::float8) \
+                 FROM unnest($1::int8[]) AS u(e))"
+            ),
+            &[&e],
+        )?;
+    }
     tx.execute(
         "INSERT INTO window_totals SELECT to_timestamp(s / 1000.0::float8), \
          to_timestamp(e / 1000.0::float8), r, t, g, d, l FROM unnest($1::int8[], $2::int8[], \

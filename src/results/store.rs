@@ -116,6 +116,12 @@ impl Store {
         let start = rfc3339(w.start_ms);
         let end = rfc3339(w.end_ms);
         let tx = self.conn.transaction()?;
+        // Keyed by window end: a window emitted again (after resuming from a checkpoint)
+        // replaces its rows instead of adding a second copy.
+        tx.prepare_cached("DELETE FROM window_totals WHERE window_end = ?1")?
+            .execute(params![end])?;
+        tx.prepare_cached("DELETE FROM windows WHERE window_end = ?1")?
+            .execute(params![end])?;
         tx.prepare_cached("INSERT INTO window_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
             .execute(params![
                 start,
