@@ -72,6 +72,7 @@ fn pipeline(c: &mut Criterion) {
                             mode,
                             decoder: Decoder::new(Format::Text, "text", None),
                             clock: Clock::Processing,
+                            checkpoint: None,
                         };
                         let ctx = SourceContext::new(
                             Arc::new(Metrics::default()),

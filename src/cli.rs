@@ -223,6 +223,14 @@ pub struct RunArgs {
     /// File with one host:port per process (cluster runs) [default: 127.0.0.1:2101, 2102, ...].
     #[arg(long, value_name = "FILE", env = "TAGSTREAM_HOSTS")]
     pub hosts: Option<PathBuf>,
+    /// Save window state and source positions here, and resume from the last checkpoint on
+    /// start (shared storage when processes run on several machines).
+    #[arg(long, value_name = "DIR", env = "TAGSTREAM_CHECKPOINT_DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Checkpoint every this much stream time (a multiple of --batch) [default: every
+    /// emitted window, i.e. --slide].
+    #[arg(long, value_parser = duration, value_name = "DURATION", env = "TAGSTREAM_CHECKPOINT_EVERY")]
+    pub checkpoint_every: Option<Duration>,
     /// Read options from a TOML file (keys are the long flag names; flags and TAGSTREAM_*
     /// environment variables override it).
     #[arg(long, value_name = "FILE")]

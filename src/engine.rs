@@ -1,6 +1,5 @@
 //! `run` and `demo`: turn flags into a plan, start the pipeline, and show its windows.
 
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use crossbeam_channel::RecvTimeoutError;
-use window::{Window, WindowSpec};
+use window::WindowSpec;
 
+use crate::checkpoint;
 use crate::cli::{DemoArgs, PipelineArgs, ResultsArgs, RunArgs, TimeArg, TuiArg};
 use crate::dataflow::ingest::Clock;
-use crate::dataflow::{self, Cluster, Plan, WindowSink};
+use crate::dataflow::{self, Cluster, Emitted, Plan, WindowSink};
 use crate::metrics::Metrics;
 use crate::record::{Decoder, Format};
 use crate::sources::{generator::GenSpec, SourceContext, SourceSpec};
@@ -66,6 +66,15 @@ pub fn run(a: RunArgs) -> Result<()> {
         }
     };
     let time_field = (clock != Clock::Processing).then_some(a.time_field.as_str());
+    let checkpoint = match &a.checkpoint_dir {
+        Some(dir) => Some(checkpoint_config(
+            dir,
+            spec,
+            a.checkpoint_every,
+            (p.workers * a.processes) as u64,
+        )?),
+        None => None,
+    };
     let plan = Plan {
         spec,
         top: p.top,
@@ -73,6 +82,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         mode: p.extract.into(),
         decoder: Decoder::new(a.format, &a.text_field, time_field),
         clock,
+        checkpoint,
     };
     let hosts = match (&a.hosts, a.processes) {
         (Some(f), _) => Cluster::read_hosts(f).map_err(anyhow::Error::msg)?,
@@ -102,6 +112,62 @@ pub fn run(a: RunArgs) -> Result<()> {
     execute(plan, cluster, sources, opts, output)
 }
 
+/// Resolves `--checkpoint-dir`/`--checkpoint-every` and finds the committed epoch to resume.
+fn checkpoint_config(
+    dir: &Path,
+    spec: WindowSpec,
+    every: Option<Duration>,
+    peers: u64,
+) -> Result<checkpoint::Config> {
+    let every_ms = every.map_or(spec.slide_ms(), ms);
+    if every_ms == 0 || every_ms % spec.batch_ms() != 0 {
+        bail!(
+            "--checkpoint-every {} must be a positive multiple of --batch {}",
+            humantime::format_duration(Duration::from_millis(every_ms)),
+            humantime::format_duration(Duration::from_millis(spec.batch_ms()))
+        );
+    }
+    let shape = checkpoint::Shape {
+        batch_ms: spec.batch_ms(),
+        window_ms: spec.window_ms(),
+        slide_ms: spec.slide_ms(),
+        peers,
+    };
+    let restore = checkpoint::committed(dir, &shape).map_err(anyhow::Error::msg)?;
+    Ok(checkpoint::Config {
+        dir: dir.to_owned(),
+        every: every_ms / spec.batch_ms(),
+        shape,
+        restore,
+    })
+}
+
+/// On resuming from `epoch`, keeps in `--out` exactly the windows emitted up to it (those after
+/// it are emitted again), so the file ends as if the run had never stopped.
+fn trim_out(path: &Path, end_ms: u64) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut keep = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let end = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("window_end")?.as_str().map(str::to_owned))
+            .and_then(|e| humantime::parse_rfc3339(&e).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        match end {
+            Some(e) if line.ends_with('\n') && (e.as_millis() as u64) <= end_ms => {
+                keep.push_str(line)
+            }
+            _ => break,
+        }
+    }
+    checkpoint::write_atomic(path, keep.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// `tagstream demo`: the generator, the whole pipeline, the live chart.
 pub fn demo(a: DemoArgs) -> Result<()> {
     let spec = spec_of(a.batch, a.window, None)?;
@@ -112,6 +178,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         mode: hashtag::Mode::Hashtags,
         decoder: Decoder::new(Format::Text, "text", None),
         clock: Clock::Processing,
+        checkpoint: None,
     };
     let gen = GenSpec {
         rate: a.rate,
@@ -221,7 +288,16 @@ fn execute(
         ..SourceContext::new(metrics.clone(), shutdown.clone())
     };
     let fatal = ctx.fatal.clone();
-    let (tx, rx) = crossbeam_channel::unbounded::<Window>();
+    let ckpt = plan.checkpoint.clone();
+    if let (Some(c), Some(out)) = (&ckpt, output.out.as_deref()) {
+        if let Some(epoch) = c.restore.filter(|_| out != Path::new("-")) {
+            trim_out(out, epoch * c.shape.batch_ms)?;
+        }
+    }
+    if let Some(epoch) = ckpt.as_ref().and_then(|c| c.restore) {
+        crate::log::info(format_args!("resuming from checkpoint epoch {epoch}"));
+    }
+    let (tx, rx) = crossbeam_channel::unbounded::<Emitted>();
     let sink: WindowSink = Arc::new(move |w| {
         let _ = tx.send(w);
     });
@@ -233,9 +309,18 @@ fn execute(
 
     let mut file = match output.out.as_deref() {
         Some(p) if p == Path::new("-") => None,
-        Some(p) => Some(BufWriter::new(
-            File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
-        )),
+        Some(p) => {
+            // Resuming appends to the windows kept by `trim_out`.
+            let resume = ckpt.as_ref().is_some_and(|c| c.restore.is_some());
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .append(resume)
+                .truncate(!resume)
+                .open(p)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+            Some(BufWriter::new(f))
+        }
         None => None,
     };
     let mut results = crate::results::Results::open(&output.results, metrics.clone())
@@ -265,7 +350,20 @@ fn execute(
         }
         let got = rx.recv_timeout(Duration::from_millis(100));
         match got {
-            Ok(w) => {
+            Ok(Emitted::Checkpoint(epoch)) => {
+                // Every window up to the epoch was written (and flushed) before this.
+                if let Some(c) = &ckpt {
+                    match checkpoint::commit(&c.dir, &c.shape, epoch) {
+                        Ok(()) => {
+                            metrics
+                                .checkpoints_committed
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => crate::log::warn(format_args!("{e}")),
+                    }
+                }
+            }
+            Ok(Emitted::Window(w)) => {
                 metrics.windows_emitted.fetch_add(1, Ordering::Relaxed);
                 if let Some(f) = file.as_mut() {
                     if let Err(e) = writeln!(f, "{}", jsonl::line(&w)).and_then(|_| f.flush()) {
@@ -353,6 +451,16 @@ fn execute(
     ));
     for (name, counters) in metrics.source_summaries() {
         crate::log::info(format_args!("source {name}: {counters}"));
+    }
+    if ckpt.is_some() {
+        let files = metrics.checkpoint_files.load(Ordering::Relaxed).max(1);
+        crate::log::info(format_args!(
+            "checkpoints: {} committed; {} worker files here, {:.0} bytes and {:.2} ms each on average",
+            metrics.checkpoints_committed.load(Ordering::Relaxed),
+            metrics.checkpoint_files.load(Ordering::Relaxed),
+            metrics.checkpoint_bytes.load(Ordering::Relaxed) as f64 / files as f64,
+            metrics.checkpoint_us.load(Ordering::Relaxed) as f64 / 1e3 / files as f64,
+        ));
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ pub mod sources;
 pub mod record;
 pub mod track;
 pub mod dataflow;
+pub mod checkpoint;
 pub mod results;
 pub mod sql;
 pub mod views;

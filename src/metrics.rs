@@ -66,6 +66,15 @@ pub struct Metrics {
     /// Batch processing time: from the input moving past a batch to the whole dataflow being
     /// done with it (as seen by worker 0's probe), in seconds.
     pub batch_seconds: Histogram,
+    /// Checkpoint files written by this process's workers, their bytes and the time each
+    /// took (snapshot, write, fsync, rename), in µs.
+    pub checkpoint_files: AtomicU64,
+    /// Bytes of those files.
+    pub checkpoint_bytes: AtomicU64,
+    /// Time spent on them, µs.
+    pub checkpoint_us: AtomicU64,
+    /// Epochs committed (by process 0).
+    pub checkpoints_committed: AtomicU64,
     /// Counters of each connected source, by name (`socket://…`, `x`, …).
     sources: Mutex<BTreeMap<String, Arc<SourceCounters>>>,
 }

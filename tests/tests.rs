@@ -31,3 +31,4 @@ mod http;
 mod browser;
 /// `tagstream chart` PNG and SVG exports.
 mod chart;
+mod recover;

@@ -11,6 +11,7 @@
 //! in event time. Data sent at time t counts only in windows ending after t, which is what
 //! makes the output independent of the number of workers (see `crates/window`).
 
+mod ckpt;
 mod execute;
 pub mod ingest;
 mod operators;
@@ -25,11 +26,13 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
-use window::{Window, WindowSpec};
+use window::{Merger, Shard, Window, WindowSpec};
 
+use ckpt::WorkerCkpt;
 pub use execute::Cluster;
 use ingest::{Clock, Ingest, StatsMsg};
 
+use crate::checkpoint::{self, WorkerState};
 use crate::metrics::Metrics;
 use crate::record::Decoder;
 use crate::sources::{Poll, ProcessSources, Share, SourceContext, SourceSpec};
@@ -50,10 +53,22 @@ pub struct Plan {
     pub decoder: Decoder,
     /// Processing or event time.
     pub clock: Clock,
+    /// Checkpoints, if `--checkpoint-dir` is given.
+    pub checkpoint: Option<checkpoint::Config>,
+}
+
+/// What worker 0 hands to the output, in order.
+#[derive(Debug)]
+pub enum Emitted {
+    /// A closed window.
+    Window(Window),
+    /// Every worker saved its checkpoint of this epoch, and the windows up to it were handed
+    /// over before this: the output commits it once they are written.
+    Checkpoint(u64),
 }
 
 /// Where emitted windows go: called on worker 0 only, in window order.
-pub type WindowSink = Arc<dyn Fn(Window) + Send + Sync>;
+pub type WindowSink = Arc<dyn Fn(Emitted) + Send + Sync>;
 
 /// Runs the pipeline until the sources end (or shutdown), on this process's workers.
 pub fn run(
@@ -63,7 +78,7 @@ pub fn run(
     ctx: SourceContext,
     sink: WindowSink,
 ) -> Result<(), String> {
-    let parts = ProcessSources::open(
+    let mut parts = ProcessSources::open(
         sources,
         cluster.process,
         cluster.processes,
@@ -72,18 +87,39 @@ pub fn run(
         &plan.decoder,
         plan.clock != Clock::Processing,
     )?;
-    let parts = Arc::new(Mutex::new(parts));
     let first_local = cluster.process * cluster.workers;
+    // Each local worker's restored state, its sources moved to the saved positions.
+    let mut restored: Vec<Option<WorkerState>> = Vec::new();
+    for local in 0..cluster.workers {
+        let state = match plan.checkpoint.as_ref() {
+            Some(c) => match c.restore {
+                Some(epoch) => {
+                    let me = (first_local + local) as u64;
+                    let s = checkpoint::load(&c.dir, &c.shape, epoch, me)?;
+                    parts.seek(local, &s.positions).map_err(|e| {
+                        let f = checkpoint::worker_file(&c.dir, epoch, me);
+                        format!("checkpoint {}: {e}", f.display())
+                    })?;
+                    Some(s)
+                }
+                None => None,
+            },
+            None => None,
+        };
+        restored.push(state);
+    }
+    let parts = Arc::new(Mutex::new((parts, restored)));
     let config = cluster.timely_config()?;
     let guards = timely::execute(config, move |worker| {
+        let local = worker.index() - first_local;
         let mine = parts
             .lock()
-            .map(|mut p| p.take(worker.index() - first_local));
-        let mine = mine.unwrap_or_default();
-        worker_main(worker, &plan, mine, &ctx, &sink);
+            .map(|mut p| (p.0.take(local), p.1[local].take()));
+        let (mine, state) = mine.unwrap_or_default();
+        worker_main(worker, &plan, mine, state, &ctx, &sink)
     })?;
     for r in guards.join() {
-        r?;
+        r??;
     }
     Ok(())
 }
@@ -96,6 +132,7 @@ fn now_ms() -> u64 {
 
 type TagsIn = InputHandle<u64, CapacityContainerBuilder<Vec<(u64, String, u64)>>>;
 type StatsIn = InputHandle<u64, CapacityContainerBuilder<Vec<StatsMsg>>>;
+type AcksIn = InputHandle<u64, CapacityContainerBuilder<Vec<u64>>>;
 
 /// Advances allowed ahead of the pipeline's progress before a worker waits (live sources).
 const MAX_IN_FLIGHT: usize = 2;
@@ -104,28 +141,61 @@ fn worker_main(
     worker: &mut Worker,
     plan: &Plan,
     mut parts: Vec<Share>,
+    restored: Option<WorkerState>,
     ctx: &SourceContext,
     sink: &WindowSink,
-) {
+) -> Result<(), String> {
     let spec = plan.spec;
     let mut tags_in = TagsIn::new();
     let mut stats_in = StatsIn::new();
+    let mut acks_in = AcksIn::new();
     let probe = ProbeHandle::new();
     let state_size = Rc::new(RefCell::new(0usize));
     let is_first = worker.index() == 0;
+    let peers = worker.peers() as u64;
+    let mut ckpt = plan
+        .checkpoint
+        .clone()
+        .map(|c| WorkerCkpt::new(c, worker.index() as u64, parts.len()));
+    let shard_k = plan.top.max(plan.counts_limit);
+    let (shard, merger) = match restored.as_ref() {
+        Some(s) => {
+            let shard = Shard::restore(spec, shard_k, &s.shard);
+            let merger = if is_first {
+                Merger::restore(spec, plan.top, plan.counts_limit, &s.merger)
+            } else {
+                Ok(Merger::new(spec, plan.top).with_counts(plan.counts_limit))
+            };
+            let file = |e: String| {
+                let c = plan.checkpoint.as_ref().expect("restoring");
+                let f = checkpoint::worker_file(&c.dir, s.epoch, s.worker);
+                format!("checkpoint {}: {e}", f.display())
+            };
+            (shard.map_err(file)?, merger.map_err(file)?)
+        }
+        None => (
+            Shard::new(spec, shard_k),
+            Merger::new(spec, plan.top).with_counts(plan.counts_limit),
+        ),
+    };
     worker.dataflow::<u64, _, _>(|scope| {
         let tags = tags_in.to_stream(scope);
         let stats = stats_in.to_stream(scope);
-        let shard_k = plan.top.max(plan.counts_limit);
-        let shards = operators::shard_windows(tags, spec, shard_k, state_size.clone());
-        let sink = sink.clone();
-        let merger = window::Merger::new(spec, plan.top).with_counts(plan.counts_limit);
-        operators::merge(stats, shards, merger, move |w| {
+        let shard_snaps = ckpt.as_ref().map(|c| c.shard.clone());
+        let merger_snaps = ckpt.as_ref().filter(|_| is_first).map(|c| c.merger.clone());
+        let shards = operators::shard_windows(tags, shard, state_size.clone(), shard_snaps);
+        let window_sink = sink.clone();
+        operators::merge(stats, shards, merger, merger_snaps, move |w| {
             if is_first {
-                sink(w)
+                window_sink(Emitted::Window(w))
             }
         })
         .probe_with(&probe);
+        let acks = acks_in.to_stream(scope);
+        let commit_sink = sink.clone();
+        operators::acks(acks, peers, move |epoch| {
+            commit_sink(Emitted::Checkpoint(epoch))
+        });
     });
 
     let mut ingest = Ingest::new(spec, plan.clock, plan.mode);
@@ -136,10 +206,17 @@ fn worker_main(
         tag_buf: Vec::new(),
         stat_buf: Vec::new(),
     };
+    if let Some(s) = restored {
+        if let Some(c) = ckpt.as_mut() {
+            c.restored(&s);
+        }
+        ingest.restore_clocks(s.clocks);
+        inputs.advance(&mut ingest, s.input_time);
+    }
     let processing = plan.clock == Clock::Processing;
     if processing {
-        let start = spec.pane_of(now_ms());
-        inputs.advance(&mut ingest, start);
+        let start = spec.pane_of(now_ms()).max(inputs.time());
+        inputs.move_to(&mut ingest, &mut ckpt, start, None);
         if is_first {
             // Announces the start pane, so windows are emitted from the first one after start
             // even while no record arrives.
@@ -173,21 +250,34 @@ fn worker_main(
                         0
                     };
                     if processing && now_pane > inputs.time() {
-                        inputs.advance(&mut ingest, now_pane);
-                        in_flight.push_back(now_pane);
+                        let t = inputs.move_to(&mut ingest, &mut ckpt, now_pane, None);
+                        in_flight.push_back(t);
                     }
                     let time = inputs.time();
                     let metrics = &ctx.metrics;
-                    ingest.push_chunk(i, share, &chunk, time, now_pane, metrics, |ing, to, _| {
-                        inputs.advance(ing, to);
-                        to
-                    });
+                    let ck = &mut ckpt;
+                    let inp = &mut inputs;
+                    ingest.push_chunk(
+                        i,
+                        share,
+                        &chunk,
+                        time,
+                        now_pane,
+                        metrics,
+                        |ing, to, line| {
+                            let at = chunk.positions.get(line).map(|&p| (i, p));
+                            inp.move_to(ing, ck, to, at)
+                        },
+                    );
+                    if let (Some(c), Some(&p)) = (ckpt.as_mut(), chunk.positions.last()) {
+                        c.positions[i] = Some(p);
+                    }
                 }
                 Poll::Idle => {}
                 Poll::Done => {
                     done[i] = true;
                     if let Some(to) = ingest.share_done(i, inputs.time()) {
-                        inputs.advance(&mut ingest, to);
+                        inputs.move_to(&mut ingest, &mut ckpt, to, None);
                     }
                 }
             }
@@ -198,8 +288,8 @@ fn worker_main(
         if processing {
             let now_pane = spec.pane_of(now_ms());
             if now_pane > inputs.time() {
-                inputs.advance(&mut ingest, now_pane);
-                in_flight.push_back(now_pane);
+                let t = inputs.move_to(&mut ingest, &mut ckpt, now_pane, None);
+                in_flight.push_back(t);
             }
         }
         if ingest.should_flush() {
@@ -217,15 +307,35 @@ fn worker_main(
         } else {
             worker.step_or_park(Some(Duration::from_millis(2)));
         }
+        if let Some(c) = ckpt.as_mut() {
+            for epoch in c.write_ready(&ctx.metrics)? {
+                acks_in.send(epoch);
+            }
+            if let Some(want) = c.release(|t| !probe.less_than(&t)) {
+                inputs.move_to(&mut ingest, &mut ckpt, want, None);
+            }
+        }
         if is_first {
             batches.observe(inputs.time(), &probe, &ctx.metrics);
         }
     }
     inputs.flush(&mut ingest);
+    if let Some(c) = ckpt.as_mut() {
+        c.close(inputs.time(), ingest.clocks());
+    }
     drop(inputs);
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(1)));
+        if let Some(c) = ckpt.as_mut() {
+            for epoch in c.write_ready(&ctx.metrics)? {
+                acks_in.send(epoch);
+            }
+        }
     }
+    // Timely runs the dataflow to its end after this returns: the last acknowledgements
+    // reach worker 0 then.
+    drop(acks_in);
+    Ok(())
 }
 
 /// Times each batch from the moment the input moves past it to the moment the probe shows
@@ -283,6 +393,32 @@ impl Inputs {
         for s in self.stat_buf.drain(..) {
             self.stats.send(s);
         }
+    }
+
+    /// Moves the input toward `to` as checkpoints allow (see `ckpt`); returns the new time.
+    /// `at` is the share and position of the line just processed, when moving mid-chunk.
+    fn move_to(
+        &mut self,
+        ingest: &mut Ingest,
+        ckpt: &mut Option<WorkerCkpt>,
+        to: u64,
+        at: Option<(usize, u64)>,
+    ) -> u64 {
+        let cur = self.time();
+        let to = match ckpt.as_mut() {
+            Some(c) if to > cur => {
+                let mut positions = c.positions.clone();
+                if let Some((i, p)) = at {
+                    positions[i] = Some(p);
+                }
+                c.limit(cur, to, &positions, ingest.clocks())
+            }
+            _ => to,
+        };
+        if to > cur {
+            self.advance(ingest, to);
+        }
+        self.time()
     }
 
     /// Sends what is pending, then moves both inputs to `to`.

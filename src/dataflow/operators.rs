@@ -10,8 +10,9 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::{Stream, StreamVec};
 use timely::progress::frontier::MutableAntichain;
-use window::{Merger, Shard, ShardWindow, Window, WindowSpec};
+use window::{Merger, Shard, ShardWindow, Window};
 
+use super::ckpt::{Acks, Snapshots};
 use super::ingest::StatsMsg;
 
 /// Fixed routing hash of a tag: the same in every process and run (never `RandomState`).
@@ -23,13 +24,14 @@ fn first(frontier: &MutableAntichain<u64>) -> Option<u64> {
     frontier.frontier().iter().next().copied()
 }
 
-/// Exchanges `(pane, tag, n)` by tag and keeps each shard's sliding windows; emits each
-/// shard's result for window E at time E − 1.
+/// Exchanges `(pane, tag, n)` by tag and keeps each shard's sliding windows (starting from
+/// `shard`); emits each shard's result for window E at time E − 1. With `snaps`, snapshots
+/// the shard whenever its frontier rests at an epoch.
 pub fn shard_windows<'s>(
     tags: StreamVec<'s, u64, (u64, String, u64)>,
-    spec: WindowSpec,
-    k: usize,
+    shard: Shard,
     state_size: Rc<RefCell<usize>>,
+    snaps: Option<Rc<Snapshots>>,
 ) -> StreamVec<'s, u64, ShardWindow> {
     let pact = Exchange::new(|x: &(u64, String, u64)| route(&x.1));
     tags.unary_frontier::<CapacityContainerBuilder<Vec<ShardWindow>>, _, _, _>(
@@ -37,7 +39,7 @@ pub fn shard_windows<'s>(
         "ShardWindows",
         move |cap, _info| {
             let mut cap = Some(cap);
-            let mut shard = Shard::new(spec, k);
+            let mut shard = shard;
             move |(input, frontier), output| {
                 input.for_each(|stamp, data| {
                     if let Some(&t) = stamp.least() {
@@ -58,6 +60,13 @@ pub fn shard_windows<'s>(
                     let at = held.delayed(&w.end.saturating_sub(1).max(*held.time()));
                     output.session(&at).give(w);
                 }
+                if let (Some(t), Some(snaps)) = (f, snaps.as_ref()) {
+                    if snaps.is_epoch(t) {
+                        let mut bytes = Vec::new();
+                        shard.snapshot(t, &mut bytes);
+                        snaps.put(t, bytes);
+                    }
+                }
                 *state_size.borrow_mut() = shard.distinct_in_state();
                 match f {
                     Some(f) => held.downgrade(&f),
@@ -69,11 +78,13 @@ pub fn shard_windows<'s>(
 }
 
 /// Gathers statistics and shard results at worker 0 and hands each complete window to
-/// `emit`. Produces no data; its output exists so a probe can watch the whole pipeline.
+/// `emit`; with `snaps`, snapshots the merger whenever its frontier rests at an epoch.
+/// Produces no data; its output exists so a probe can watch the whole pipeline.
 pub fn merge<'s>(
     stats: StreamVec<'s, u64, StatsMsg>,
     shards: StreamVec<'s, u64, ShardWindow>,
     mut merger: Merger,
+    snaps: Option<Rc<Snapshots>>,
     mut emit: impl FnMut(Window) + 'static,
 ) -> Stream<'s, u64, Vec<()>> {
     let to_zero = Exchange::new(|_: &StatsMsg| 0);
@@ -121,7 +132,33 @@ pub fn merge<'s>(
                 for w in merger.advance(f) {
                     emit(w);
                 }
+                if let (Some(t), Some(snaps)) = (f, snaps.as_ref()) {
+                    if snaps.is_epoch(t) {
+                        let mut bytes = Vec::new();
+                        merger.snapshot(t, &mut bytes);
+                        snaps.put(t, bytes);
+                    }
+                }
             }
         },
     )
+}
+
+/// Counts at worker 0 the workers' acknowledgements of saved checkpoint epochs, and calls
+/// `commit` with each epoch that every one of the `peers` workers has saved.
+pub fn acks<'s>(acks: StreamVec<'s, u64, u64>, peers: u64, mut commit: impl FnMut(u64) + 'static) {
+    let mut count = Acks::default();
+    acks.sink(
+        Exchange::new(|_: &u64| 0),
+        "Acks",
+        move |(input, _frontier)| {
+            input.for_each(|_, data| {
+                for epoch in data.drain(..) {
+                    if let Some(e) = count.ack(epoch, peers) {
+                        commit(e);
+                    }
+                }
+            });
+        },
+    );
 }

@@ -11,6 +11,8 @@ use super::{Partition, Poll, SourceContext};
 /// One worker's byte range of a file: the lines that start in `[start, end)`.
 pub struct FilePartition {
     reader: Option<LineReader<File>>,
+    path: std::path::PathBuf,
+    start: u64,
     end: u64,
     ctx: SourceContext,
     counted_long: u64,
@@ -48,6 +50,8 @@ impl FilePartition {
         let counted_long = reader.as_ref().map_or(0, |r| r.too_long);
         Ok(FilePartition {
             reader,
+            path: path.to_owned(),
+            start,
             end,
             ctx: ctx.clone(),
             counted_long,
@@ -75,6 +79,28 @@ impl Partition for FilePartition {
         self.reader.is_some()
     }
 
+    fn seek(&mut self, pos: u64) -> Result<(), String> {
+        if pos < self.start || pos > self.end {
+            return Err(format!(
+                "position {pos} is outside this worker's byte range {}..{} of {} (was the file \
+                 changed?)",
+                self.start,
+                self.end,
+                self.path.display()
+            ));
+        }
+        if pos == self.end {
+            self.reader = None;
+            return Ok(());
+        }
+        let err = |e: std::io::Error| format!("cannot read {}: {e}", self.path.display());
+        let mut file = File::open(&self.path).map_err(err)?;
+        file.seek(SeekFrom::Start(pos)).map_err(err)?;
+        self.reader = Some(LineReader::with_offset(file, self.ctx.max_line, pos));
+        self.counted_long = 0;
+        Ok(())
+    }
+
     fn poll(&mut self) -> Poll {
         let Some(r) = self.reader.as_mut() else {
             return Poll::Done;
@@ -100,6 +126,15 @@ impl Partition for FilePartition {
                     .iter()
                     .take_while(|&&(s, _)| before + (s as u64) < end)
                     .count();
+                // Where each kept line ends in the file: where the next one starts (the chunk's
+                // data ends right after its last line's ending).
+                let next = c
+                    .lines
+                    .iter()
+                    .skip(1)
+                    .map(|&(s, _)| s)
+                    .chain([c.data.len()]);
+                c.positions = next.take(keep).map(|s| before + s as u64).collect();
                 c.lines.truncate(keep);
                 Poll::Lines(c)
             }

@@ -261,6 +261,25 @@ impl ProcessSources {
         Ok(ProcessSources { per_worker })
     }
 
+    /// Moves the partitions of local worker `local` to the positions a checkpoint saved.
+    pub fn seek(&mut self, local: usize, positions: &[Option<u64>]) -> Result<(), String> {
+        let shares = &mut self.per_worker[local];
+        if shares.len() != positions.len() {
+            return Err(format!(
+                "it holds {} source partition(s) for this worker, this run has {} (use the same \
+                 --source list)",
+                positions.len(),
+                shares.len()
+            ));
+        }
+        for (share, pos) in shares.iter_mut().zip(positions) {
+            if let Some(p) = pos {
+                share.part.seek(*p)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Takes the partitions of local worker `local` (each worker calls this once).
     pub fn take(&mut self, local: usize) -> Vec<Share> {
         std::mem::take(&mut self.per_worker[local])
