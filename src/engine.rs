@@ -57,7 +57,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     let clock = match a.time {
         TimeArg::Processing => Clock::Processing,
         TimeArg::Event => {
-            if a.format != Format::Jsonl {
+            if a.format != Format::Jsonl && !sources.iter().all(SourceSpec::stamps_time) {
                 bail!("--time event needs --format jsonl (the time comes from --time-field)");
             }
             Clock::Event {

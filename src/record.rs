@@ -62,6 +62,13 @@ impl Decoder {
         self
     }
 
+    /// The same decoder without a time field, for sources that stamp each line with its event
+    /// time themselves (`kafka://…?time=timestamp`).
+    pub fn without_time(mut self) -> Self {
+        self.time_path = None;
+        self
+    }
+
     /// Decodes one line (without its ending).
     pub fn decode<'a>(&self, line: &'a [u8]) -> Result<Record<'a>, Skip> {
         match self.format {

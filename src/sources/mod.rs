@@ -6,7 +6,9 @@
 //!   reads the lines that *start* in its range), so reading and decoding run in parallel;
 //! - streams that cannot be split (stdin, `socket://`, `listen://`) are read by one thread
 //!   of the first process, which deals chunks of lines round-robin to that process's workers;
-//! - the generator runs in every worker, each with its own seed and share of the rate.
+//! - the generator runs in every worker, each with its own seed and share of the rate;
+//! - a Kafka topic's partitions are dealt to the workers of the whole cluster
+//!   (p % workers), each partition a share of its own.
 //!
 //! The registry of schemes is [`SourceSpec::parse`]; adding a source means a variant there, a
 //! file here, and a match arm in `open`.
@@ -18,6 +20,7 @@ pub mod generator;
 #[cfg(test)]
 pub mod harness;
 pub mod jetstream;
+pub mod kafka;
 pub mod lines;
 pub mod live;
 pub mod mastodon;
@@ -53,10 +56,12 @@ pub enum SourceSpec {
     Jetstream(jetstream::JetstreamSpec),
     /// `mastodon://HOST/...`: Mastodon streaming over SSE.
     Mastodon(mastodon::MastodonSpec),
+    /// `kafka://HOST:PORT/TOPIC`: a Kafka topic, its partitions shared among the workers.
+    Kafka(kafka::KafkaSpec),
 }
 
 /// Schemes that later issues add; named here so the error says what is missing.
-const PLANNED: [&str; 1] = ["kafka"];
+const PLANNED: [&str; 0] = [];
 
 impl SourceSpec {
     /// Parses a source URI. The error is one line naming the problem.
@@ -77,12 +82,13 @@ impl SourceSpec {
                 rest,
             )?)),
             "mastodon" => Ok(SourceSpec::Mastodon(mastodon::MastodonSpec::parse(rest)?)),
+            "kafka" => Ok(SourceSpec::Kafka(kafka::KafkaSpec::parse(rest)?)),
             s if PLANNED.contains(&s) => Err(format!(
                 "source scheme '{s}://' is not available in this build yet"
             )),
             s => Err(format!(
                 "unknown source scheme '{s}://' in '{uri}' (expected socket://, listen://, \
-                 gen://, x://, jetstream://, mastodon://, file:// or a path, or - for stdin)"
+                 gen://, x://, jetstream://, mastodon://, kafka://, file:// or a path, or - for stdin)"
             )),
         }
     }
@@ -92,6 +98,7 @@ impl SourceSpec {
         match self {
             SourceSpec::File(_) | SourceSpec::Stdin => true,
             SourceSpec::Generator(g) => g.count.is_some(),
+            SourceSpec::Kafka(k) => k.end_latest,
             SourceSpec::Socket(_) | SourceSpec::Listen(_) => false,
             SourceSpec::X(_) | SourceSpec::Jetstream(_) | SourceSpec::Mastodon(_) => false,
         }
@@ -103,6 +110,12 @@ impl SourceSpec {
             self,
             SourceSpec::X(_) | SourceSpec::Jetstream(_) | SourceSpec::Mastodon(_)
         )
+    }
+
+    /// True for sources that stamp each line with its event time (`kafka://…?time=timestamp`):
+    /// their lines need no time field.
+    pub fn stamps_time(&self) -> bool {
+        matches!(self, SourceSpec::Kafka(k) if k.stamp_time)
     }
 
     /// Checks what can be checked before starting (a file exists and is readable).
@@ -243,6 +256,8 @@ impl ProcessSources {
             let parts = open(spec, process, threads, peers, ctx)?;
             let d = if spec.is_live() {
                 live::decoder(event_time)
+            } else if spec.stamps_time() {
+                decoder.clone().without_time()
             } else {
                 decoder.clone()
             };
@@ -250,12 +265,14 @@ impl ProcessSources {
                 SourceSpec::X(_) => None,
                 _ => Track::new(&ctx.track),
             };
-            for (w, part) in parts.into_iter().enumerate() {
-                per_worker[w].push(Share {
-                    part,
-                    decoder: d.clone(),
-                    track: track.clone(),
-                });
+            for (w, parts) in parts.into_iter().enumerate() {
+                for part in parts {
+                    per_worker[w].push(Share {
+                        part,
+                        decoder: d.clone(),
+                        track: track.clone(),
+                    });
+                }
             }
         }
         Ok(ProcessSources { per_worker })
@@ -286,16 +303,19 @@ impl ProcessSources {
     }
 }
 
-/// Opens one source: one partition per local worker (possibly `Done` ones).
+/// Opens one source: the partitions of each local worker (possibly `Done` ones): one each,
+/// except for Kafka, where a worker has one per Kafka partition it reads.
 fn open(
     spec: &SourceSpec,
     process: usize,
     threads: usize,
     peers: usize,
     ctx: &SourceContext,
-) -> Result<Vec<Box<dyn Partition>>, String> {
+) -> Result<Vec<Vec<Box<dyn Partition>>>, String> {
     let first = process * threads;
-    Ok(match spec {
+    let one_each: Vec<Box<dyn Partition>> = match spec {
+        // Every process reads its own partitions of a topic.
+        SourceSpec::Kafka(k) => return kafka::open(k, process, threads, peers, ctx),
         SourceSpec::File(path) => (0..threads)
             .map(|w| file::FilePartition::open(path, first + w, peers, ctx))
             .collect::<Result<Vec<_>, _>>()?
@@ -338,7 +358,8 @@ fn open(
                 move |deal| socket::accept_loop(listener, deal, &ctx)
             })
         }
-    })
+    };
+    Ok(one_each.into_iter().map(|p| vec![p]).collect())
 }
 
 #[cfg(test)]
