@@ -304,6 +304,24 @@ pub struct GenArgs {
     /// Serve the tweets to every client that connects to ADDR instead of writing stdout.
     #[arg(long, value_name = "ADDR")]
     pub serve: Option<String>,
+    /// Line format: text, or JSON objects {"created_at":TIME,"text":TEXT} with each
+    /// tweet's event time.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Event time of the first tweet (RFC 3339 or epoch seconds/ms); each next one is
+    /// --time-step later and the stream is the same on every run [default: the wall clock].
+    #[arg(long, value_name = "TIME", value_parser = event_time)]
+    pub start: Option<u64>,
+    /// Event time from one tweet to the next, with --start.
+    #[arg(long, value_parser = duration, default_value = "10ms")]
+    pub time_step: Duration,
+    /// Produce the tweets to a Kafka topic, HOST:PORT[,HOST:PORT...]/TOPIC, instead of
+    /// writing stdout: tweet i to partition i mod N, its Kafka timestamp its event time.
+    #[arg(long, value_name = "BROKERS/TOPIC", conflicts_with = "serve")]
+    pub kafka: Option<String>,
+    /// Partitions of the topic when --kafka has to create it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub partitions: u32,
 }
 
 /// `tagstream receive`.
@@ -347,6 +365,12 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         return Err(format!("'{s}' must be positive"));
     }
     Ok(d)
+}
+
+/// Parses an event time (RFC 3339, Twitter's legacy format, epoch seconds or ms) to ms.
+pub fn event_time(s: &str) -> Result<u64, String> {
+    crate::record::parse_time(s)
+        .ok_or_else(|| format!("'{s}' is not a time (e.g. 2024-01-01T00:00:00Z)"))
 }
 
 /// Like [`duration`], but zero is allowed.

@@ -206,6 +206,13 @@ impl Generator {
         TAGS[i.min(TAGS.len() - 1)]
     }
 
+    /// The next tweet, with the burst of second `secs` since the epoch. Given event times
+    /// instead of the wall clock, the stream is the same on every run (`tagstream gen --start`).
+    pub fn tweet_at(&mut self, secs: u64) -> &str {
+        self.tweet(Self::burst(secs));
+        &self.line
+    }
+
     /// Writes one tweet into `self.line`.
     fn tweet(&mut self, burst: (usize, f64)) {
         use std::fmt::Write;
