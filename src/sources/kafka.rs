@@ -256,26 +256,22 @@ fn worker_shares(
     ctx: &SourceContext,
     counters: &Arc<SourceCounters>,
 ) -> Result<Vec<Box<dyn Partition>>, String> {
-    // (partition, first offset, end) of the partitions with something to read.
+    // (partition, first offset, high watermark) of the partitions to read: with
+    // `end=latest`, those with something below their high watermark.
     let mut plan = Vec::new();
     for &p in mine {
-        let (from, end) = if spec.end_latest {
-            let (low, high) = meta
-                .fetch_watermarks(&spec.topic, p, TIMEOUT)
-                .map_err(|e| format!("{}: partition {p}: {e}", spec.name()))?;
-            let from = if spec.start == Start::Latest {
-                high
-            } else {
-                low
-            };
-            if from >= high {
-                continue;
-            }
-            (from, Some(high))
+        let (low, high) = meta
+            .fetch_watermarks(&spec.topic, p, TIMEOUT)
+            .map_err(|e| format!("{}: partition {p}: {e}", spec.name()))?;
+        let from = if spec.start == Start::Latest {
+            high
         } else {
-            (0, None)
+            low
         };
-        plan.push((p, from, end));
+        if spec.end_latest && from >= high {
+            continue;
+        }
+        plan.push((p, from, high));
     }
     if plan.is_empty() {
         return Ok(vec![Box::new(Finished)]);
@@ -309,7 +305,7 @@ fn worker_shares(
         counters: counters.clone(),
     }));
     plan.into_iter()
-        .map(|(p, next, end)| {
+        .map(|(p, next, high)| {
             let queue = consumer
                 .split_partition_queue(&spec.topic, p)
                 .ok_or_else(|| format!("{}: no queue for partition {p}", spec.name()))?;
@@ -318,7 +314,8 @@ fn worker_shares(
                 shared: shared.clone(),
                 partition: p,
                 next,
-                end,
+                end: spec.end_latest.then_some(high),
+                has_data: next < high,
                 done: false,
                 stamp_time: spec.stamp_time,
                 ctx: ctx.clone(),
@@ -411,6 +408,8 @@ struct KafkaPartition {
     /// `end=latest`: the partition's high watermark at start. The partition is done at the
     /// first end of the log at or past it (see the module docs).
     end: Option<i64>,
+    /// Messages lay below the high watermark at start.
+    has_data: bool,
     done: bool,
     stamp_time: bool,
     ctx: SourceContext,
@@ -453,6 +452,13 @@ impl KafkaPartition {
 }
 
 impl Partition for KafkaPartition {
+    /// A partition with messages below its high watermark holds its worker's event-time
+    /// watermark until its first record: the worker's partitions then advance together, so
+    /// no record is late for having been fetched after another partition's.
+    fn holds_watermark(&self) -> bool {
+        self.has_data && !self.done
+    }
+
     fn poll(&mut self) -> Poll {
         if self.done || self.ctx.stopping() {
             return Poll::Done;
