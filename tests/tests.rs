@@ -25,6 +25,8 @@ mod receive;
 mod store;
 /// The PostgreSQL sink against a real server on 127.0.0.1.
 mod postgres;
+/// `kafka://` and `gen --kafka` against a real Kafka-protocol broker on 127.0.0.1.
+mod kafka;
 /// The HTTP API: top, windows, SQL, SSE events, metrics, health.
 mod http;
 /// The live dashboard in headless Chromium.
