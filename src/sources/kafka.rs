@@ -282,6 +282,18 @@ fn worker_shares(
         .set("enable.auto.offset.store", "false")
         // A checkpoint's offset that retention already deleted: go on from the earliest.
         .set("auto.offset.reset", "earliest")
+        // Each split partition queue prefetches up to 8 MB (librdkafka's 64 MB counts per
+        // partition once queues are split), and refills 10 ms after it drained below its
+        // thresholds instead of librdkafka's 1 s, which left the consumer waiting: a 2M
+        // message replay against tansu went from 0.45M to about 1M messages/s.
+        .set("queued.max.messages.kbytes", "8192")
+        .set("fetch.queue.backoff.ms", "10")
+        // A broker holds an empty fetch this long: with end=latest, the end of a partition
+        // is seen that much later (librdkafka's 500 ms doubled a short replay's time).
+        .set(
+            "fetch.wait.max.ms",
+            if spec.end_latest { "10" } else { "500" },
+        )
         .set(
             "enable.partition.eof",
             if spec.end_latest { "true" } else { "false" },
@@ -291,15 +303,17 @@ fn worker_shares(
             .map_err(|e| format!("{}: cannot start a consumer: {e}", spec.name()))?,
     );
     counters.connected.fetch_add(1, Relaxed);
-    let start = match spec.start {
-        Start::Earliest => Offset::Beginning,
+    // The earliest offset is known already: starting from it spares librdkafka an offset
+    // query (about 500 ms before the first message against tansu).
+    let start = |from: i64| match spec.start {
+        Start::Earliest => Offset::Offset(from),
         Start::Latest => Offset::End,
     };
     let shared = Arc::new(Mutex::new(Assignment {
         consumer: consumer.clone(),
         name: spec.name(),
         topic: spec.topic.clone(),
-        starts: plan.iter().map(|&(p, _, _)| (p, start)).collect(),
+        starts: plan.iter().map(|&(p, from, _)| (p, start(from))).collect(),
         assigned: false,
         down: false,
         counters: counters.clone(),
