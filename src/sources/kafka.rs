@@ -160,7 +160,10 @@ pub fn client_config(brokers: &[String]) -> ClientConfig {
     c.set("bootstrap.servers", brokers.join(","))
         .set("client.id", "tagstream")
         // Brokers close idle connections; that is no news worth an error event.
-        .set("log.connection.close", "false");
+        .set("log.connection.close", "false")
+        // Retry a lost broker at most a second apart, as Kafka's own clients do
+        // (librdkafka's default grows to 10 s).
+        .set("reconnect.backoff.max.ms", "1000");
     c
 }
 
@@ -384,30 +387,37 @@ impl Assignment {
         Ok(())
     }
 
-    /// Counts connection trouble; librdkafka reconnects by itself.
+    /// Counts a client error. A lost broker connection (librdkafka reconnects by itself,
+    /// with its own backoff) is one warning per outage and one reconnect each; other errors
+    /// are counted, the first one of a run also said.
     fn broker_trouble(&mut self, e: &KafkaError) {
         match e.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::AllBrokersDown) if !self.down => {
-                self.down = true;
-                self.counters.connected.fetch_sub(1, Relaxed);
-                crate::log::warn(format_args!(
-                    "{}: lost every broker ({e}); reconnecting",
-                    self.name
-                ));
-            }
-            Some(RDKafkaErrorCode::BrokerTransportFailure) => {
+            Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown) => {
                 self.counters.reconnects.fetch_add(1, Relaxed);
+                if !self.down {
+                    self.down = true;
+                    self.counters.connected.fetch_sub(1, Relaxed);
+                    crate::log::warn(format_args!(
+                        "{}: lost the broker connection ({e}); reconnecting",
+                        self.name
+                    ));
+                }
             }
-            _ => self.counters.skip("client_error"),
+            _ => {
+                if self.counters.skipped("client_error") == 0 {
+                    crate::log::warn(format_args!("{}: {e}", self.name));
+                }
+                self.counters.skip("client_error");
+            }
         }
     }
 
-    /// Messages flow again after every broker was lost.
+    /// Messages flow again after an outage.
     fn up(&mut self) {
         if self.down {
             self.down = false;
             self.counters.connected.fetch_add(1, Relaxed);
-            crate::log::info(format_args!("{}: reconnected", self.name));
+            crate::log::info(format_args!("{}: receiving again", self.name));
         }
     }
 }
