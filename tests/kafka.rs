@@ -345,3 +345,180 @@ fn unknown_topic_is_one_line_naming_it() {
         format!("tagstream: error: Kafka topic '{topic}' does not exist on {b}")
     );
 }
+
+/// A TCP proxy on 127.0.0.1 that can be cut (every connection closed, the port refused) to
+/// make a broker unreachable, and started again on the same port.
+struct Proxy {
+    stop: Arc<AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(from: u16, to: u16) -> Proxy {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", from)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, c) = (stop.clone(), conns.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::park_timeout(Duration::from_millis(10));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                let mut all = c.lock().unwrap();
+                for (mut a, mut b) in [
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                    (upstream.try_clone().unwrap(), client.try_clone().unwrap()),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut a, &mut b);
+                        let _ = b.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                all.extend([client, upstream]);
+            }
+        });
+        Proxy {
+            stop,
+            conns,
+            thread: Some(thread),
+        }
+    }
+
+    /// Closes the port and every connection through it.
+    fn cut(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A broker lost while the engine runs: one warning, librdkafka reconnects by itself, and
+/// what was produced meanwhile is counted once the broker is reachable again.
+#[test]
+fn a_lost_broker_is_reconnected_by_itself() {
+    if broker().is_none() {
+        return;
+    }
+    // A broker of our own, advertised behind a proxy the test can cut.
+    let Ok(tansu) = std::env::var("TAGSTREAM_TEST_TANSU") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "TAGSTREAM_TEST_TANSU is not set under CI"
+        );
+        eprintln!("SKIP: TAGSTREAM_TEST_TANSU (the tansu binary) is not set");
+        return;
+    };
+    let (inner, outer) = (free_port(), free_port());
+    let _broker = Killed(
+        Command::new(tansu)
+            .args(["broker", "--storage-engine", "memory://tansu/"])
+            .args(["--listener-url", &format!("tcp://127.0.0.1:{inner}")])
+            .args([
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{outer}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", inner)).is_err() {
+        assert!(Instant::now() < deadline, "tansu did not start");
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+    let proxy = Proxy::start(outer, inner);
+    let target = format!("127.0.0.1:{outer}/{}", fresh_topic("lost"));
+    run_ok(bin().args(["gen", "--kafka", &target, "--count", "100"]));
+
+    let t = TempDir::new("kafka-lost");
+    let out = t.path("out.jsonl");
+    let mut engine = bin()
+        .args(["run", "--source", &format!("kafka://{target}")])
+        .args(["--batch", "1s", "--window", "1s", "--tui", "off", "--out"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let (pipe, stderr) = (engine.stderr.take().unwrap(), stderr.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(pipe)) {
+                let line = line.unwrap_or_default();
+                stderr.lock().unwrap().push_str(&line);
+                stderr.lock().unwrap().push('\n');
+            }
+        })
+    };
+    let wait_for = |what: &dyn Fn() -> bool, why: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !what() {
+            assert!(
+                Instant::now() < deadline,
+                "{why}: {}",
+                stderr.lock().unwrap()
+            );
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+    };
+    let counted = || -> u64 {
+        windows(&out)
+            .iter()
+            .map(|w| w["records"].as_u64().unwrap())
+            .sum()
+    };
+    wait_for(&|| counted() == 100, "the first 100 records");
+    proxy.cut();
+    wait_for(
+        &|| {
+            stderr
+                .lock()
+                .unwrap()
+                .contains("lost the broker connection")
+        },
+        "a warning",
+    );
+    let proxy = Proxy::start(outer, inner);
+    run_ok(bin().args(["gen", "--kafka", &target, "--count", "50", "--seed", "9"]));
+    wait_for(&|| counted() == 150, "the 50 produced after the loss");
+    Command::new("kill")
+        .args(["-INT", &engine.id().to_string()])
+        .status()
+        .unwrap();
+    let status = engine.wait().unwrap();
+    reader.join().unwrap();
+    proxy.cut();
+    let err = stderr.lock().unwrap().clone();
+    assert!(status.success(), "{err}");
+    assert_eq!(
+        err.matches("lost the broker connection").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("receiving again"), "{err}");
+    assert_eq!(summary_count(&err, "records"), 150, "{err}");
+    assert!(summary_count(&err, "reconnects") >= 1, "{err}");
+}
