@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Kafka consume rate into the whole pipeline: COUNT generated tweets (JSON lines with event
+# times, `gen --format jsonl --start`) produced to a 4-partition topic on a local tansu broker
+# (.ci/tansu.sh), then replayed with `?end=latest` in event time with 1 and 2 workers, REPEAT
+# runs each, beside the same stream replayed from a file. Checks every run's windows are
+# byte-identical, prints a table and writes bench-runs/<date>-<machine>/kafka-{raw.csv,summary.md}.
+# usage: bench/kafka.sh [COUNT] [REPEAT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-2000000}
+repeat=${2:-3}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tagstream-target}"
+cargo build --release -q
+bin="$CARGO_TARGET_DIR/release/tagstream"
+. .ci/tansu.sh
+tansu_start 39092
+work=$(mktemp -d /tmp/tagstream-bench-kafka.XXXXXX)
+trap 'kill $TANSU_PID 2>/dev/null; rm -rf "$work" "$TANSU_LOG"' EXIT
+broker=127.0.0.1:$KAFKA_PORT
+stream=(--count "$count" --seed 42 --format jsonl --start 2024-01-01T00:00:00Z --time-step 1ms)
+produced=$("$bin" gen --kafka "$broker/tweets" --partitions 4 "${stream[@]}" 2>&1 | tail -1)
+echo "$produced"
+"$bin" gen "${stream[@]}" > "$work/tweets.jsonl"
+
+machine="$(nproc)cpu-$(awk '/MemTotal/ {printf "%dG", $2/1048576}' /proc/meminfo)"
+dir=bench-runs/$(date -u +%Y-%m-%d)-$machine
+mkdir -p "$dir"
+csv=$dir/kafka-raw.csv
+echo "source,workers,run,records,seconds,records_per_s,mb_per_s" > "$csv"
+for source in file kafka; do
+  uri="kafka://$broker/tweets?end=latest"
+  [ $source = file ] && uri=$work/tweets.jsonl
+  for w in 1 2; do
+    for r in $(seq 1 "$repeat"); do
+      out=$work/$source-$w-$r.jsonl
+      line=$("$bin" run --source "$uri" --format jsonl --time event --workers $w \
+               --out "$out" --tui off --db none 2>&1 | grep 'done: windows')
+      cmp -s "$out" "$work/file-1-1.jsonl" ||
+        { echo "windows of $source, $w workers, run $r differ from the file's" >&2; exit 1; }
+      rec=$(sed -E 's/.*records ([0-9]+) .*/\1/' <<<"$line")
+      secs=$(sed -E 's/.* in ([0-9.]+)s = .*/\1/' <<<"$line")
+      rps=$(sed -E 's/.*= ([0-9]+) records\/s.*/\1/' <<<"$line")
+      mbs=$(sed -E 's/.*records\/s, ([0-9.]+) MB\/s.*/\1/' <<<"$line")
+      echo "$source,$w,$r,$rec,$secs,$rps,$mbs" >> "$csv"
+    done
+  done
+done
+{
+  echo "# Kafka consume rate, whole pipeline"
+  echo
+  echo "Machine: $(uname -n), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) cores" \
+       "(the broker runs on the same cores); $(rustc --version); tagstream $(git rev-parse --short HEAD)."
+  echo
+  echo "Command: \`bench/kafka.sh $count $repeat\`: \`tagstream gen --kafka BROKER/tweets --partitions 4" \
+       "${stream[*]}\` into tansu $("$TANSU" --version | awk '{print $2}') (memory storage, 127.0.0.1)," \
+       "then per run \`tagstream run --source 'kafka://BROKER/tweets?end=latest' --format jsonl --time event" \
+       "--workers W --out FILE --tui off --db none\` (10 s / 60 s / 10 s, top 10), and the same with the" \
+       "stream as a file. Every run's windows are byte-identical. Figures from the run's closing line" \
+       "(records ÷ wall time from the engine's start to the last window)."
+  echo
+  echo "Produce: $produced"
+  echo
+  echo "| source | workers | best messages/s | median messages/s | best MB/s | runs |"
+  echo "|---|---|---|---|---|---|"
+  tail -n +2 "$csv" | sort -t, -k1,1 -k2,2n -k6,6n | awk -F, '
+    { key = $1 "," $2; n[key]++; v[key, n[key]] = $6; if ($6 > best[key]) { best[key] = $6; mb[key] = $7 } }
+    END { for (k in n) { split(k, p, ","); m = v[k, int((n[k] + 1) / 2)];
+          printf "| %s | %s | %d | %d | %s | %d |\n", p[1], p[2], best[k], m, mb[k], n[k] } }' |
+    LC_ALL=C.UTF-8 sort
+} > "$dir/kafka-summary.md"
+cat "$dir/kafka-summary.md"
