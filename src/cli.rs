@@ -176,7 +176,7 @@ impl ResultsArgs {
 pub struct RunArgs {
     /// Source URI (repeatable): a file path, '-' for stdin, socket://HOST:PORT,
     /// listen://HOST:PORT, gen://?rate=N&seed=S&count=C, x://, jetstream://,
-    /// mastodon://HOST/public (see the README for each).
+    /// mastodon://HOST/public, kafka://HOST:PORT/TOPIC (see the README for each).
     #[arg(long = "source", short = 's', required = true, value_name = "URI")]
     pub sources: Vec<String>,
     /// Input line format.
