@@ -522,3 +522,56 @@ fn a_lost_broker_is_reconnected_by_itself() {
     assert_eq!(summary_count(&err, "records"), 150, "{err}");
     assert!(summary_count(&err, "reconnects") >= 1, "{err}");
 }
+
+/// Checkpoints restore Kafka offsets: a replay killed with SIGKILL after its first commit,
+/// then run again on the same `--checkpoint-dir`, ends with the windows of the file.
+#[test]
+fn a_killed_replay_resumes_from_the_checkpointed_offsets() {
+    let Some(b) = broker() else { return };
+    let topic = fresh_topic("resume");
+    // 400 000 tweets (4 000 s of event time): long enough a replay to kill it midway.
+    let stream = [&STREAM[2..], &["--count", "400000"]].concat();
+    let out = run_ok(
+        bin()
+            .args([
+                "gen",
+                "--kafka",
+                &format!("{b}/{topic}"),
+                "--partitions",
+                "4",
+            ])
+            .args(&stream),
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("produced 400000 tweets"));
+    let t = TempDir::new("kafka-resume");
+    let file = t.path("stream.jsonl");
+    std::fs::write(&file, run_ok(bin().arg("gen").args(&stream)).stdout).unwrap();
+    let want = t.path("file.jsonl");
+    run_ok(&mut engine(file.to_str().unwrap(), &want, &["--quiet"]));
+
+    let (out, dir) = (t.path("out.jsonl"), t.path("ckpt"));
+    let src = format!("kafka://{b}/{topic}?end=latest");
+    let args = ["--workers", "2", "--checkpoint-dir", dir.to_str().unwrap()];
+    let mut first = Killed(
+        engine(&src, &out, &args)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.join("COMMIT").exists() {
+        assert!(Instant::now() < deadline, "no checkpoint committed");
+        std::thread::park_timeout(Duration::from_micros(200));
+    }
+    let _ = first.0.kill();
+    first.0.wait().unwrap();
+    let res = run_ok(&mut engine(&src, &out, &args));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("resuming from checkpoint epoch"), "{err}");
+    let records = summary_count(&err, "records");
+    assert!(records > 0 && records < 400_000, "{err}");
+    assert!(
+        std::fs::read(&out).unwrap() == std::fs::read(&want).unwrap(),
+        "the resumed run differs from the file: {err}"
+    );
+}

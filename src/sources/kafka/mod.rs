@@ -58,7 +58,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const GROUP: &str = "tagstream";
 
 /// Opens the source for the `threads` workers of process `process`: for each, one share per
-/// partition it reads (or one finished share if it reads none).
+/// partition of its own (p mod peers), or one finished share if it has none.
 pub fn open(
     spec: &KafkaSpec,
     process: usize,
@@ -91,8 +91,9 @@ fn worker_shares(
     ctx: &SourceContext,
     counters: &Arc<SourceCounters>,
 ) -> Result<Vec<Box<dyn Partition>>, String> {
-    // (partition, first offset, high watermark) of the partitions to read: with
-    // `end=latest`, those with something below their high watermark.
+    // (partition, first offset, high watermark) of every partition of this worker: each is a
+    // share even when there is nothing to read (end=latest on an empty partition), so that
+    // the shares of a run are the same on every start and a checkpoint's positions match.
     let mut plan = Vec::new();
     for &p in mine {
         let (low, high) = meta
@@ -103,9 +104,6 @@ fn worker_shares(
         } else {
             low
         };
-        if spec.end_latest && from >= high {
-            continue;
-        }
         plan.push((p, from, high));
     }
     if plan.is_empty() {
@@ -148,7 +146,10 @@ fn worker_shares(
         consumer: consumer.clone(),
         name: spec.name(),
         topic: spec.topic.clone(),
-        starts: plan.iter().map(|&(p, from, _)| (p, start(from))).collect(),
+        starts: plan
+            .iter()
+            .map(|&(p, from, high)| (p, start(from), !(spec.end_latest && from >= high)))
+            .collect(),
         assigned: false,
         down: false,
         counters: counters.clone(),
@@ -165,7 +166,7 @@ fn worker_shares(
                 next,
                 end: spec.end_latest.then_some(high),
                 has_data: next < high,
-                done: false,
+                done: spec.end_latest && next >= high,
                 stamp_time: spec.stamp_time,
                 ctx: ctx.clone(),
                 counters: counters.clone(),
@@ -180,8 +181,9 @@ struct Assignment {
     consumer: Arc<BaseConsumer>,
     name: String,
     topic: String,
-    /// Where each partition starts, until the assignment is made.
-    starts: Vec<(i32, Offset)>,
+    /// Where each partition starts, and whether it is read at all (with end=latest, a
+    /// partition with nothing below its high watermark is not, unless a checkpoint seeks it).
+    starts: Vec<(i32, Offset, bool)>,
     assigned: bool,
     /// Every broker is unreachable now (librdkafka keeps trying).
     down: bool,
@@ -194,7 +196,7 @@ impl Assignment {
     fn serve(&mut self) -> Result<(), String> {
         if !self.assigned {
             let mut tpl = TopicPartitionList::new();
-            for &(p, off) in &self.starts {
+            for &(p, off, _) in self.starts.iter().filter(|s| s.2) {
                 tpl.add_partition_offset(&self.topic, p, off)
                     .map_err(|e| format!("{}: partition {p}: {e}", self.name))?;
             }
@@ -359,8 +361,8 @@ impl Partition for KafkaPartition {
             a.consumer
                 .seek(&a.topic, p, Offset::Offset(off), TIMEOUT)
                 .map_err(|e| format!("{}: partition {p}: cannot seek to {off}: {e}", a.name))?;
-        } else if let Some(s) = a.starts.iter_mut().find(|(q, _)| *q == p) {
-            s.1 = Offset::Offset(off);
+        } else if let Some(s) = a.starts.iter_mut().find(|s| s.0 == p) {
+            (s.1, s.2) = (Offset::Offset(off), true);
         }
         drop(a);
         self.next = off;
