@@ -8,7 +8,7 @@ use tagstream::metrics::Metrics;
 use tagstream::sources::kafka::{self, KafkaSpec};
 use tagstream::sources::{Poll, SourceContext};
 
-use crate::util::{bin, run_ok, signal_and_wait, summary_count, top, windows, TempDir};
+use crate::util::{bin, free_port, run_ok, signal_and_wait, summary_count, top, windows, TempDir};
 
 /// The broker `.ci/run` starts (`TAGSTREAM_TEST_KAFKA=127.0.0.1:PORT`, tansu in memory).
 /// A local run without one skips with a note; under CI (`CI` set) the test fails instead, so
@@ -55,16 +55,19 @@ const STREAM: [&str; 10] = [
     "10ms",
 ];
 
+/// `tagstream gen --kafka TARGET ARGS…`, which must succeed; returns its stderr.
+fn gen_kafka(target: &str, args: &[&str]) -> String {
+    let out = run_ok(bin().args(["gen", "--kafka", target]).args(args));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Produces the known stream to a new 4-partition topic (tweet i to partition i mod 4, so
 /// each partition is in time order).
 fn produce(broker: &str, topic: &str) {
-    let out = run_ok(
-        bin()
-            .args(["gen", "--kafka", &format!("{broker}/{topic}")])
-            .args(["--partitions", "4"])
-            .args(STREAM),
+    let err = gen_kafka(
+        &format!("{broker}/{topic}"),
+        &[&["--partitions", "4"], &STREAM[..]].concat(),
     );
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("produced 20000 tweets") && err.contains("(4 partitions)"),
         "{err}"
@@ -82,14 +85,6 @@ fn engine(source: &str, out: &Path, extra: &[&str]) -> Command {
     .arg(out)
     .args(extra);
     c
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Issue 6's acceptance: a 4-partition topic gives byte-identical windows with 1 worker,
@@ -183,17 +178,8 @@ fn topic_gives_the_same_windows_for_1_and_2_workers_2_processes_and_the_file() {
 fn live_topic_counts_what_arrives_and_stops_on_sigint() {
     let Some(b) = broker() else { return };
     let topic = fresh_topic("live");
-    run_ok(
-        bin()
-            .args([
-                "gen",
-                "--kafka",
-                &format!("{b}/{topic}"),
-                "--partitions",
-                "2",
-            ])
-            .args(["--count", "1"]),
-    );
+    let target = format!("{b}/{topic}");
+    gen_kafka(&target, &["--partitions", "2", "--count", "1"]);
     let t = TempDir::new("kafka-live");
     let out = t.path("out.jsonl");
     let engine = bin()
@@ -205,11 +191,7 @@ fn live_topic_counts_what_arrives_and_stops_on_sigint() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    run_ok(
-        bin()
-            .args(["gen", "--kafka", &format!("{b}/{topic}")])
-            .args(["--count", "2000", "--seed", "3"]),
-    );
+    gen_kafka(&target, &["--count", "2000", "--seed", "3"]);
     let counted = |out: &Path| -> u64 {
         windows(out)
             .iter()
@@ -235,11 +217,7 @@ fn live_topic_counts_what_arrives_and_stops_on_sigint() {
 fn a_partition_resumes_from_a_reported_position() {
     let Some(b) = broker() else { return };
     let topic = fresh_topic("seek");
-    run_ok(
-        bin()
-            .args(["gen", "--kafka", &format!("{b}/{topic}"), "--count", "300"])
-            .args(["--seed", "5"]),
-    );
+    gen_kafka(&format!("{b}/{topic}"), &["--count", "300", "--seed", "5"]);
     let spec = KafkaSpec::parse(&format!("{b}/{topic}?end=latest")).unwrap();
     let ctx = SourceContext::new(
         Arc::new(Metrics::default()),
@@ -450,7 +428,7 @@ fn a_lost_broker_is_reconnected_by_itself() {
     }
     let proxy = Proxy::start(outer, inner);
     let target = format!("127.0.0.1:{outer}/{}", fresh_topic("lost"));
-    run_ok(bin().args(["gen", "--kafka", &target, "--count", "100"]));
+    gen_kafka(&target, &["--count", "100"]);
 
     let t = TempDir::new("kafka-lost");
     let out = t.path("out.jsonl");
@@ -502,7 +480,7 @@ fn a_lost_broker_is_reconnected_by_itself() {
         "a warning",
     );
     let proxy = Proxy::start(outer, inner);
-    run_ok(bin().args(["gen", "--kafka", &target, "--count", "50", "--seed", "9"]));
+    gen_kafka(&target, &["--count", "50", "--seed", "9"]);
     wait_for(&|| counted() == 150, "the 50 produced after the loss");
     Command::new("kill")
         .args(["-INT", &engine.id().to_string()])
@@ -531,18 +509,11 @@ fn a_killed_replay_resumes_from_the_checkpointed_offsets() {
     let topic = fresh_topic("resume");
     // 400 000 tweets (4 000 s of event time): long enough a replay to kill it midway.
     let stream = [&STREAM[2..], &["--count", "400000"]].concat();
-    let out = run_ok(
-        bin()
-            .args([
-                "gen",
-                "--kafka",
-                &format!("{b}/{topic}"),
-                "--partitions",
-                "4",
-            ])
-            .args(&stream),
+    let err = gen_kafka(
+        &format!("{b}/{topic}"),
+        &[&["--partitions", "4"], &stream[..]].concat(),
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("produced 400000 tweets"));
+    assert!(err.contains("produced 400000 tweets"), "{err}");
     let t = TempDir::new("kafka-resume");
     let file = t.path("stream.jsonl");
     std::fs::write(&file, run_ok(bin().arg("gen").args(&stream)).stdout).unwrap();

@@ -7,15 +7,7 @@ use std::net::TcpStream;
 use crate::live_x::fake::{frames, Conn, FakeX};
 use crate::live_x::{assert_no_token, posts, with_token, Running, TOKEN};
 use crate::util::wait_top;
-use crate::util::{bin, TempDir};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::util::{bin, free_port, TempDir};
 
 #[test]
 fn receive_x_feeds_run_over_a_socket() {

@@ -10,6 +10,15 @@ pub fn bin() -> Command {
     c
 }
 
+/// A port on 127.0.0.1 that nothing listens on (bound, then freed).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// `../shared` beside the repository.
 pub fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
