@@ -239,9 +239,14 @@ impl WorkerState {
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of
 /// the directory. A crash leaves either the old file or the new one, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare file name's parent is "": the current directory.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
+    let name = path.file_name().map_or("".into(), |n| n.to_string_lossy());
+    let tmp = dir.join(format!(".{name}.tagstream-tmp"));
     {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;

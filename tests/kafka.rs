@@ -501,10 +501,11 @@ fn a_lost_broker_is_reconnected_by_itself() {
     assert!(summary_count(&err, "reconnects") >= 1, "{err}");
 }
 
-/// Checkpoints restore Kafka offsets: a replay killed with SIGKILL after its first commit,
-/// then run again on the same `--checkpoint-dir`, ends with the windows of the file.
+/// Checkpoints restore Kafka offsets: a replay killed with SIGKILL at three points (just
+/// after a commit, and mid-epoch twice), each time run again on the same `--checkpoint-dir`,
+/// ends with the `--out` and `windows` table of the file, nothing lost, nothing twice.
 #[test]
-fn a_killed_replay_resumes_from_the_checkpointed_offsets() {
+fn a_replay_killed_three_times_resumes_from_the_checkpointed_offsets() {
     let Some(b) = broker() else { return };
     let topic = fresh_topic("resume");
     // 400 000 tweets (4 000 s of event time): long enough a replay to kill it midway.
@@ -517,32 +518,40 @@ fn a_killed_replay_resumes_from_the_checkpointed_offsets() {
     let t = TempDir::new("kafka-resume");
     let file = t.path("stream.jsonl");
     std::fs::write(&file, run_ok(bin().arg("gen").args(&stream)).stdout).unwrap();
-    let want = t.path("file.jsonl");
-    run_ok(&mut engine(file.to_str().unwrap(), &want, &["--quiet"]));
+    let (want, want_db) = (t.path("file.jsonl"), t.path("file.db"));
+    let db_arg = |db: &Path| ["--db".to_owned(), db.to_str().unwrap().to_owned()];
+    run_ok(engine(file.to_str().unwrap(), &want, &["--quiet"]).args(db_arg(&want_db)));
 
-    let (out, dir) = (t.path("out.jsonl"), t.path("ckpt"));
+    let (out, db, dir) = (t.path("out.jsonl"), t.path("out.db"), t.path("ckpt"));
     let src = format!("kafka://{b}/{topic}?end=latest");
     let args = ["--workers", "2", "--checkpoint-dir", dir.to_str().unwrap()];
-    let mut first = Killed(
-        engine(&src, &out, &args)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !dir.join("COMMIT").exists() {
-        assert!(Instant::now() < deadline, "no checkpoint committed");
-        std::thread::park_timeout(Duration::from_micros(200));
+    let mut kills = 0;
+    for (commits, after_us) in [(1, 0), (2, 400), (2, 1500)] {
+        let mut cmd = engine(&src, &out, &args);
+        cmd.args(db_arg(&db));
+        let after = Duration::from_micros(after_us);
+        if crate::recover::kill_after_commits(&mut cmd, &dir, commits, after) {
+            kills += 1;
+        }
     }
-    let _ = first.0.kill();
-    first.0.wait().unwrap();
-    let res = run_ok(&mut engine(&src, &out, &args));
+    assert!(
+        kills >= 2,
+        "the replay ended before it could be killed twice"
+    );
+    let res = run_ok(engine(&src, &out, &args).args(db_arg(&db)));
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("resuming from checkpoint epoch"), "{err}");
     let records = summary_count(&err, "records");
     assert!(records > 0 && records < 400_000, "{err}");
     assert!(
         std::fs::read(&out).unwrap() == std::fs::read(&want).unwrap(),
-        "the resumed run differs from the file: {err}"
+        "the resumed run differs from the file after {kills} kills: {err}"
     );
+    for sql in crate::recover::TABLES {
+        let (a, b) = (
+            crate::recover::table(&db, sql),
+            crate::recover::table(&want_db, sql),
+        );
+        assert!(a == b, "{sql} differs");
+    }
 }

@@ -310,6 +310,8 @@ fn worker_main(
         if let Some(c) = ckpt.as_mut() {
             for epoch in c.write_ready(&ctx.metrics)? {
                 acks_in.send(epoch);
+                // An input batches what it is given until it is full: send now.
+                acks_in.flush();
             }
             if let Some(want) = c.release(|t| !probe.less_than(&t)) {
                 inputs.move_to(&mut ingest, &mut ckpt, want, None);
@@ -329,6 +331,8 @@ fn worker_main(
         if let Some(c) = ckpt.as_mut() {
             for epoch in c.write_ready(&ctx.metrics)? {
                 acks_in.send(epoch);
+                // An input batches what it is given until it is full: send now.
+                acks_in.flush();
             }
         }
     }
