@@ -141,7 +141,10 @@ impl Pool {
             .map(|i| i + 1)
             .collect();
         match ends.last() {
-            Some(&end) if ends.len() == limit => data.truncate(end),
+            Some(&end) if ends.len() == limit => {
+                data.truncate(end);
+                data.shrink_to_fit();
+            }
             _ if data.last().is_some_and(|b| *b != b'\n') => {
                 // A final line without an ending still counts: give it one.
                 data.push(b'\n');
