@@ -83,21 +83,31 @@ class Server:
             cmd += ["--duration", f"{duration}s"]
         self.cmd = cmd
         self.p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(logpath, "w"))
+        # Reaped here only (never by Popen.poll/wait), to get the CPU it used from wait4.
+        self.cpu = 0.0
+        self.reaper = threading.Thread(target=self._reap, daemon=True)
+        self.reaper.start()
         if not wait_for(lambda: "listening on" in read(logpath), 60):
-            self.p.kill()
+            self.stop()
             raise RuntimeError(f"line server did not start: {read(logpath)}")
 
+    def _reap(self):
+        _, status, ru = os.wait4(self.p.pid, 0)
+        self.cpu = ru.ru_utime + ru.ru_stime
+        self.p.returncode = os.waitstatus_to_exitcode(status)
+
     def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
+        """Ends the server (it ends by itself after --duration, or once its client is gone)."""
+        if self.p.returncode is None:
+            try:
+                os.kill(self.p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         return self.wait()
 
     def wait(self):
         """Waits for the server to end; returns the CPU seconds it used."""
-        if self.p.returncode is None:
-            _, status, ru = os.wait4(self.p.pid, 0)
-            self.p.returncode = os.waitstatus_to_exitcode(status)
-            self.cpu = ru.ru_utime + ru.ru_stime
+        self.reaper.join()
         return self.cpu
 
     def stats(self):
