@@ -569,10 +569,15 @@ def ensure_inputs(h, need_spark, need_jsonl):
     and that file as JSON lines."""
     os.makedirs(h.spark_dir, exist_ok=True)
     for f in os.listdir(os.path.join(SHARED, "bench")):
-        dst = os.path.join(h.spark_dir, f)
-        if not os.path.exists(dst) and os.path.isfile(os.path.join(SHARED, "bench", f)):
-            shutil.copy(os.path.join(SHARED, "bench", f), dst)
+        src, dst = os.path.join(SHARED, "bench", f), os.path.join(h.spark_dir, f)
+        if os.path.isfile(src):  # the scripts, refreshed every run; venv/, data/, logs/ are ours
+            shutil.copyfile(src, dst)
             os.chmod(dst, 0o755)
+    if need_spark and not shutil.which("java"):
+        log("no java: installing Debian's openjdk-17-jre-headless (PySpark 3.5 runs on Java 17)")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "openjdk-17-jre-headless"], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     os.makedirs(os.path.join(h.spark_dir, "data"), exist_ok=True)
     os.makedirs(h.spark_logs, exist_ok=True)
     venv_py = os.path.join(h.spark_dir, "venv", "bin", "python")
@@ -711,7 +716,7 @@ def summarize(h, rows, tag_best, started, ended, load0, load1):
         ("Replay, 2 workers ≥ 1.7x 1 worker", verdict(t1 and t2 and t2 >= 1.7 * t1, bool(t1 and t2)), ratio(t2, t1)),
         ("JSON lines, 1 worker ≥ 1.5 M lines/s", verdict(j1 and j1 >= 1.5e6, j1 is not None), fmt_int(j1)),
         ("Peak RSS at 10k lines/s ≤ 1/20 of Spark's", verdict(ts_rss and spark_rss and ts_rss * 20 <= spark_rss, bool(ts_rss and spark_rss)),
-         f"{ts_rss} MB vs {spark_rss} MB" if spark_rss else f"{ts_rss or '-'} MB"),
+         f"{ts_rss or '-'} MB vs {spark_rss or '-'} MB"),
         ("Process start → ready ≤ 100 ms", verdict(ready is not None and ready <= 100, ready is not None), f"{'-' if ready is None else ready} ms (worst of 1 and 2 workers)"),
         ("Window end → row visible ≤ 50 ms", verdict(vis is not None and vis <= 50, vis is not None),
          f"defaults: {vis} ms max, {vis_med} ms median; --counts 0: {lat0.get('db_lag_ms_max', '-')} ms max"),
@@ -827,7 +832,7 @@ def main():
     if "socket" in parts:
         est += 2 * len(h.tag_rates) * (h.tag_secs + 5)
     if "latency" in parts:
-        est += 2 * (h.lat_secs + 3)
+        est += 3 * (h.lat_secs + 3)
     if "replay" in parts:
         est += repeat * (2 * 3 + 2 * 6)
     if "spark-socket" in parts:
