@@ -207,7 +207,7 @@ impl<R: Read> LineReader<R> {
         // Lines that fill most of the buffer take it along (the tail moves to a new one);
         // fewer are copied out, so a chunk never holds a mostly empty buffer.
         let data = if start > 0 && 2 * start >= self.buf.capacity() {
-            let mut fresh = vec![0; self.buf.len()];
+            let mut fresh = vec![0; filled - start + self.read_size];
             fresh[..filled - start].copy_from_slice(&buf[start..]);
             let mut data = std::mem::replace(&mut self.buf, fresh);
             data.truncate(start);
