@@ -270,6 +270,7 @@ def tag_socket(h, rate, workers, secs, attempt):
         return settled
 
     wait_for(drained, 15, 0.5)
+    time.sleep(0.3)  # worker 0 notes a batch done on its next turn
     m = metrics(http)
     ts.send_signal(signal.SIGINT)
     _, maxrss = wait_rusage(ts, peak)
@@ -809,7 +810,8 @@ def main():
     h.tag_rates = [int(float(x)) for x in a.tag_rates.split(",") if x] or (
         [1_000_000, 3_000_000, 5_000_000] if q else [1_000_000, 2_000_000, 3_000_000, 4_000_000, 5_000_000, 6_000_000, 7_000_000, 8_000_000])
     h.spark_rates = [int(float(x)) for x in a.spark_rates.split(",") if x] or ([10_000] if q else [10_000, 15_000, 20_000])
-    h.tag_secs = a.tag_secs or (8 if q else 25)
+    # At least 12 s, so that every rung crosses a 10 s batch boundary (a batch to judge).
+    h.tag_secs = max(12, a.tag_secs or (12 if q else 25))
     h.spark_secs = a.spark_secs or (130 if q else 280)
     h.lat_secs = 25 if q else 75
     repeat = a.repeat or (1 if q else 3)
