@@ -789,7 +789,20 @@ def summarize(h, rows, tag_best, started, ended, load0, load1):
            "polling). Spark: the steady batches' total delay (batch time = window end → the foreachRDD that registers "
            "`tweets` is done), from its StreamingListener; the tutorial then polls the table every 3 s on top of that.",
            "",
-           f"Raw figures: `raw.csv` beside this file (one row per run); logs of this run were in `{h.logs}` and `{h.spark_logs}`.", ""]
+           "## Every run", "",
+           "| part | engine | variant | rate (lines/s) | figure | keeps up | peak RSS MB | other tenants (cores) |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["part"] == "socket":
+            fig = f"sent {fmt_int(r.get('achieved_rate'))}/s, backlog max {fmt_int(r.get('max_backlog'))}"
+        elif r["part"] == "latency":
+            fig = f"ready {r.get('ready_ms')} ms, end → row {r.get('db_lag_ms_median')} / {r.get('db_lag_ms_max')} ms"
+        else:
+            fig = f"{fmt_int(r.get('lines_per_s'))} lines/s"
+        md.append(f"| {r['part']} | {r['engine']} | {r['variant']} | {fmt_int(r.get('rate_target'))} | {fig} | "
+                  f"{'' if 'keeps_up' not in r else ('yes' if r['keeps_up'] else 'no: ' + r.get('failed_checks', ''))} | "
+                  f"{r.get('peak_rss_mb', '-')} | {r.get('cotenant_cores', '-')} |")
+    md += ["", f"Raw figures: `raw.csv` beside this file (one row per run); logs of this run were in `{h.logs}` and `{h.spark_logs}`.", ""]
     return md, figures, targets
 
 

@@ -19,5 +19,6 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tagstream-target}"
 for a in "$@"; do
     if [ "$a" = -h ] || [ "$a" = --help ]; then exec python3 bench/compare.py --bin - --help; fi
 done
+echo "building tagstream (release) in $CARGO_TARGET_DIR"
 cargo build --release -q
 exec python3 bench/compare.py --bin "$CARGO_TARGET_DIR/release/tagstream" "$@"
