@@ -449,7 +449,7 @@ def tag_latency(h, workers, secs, extra=()):
                db_lag_ms_max=round(max(db_lag), 1) if db_lag else None,
                emit_lag_max_bucket_s=lag_top,
                peak_rss_mb=round(max(maxrss, mo.get("peak_tree_rss_mb", 0))), vmhwm_mb=round(maxrss, 1),
-               cpu_cores=mo.get("tree_cpu_avg_cores"), cotenant_cores=mo.get("foreign_cpu_avg_cores"), log=L)
+               cpu_cores=mo.get("tree_cpu_avg_cores"), cotenant_cores=cotenant(mo, 0), log=L)
     log(f"tagstream {workers}w {' '.join(extra)} @ 10,000/s for {secs}s: ready {row['ready_ms']} ms, window end -> row "
         f"{row['db_lag_ms_median']} ms median / {row['db_lag_ms_max']} max ({len(ends)} windows), "
         f"-> --out line {row['out_lag_ms_median']} / {row['out_lag_ms_max']} ms; peak RSS {row['peak_rss_mb']} MB")
@@ -475,7 +475,7 @@ def tag_replay(h, path, fmt, workers, run):
                workers=workers, attempt=run, records=d.get("records"), seconds=d.get("secs"),
                lines_per_s=d.get("rps"), mb_per_s=d.get("mbps"), process_s=round(wall, 2),
                lines_per_s_process=round(d["records"] / wall) if d.get("records") else None,
-               peak_rss_mb=round(maxrss), cotenant_cores=mo.get("foreign_cpu_avg_cores"), exit=code, log=L)
+               peak_rss_mb=round(maxrss), cotenant_cores=cotenant(mo, 0), exit=code, log=L)
     log(f"tagstream replay {fmt} {workers}w: {fmt_int(d.get('rps'))} lines/s ({d.get('mbps')} MB/s), "
         f"process {wall:.2f}s, peak RSS {maxrss:.0f} MB")
     return row
@@ -529,7 +529,7 @@ def spark_socket(h, rate, secs):
                db_lag_ms_median=round(statistics.median(total)) if total else None,
                db_lag_ms_max=max(total) if total else None, windows=len(steady),
                peak_rss_mb=mo.get("peak_tree_rss_mb"), peak_pss_mb=mo.get("peak_tree_pss_mb"),
-               cpu_cores=mo.get("tree_cpu_avg_cores"), cotenant_cores=mo.get("foreign_cpu_avg_cores"),
+               cpu_cores=mo.get("tree_cpu_avg_cores"), cotenant_cores=cotenant(mo, 0),
                quiet=quiet, log=L)
     log(f"spark DStream @ {rate:,.0f}/s for {secs}s: {'KEEPS UP' if row['keeps_up'] else 'falls behind'} "
         f"(steady batches {row['batches']}, proc max {row['batch_max_s']} s, delay max {s.get('steady_sched_ms_max')} ms), "
@@ -555,7 +555,7 @@ def spark_batch(h, mode, run):
                process_s=d.get("process_s"), lines_per_s_process=d.get("lines_per_s_process"),
                ready_ms=round(d["startup_s"] * 1000) if "startup_s" in d else None,
                peak_rss_mb=mo.get("peak_tree_rss_mb"), peak_pss_mb=mo.get("peak_tree_pss_mb"),
-               cotenant_cores=mo.get("foreign_cpu_avg_cores"), exit=p.returncode, quiet=quiet, log=L)
+               cotenant_cores=cotenant(mo, 0), exit=p.returncode, quiet=quiet, log=L)
     log(f"spark batch {mode}: job {d.get('job_s')} s -> {fmt_int(d.get('lines_per_s_job'))} lines/s "
         f"(process {d.get('process_s')} s), peak RSS {row['peak_rss_mb']} MB")
     return row
