@@ -780,8 +780,8 @@ def summarize(h, rows, tag_best, started, ended, load0, load1):
            "- **Peak RSS**: procmon.py's peak RSS summed over the process tree (Spark: driver, JVM, Python workers), "
            "sampled every 1–2 s; for tagstream also the kernel's high-water mark (VmHWM, read every 50 ms), the larger is shown. "
            f"tagstream at 10,000 lines/s for {h.lat_secs} s; Spark at 10,000 lines/s from its socket run.",
-           "- **Process start → ready**: tagstream: from just before the exec to its stderr line `ready: dataflow built, "
-           "reading input` (written when the first worker, its dataflow built and the sources open, asks for input). "
+           "- **Process start → ready**: tagstream: from just before the exec to its stderr line `ready: reading input` "
+           "(written when the first worker, its dataflow built and the sources open, asks for input). "
            "Spark: dstream_app.py's `sparkcontext_ready` and `ssc_started` (StreamingContext started) from T0_EPOCH.",
            "- **Window end → visible**: tagstream: a watcher polls the SQLite store every 2 ms (read-only, WAL) for a new "
            "`window_totals` row, written in the same transaction as `tweets`, and tails `--out` every 1 ms; the figure is "

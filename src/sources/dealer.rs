@@ -78,12 +78,12 @@ where
 /// A worker's end of a dealer.
 struct Dealt(Receiver<Chunk>);
 
-/// Says once per process, on stderr, that the engine is ready for input: a worker asks for
-/// lines only once the sources are open and its dataflow is built. The comparison harness
-/// (`bench/compare.sh`) times process start → this line.
+/// Says once per process, on stderr, that it is ready for input: the first ask for lines
+/// comes once the sources are open and (in `run`) the worker's dataflow is built. The
+/// comparison harness (`bench/compare.sh`) times process start → this line.
 fn say_ready() {
     static READY: std::sync::Once = std::sync::Once::new();
-    READY.call_once(|| crate::log::info(format_args!("ready: dataflow built, reading input")));
+    READY.call_once(|| crate::log::info(format_args!("ready: reading input")));
 }
 
 impl Partition for Dealt {
