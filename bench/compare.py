@@ -835,7 +835,7 @@ def main():
     h.jsonl = os.path.join(a.spark_dir, "data", "tweets_5M.jsonl")
     q = a.quick
     h.tag_rates = [int(float(x)) for x in a.tag_rates.split(",") if x] or (
-        [1_000_000, 3_000_000, 5_000_000] if q else [1_000_000, 2_000_000, 3_000_000, 4_000_000, 5_000_000, 6_000_000, 7_000_000, 8_000_000])
+        [1_000_000, 3_000_000, 5_000_000] if q else [m * 1_000_000 for m in range(1, 11)])
     h.spark_rates = [int(float(x)) for x in a.spark_rates.split(",") if x] or ([10_000] if q else [10_000, 15_000, 20_000])
     # At least 12 s, so that every rung crosses a 10 s batch boundary (a batch to judge).
     h.tag_secs = max(12, a.tag_secs or (12 if q else 25))
