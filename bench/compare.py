@@ -64,6 +64,12 @@ def read(path):
         return ""
 
 
+def show(cmd, home=os.path.expanduser("~")):
+    """A command line as it can be read back (binary by name, paths under ~ shortened)."""
+    return " ".join(("tagstream" if i == 0 and c.endswith("/tagstream") else c.replace(home, "~"))
+                    for i, c in enumerate(cmd))
+
+
 def fmt_int(x):
     return "-" if x is None else f"{x:,.0f}"
 
@@ -296,7 +302,8 @@ def tag_socket(h, rate, workers, secs, attempt):
                records=records, batches=n_batches, batch_max_s=batch_top, keeps_up=all(checks.values()),
                failed_checks=" ".join(k for k, v in checks.items() if not v),
                peak_rss_mb=round(max(maxrss, mo.get("peak_tree_rss_mb", 0))), cpu_cores=mo.get("tree_cpu_avg_cores"),
-               server_cpu_s=round(srv_cpu, 1), cotenant_cores=cotenant(mo, srv_cpu), log=L)
+               server_cpu_s=round(srv_cpu, 1), cotenant_cores=cotenant(mo, srv_cpu), log=L,
+               cmd=show(cmd) + " | server: " + show(srv.cmd))
     log(f"tagstream {workers}w @ {rate:,.0f}/s: sent {achieved:,}/s, backlog max {max_backlog:,}, "
         f"batches {n_batches} (max <= {batch_top}s), counted {records == sent} -> "
         f"{'KEEPS UP' if row['keeps_up'] else 'falls behind (' + row['failed_checks'] + ')'}; "
@@ -449,7 +456,8 @@ def tag_latency(h, workers, secs, extra=()):
                db_lag_ms_max=round(max(db_lag), 1) if db_lag else None,
                emit_lag_max_bucket_s=lag_top,
                peak_rss_mb=round(max(maxrss, mo.get("peak_tree_rss_mb", 0))), vmhwm_mb=round(maxrss, 1),
-               cpu_cores=mo.get("tree_cpu_avg_cores"), cotenant_cores=cotenant(mo, 0), log=L)
+               cpu_cores=mo.get("tree_cpu_avg_cores"), cotenant_cores=cotenant(mo, 0), log=L,
+               cmd=show(cmd) + " | server: " + show(srv.cmd))
     log(f"tagstream {workers}w {' '.join(extra)} @ 10,000/s for {secs}s: ready {row['ready_ms']} ms, window end -> row "
         f"{row['db_lag_ms_median']} ms median / {row['db_lag_ms_max']} max ({len(ends)} windows), "
         f"-> --out line {row['out_lag_ms_median']} / {row['out_lag_ms_max']} ms; peak RSS {row['peak_rss_mb']} MB")
@@ -475,7 +483,7 @@ def tag_replay(h, path, fmt, workers, run):
                workers=workers, attempt=run, records=d.get("records"), seconds=d.get("secs"),
                lines_per_s=d.get("rps"), mb_per_s=d.get("mbps"), process_s=round(wall, 2),
                lines_per_s_process=round(d["records"] / wall) if d.get("records") else None,
-               peak_rss_mb=round(maxrss), cotenant_cores=cotenant(mo, 0), exit=code, log=L)
+               peak_rss_mb=round(maxrss), cotenant_cores=cotenant(mo, 0), exit=code, log=L, cmd=show(cmd))
     log(f"tagstream replay {fmt} {workers}w: {fmt_int(d.get('rps'))} lines/s ({d.get('mbps')} MB/s), "
         f"process {wall:.2f}s, peak RSS {maxrss:.0f} MB")
     return row
@@ -530,7 +538,7 @@ def spark_socket(h, rate, secs):
                db_lag_ms_max=max(total) if total else None, windows=len(steady),
                peak_rss_mb=mo.get("peak_tree_rss_mb"), peak_pss_mb=mo.get("peak_tree_pss_mb"),
                cpu_cores=mo.get("tree_cpu_avg_cores"), cotenant_cores=cotenant(mo, 0),
-               quiet=quiet, log=L)
+               quiet=quiet, log=L, cmd="SPARK_ZIPIMPORT_FIX=1 " + show(cmd) + " | server: " + show(srv.cmd))
     log(f"spark DStream @ {rate:,.0f}/s for {secs}s: {'KEEPS UP' if row['keeps_up'] else 'falls behind'} "
         f"(steady batches {row['batches']}, proc max {row['batch_max_s']} s, delay max {s.get('steady_sched_ms_max')} ms), "
         f"peak RSS {row['peak_rss_mb']} MB, co-tenants {row['cotenant_cores']} cores")
@@ -555,7 +563,8 @@ def spark_batch(h, mode, run):
                process_s=d.get("process_s"), lines_per_s_process=d.get("lines_per_s_process"),
                ready_ms=round(d["startup_s"] * 1000) if "startup_s" in d else None,
                peak_rss_mb=mo.get("peak_tree_rss_mb"), peak_pss_mb=mo.get("peak_tree_pss_mb"),
-               cotenant_cores=cotenant(mo, 0), exit=p.returncode, quiet=quiet, log=L)
+               cotenant_cores=cotenant(mo, 0), exit=p.returncode, quiet=quiet, log=L,
+               cmd="SPARK_ZIPIMPORT_FIX=1 " + show(cmd))
     log(f"spark batch {mode}: job {d.get('job_s')} s -> {fmt_int(d.get('lines_per_s_job'))} lines/s "
         f"(process {d.get('process_s')} s), peak RSS {row['peak_rss_mb']} MB")
     return row
@@ -802,7 +811,7 @@ def summarize(h, rows, tag_best, started, ended, load0, load1):
         md.append(f"| {r['part']} | {r['engine']} | {r['variant']} | {fmt_int(r.get('rate_target'))} | {fig} | "
                   f"{'' if 'keeps_up' not in r else ('yes' if r['keeps_up'] else 'no: ' + r.get('failed_checks', ''))} | "
                   f"{r.get('peak_rss_mb', '-')} | {r.get('cotenant_cores', '-')} |")
-    md += ["", f"Raw figures: `raw.csv` beside this file (one row per run); logs of this run were in `{h.logs}` and `{h.spark_logs}`.", ""]
+    md += ["", f"Raw figures: `raw.csv` beside this file (one row per run, its exact command lines in `cmd`); logs of this run were in `{h.logs}` and `{h.spark_logs}`.", ""]
     return md, figures, targets
 
 
