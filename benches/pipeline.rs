@@ -3,14 +3,21 @@
 //! time (as the tutorial). Input: `gen_tweets.py 1000000 42` from ../shared (81 MB,
 //! 1,000,000 tweets), or the built-in generator's tweets when python3 is missing.
 //! Reports tweets/s (elements) and MB/s (bytes).
+//!
+//! `socket/…` sends the same tweets over a loopback TCP connection to a `socket://` source
+//! (one reader thread dealing chunks to the workers), as fast as the engine takes them: the
+//! socket path without the rate pacing of `bench/compare.sh`.
 
 // criterion_group! generates undocumented functions.
 #![allow(missing_docs)]
 
+use std::io::Write as _;
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tagstream::dataflow::ingest::Clock;
@@ -48,6 +55,73 @@ fn input() -> (PathBuf, &'static str) {
     (alt, "tagstream gen --count 1000000")
 }
 
+fn plan(mode: hashtag::Mode) -> Plan {
+    Plan {
+        spec: window::WindowSpec::new(10_000, 60_000, 10_000).unwrap(),
+        top: 10,
+        counts_limit: 0,
+        mode,
+        decoder: Decoder::new(Format::Text, "text", None),
+        clock: Clock::Processing,
+        checkpoint: None,
+    }
+}
+
+/// One pass of `data` (`lines` lines) through a `socket://` source: a thread serves the bytes
+/// on a loopback connection, and the run is stopped once every line was counted.
+fn socket_pass(data: &Arc<Vec<u8>>, lines: u64, workers: usize) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr").to_string();
+    let bytes = data.clone();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        for piece in bytes.chunks(1 << 20) {
+            s.write_all(piece).expect("write");
+        }
+    });
+    let metrics = Arc::new(Metrics::default());
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let ctx = SourceContext::new(metrics.clone(), shutdown.clone());
+    let stopper = std::thread::spawn(move || {
+        while metrics.records_in.load(Ordering::Relaxed) < lines {
+            std::thread::park_timeout(Duration::from_millis(1));
+        }
+        shutdown.store(true, Ordering::SeqCst);
+    });
+    let cluster = Cluster {
+        workers,
+        ..Cluster::default()
+    };
+    let sources = [SourceSpec::Socket(addr)];
+    run(
+        plan(hashtag::Mode::Hashtags),
+        &cluster,
+        &sources,
+        ctx,
+        Arc::new(|_w| {}),
+    )
+    .unwrap();
+    server.join().unwrap();
+    stopper.join().unwrap();
+}
+
+fn socket(c: &mut Criterion) {
+    // No "connected" / "closed by the server" line per pass.
+    tagstream::log::set_quiet(true);
+    let (path, name) = input();
+    let data = Arc::new(std::fs::read(&path).expect("read bench input"));
+    let lines = data.iter().filter(|b| **b == b'\n').count() as u64;
+    let mut g = c.benchmark_group(format!("socket/Hashtags/{name}"));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(lines));
+    for workers in [1usize, 2] {
+        g.bench_function(format!("{workers}-workers/tweets"), |b| {
+            b.iter(|| socket_pass(&data, lines, workers))
+        });
+    }
+    g.finish();
+}
+
 fn pipeline(c: &mut Criterion) {
     let (path, name) = input();
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -65,15 +139,6 @@ fn pipeline(c: &mut Criterion) {
                 g.throughput(tp);
                 g.bench_function(format!("{workers}-workers/{unit}"), |b| {
                     b.iter(|| {
-                        let plan = Plan {
-                            spec: window::WindowSpec::new(10_000, 60_000, 10_000).unwrap(),
-                            top: 10,
-                            counts_limit: 0,
-                            mode,
-                            decoder: Decoder::new(Format::Text, "text", None),
-                            clock: Clock::Processing,
-                            checkpoint: None,
-                        };
                         let ctx = SourceContext::new(
                             Arc::new(Metrics::default()),
                             Arc::new(AtomicBool::new(false)),
@@ -83,7 +148,7 @@ fn pipeline(c: &mut Criterion) {
                             ..Cluster::default()
                         };
                         let sources = [SourceSpec::File(path.clone())];
-                        run(plan, &cluster, &sources, ctx, Arc::new(|_w| {})).unwrap();
+                        run(plan(mode), &cluster, &sources, ctx, Arc::new(|_w| {})).unwrap();
                     })
                 });
             }
@@ -92,5 +157,5 @@ fn pipeline(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, pipeline);
+criterion_group!(benches, pipeline, socket);
 criterion_main!(benches);

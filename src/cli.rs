@@ -322,6 +322,24 @@ pub struct GenArgs {
     /// Partitions of the topic when --kafka has to create it.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub partitions: u32,
+    /// With --serve: send the lines of FILE, over and over, instead of generated tweets (the
+    /// lines are held in memory; --rate is lines per second per client).
+    #[arg(long, value_name = "FILE", requires = "serve")]
+    pub file: Option<PathBuf>,
+    /// With --file: only its first N lines (like gen.py's --pool).
+    #[arg(long, value_name = "N", requires = "file")]
+    pub pool: Option<usize>,
+    /// With --serve: serve this many clients, then exit once they are done (0: any number,
+    /// until Ctrl-C).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub clients: usize,
+    /// With --serve: end each client's stream after this long.
+    #[arg(long, value_parser = duration)]
+    pub duration: Option<Duration>,
+    /// With --file: how often each client's status line (lines sent, achieved rate, MB/s,
+    /// backlog) is written to stderr.
+    #[arg(long, value_parser = duration, default_value = "10s")]
+    pub status: Duration,
 }
 
 /// `tagstream receive`.

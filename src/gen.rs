@@ -8,8 +8,9 @@
 
 use std::io::{self, BufWriter, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
@@ -19,6 +20,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
 use crate::cli::GenArgs;
+use crate::genpool::{peer_of, serve_pool, Pace, Pool};
 use crate::record::Format;
 use crate::sources::generator::{GenSpec, Generator};
 use crate::sources::kafka;
@@ -37,26 +39,61 @@ pub fn run(a: GenArgs) -> anyhow::Result<()> {
             }
         }
         Some(addr) => {
-            let l = TcpListener::bind(addr)
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-            crate::log::info(format_args!(
-                "gen: serving tweets on {} at {} tweets/s per client",
-                l.local_addr()?,
-                if a.rate > 0.0 {
-                    a.rate.to_string()
-                } else {
-                    "max".into()
-                }
-            ));
-            let a = std::sync::Arc::new(a);
-            for client in l.incoming() {
-                let Ok(stream) = client else { continue };
-                let a = a.clone();
-                std::thread::spawn(move || serve(stream, &a));
-            }
-            Ok(())
+            let addr = addr.clone();
+            serve_all(a, &addr)
         }
     }
+}
+
+/// `gen --serve`: generated tweets (or `--file`'s lines) to every client, at `--rate` each.
+fn serve_all(a: GenArgs, addr: &str) -> anyhow::Result<()> {
+    let pool = match &a.file {
+        Some(path) => Some(Arc::new(Pool::load(path, a.pool)?)),
+        None => None,
+    };
+    let l = TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let rate = if a.rate > 0.0 {
+        a.rate.to_string()
+    } else {
+        "max".into()
+    };
+    match &pool {
+        Some(p) => crate::log::info(format_args!(
+            "gen: pool of {} lines ({:.1} MB, {:.1} B/line) from {}; listening on {} at {rate} lines/s per client",
+            p.len(),
+            p.bytes() as f64 / 1e6,
+            p.bytes() as f64 / p.len() as f64,
+            a.file.as_deref().unwrap_or(Path::new("")).display(),
+            l.local_addr()?,
+        )),
+        None => crate::log::info(format_args!(
+            "gen: serving tweets on {} at {rate} tweets/s per client",
+            l.local_addr()?
+        )),
+    }
+    let pace = Pace {
+        rate: a.rate,
+        count: a.count,
+        duration: a.duration,
+        status: a.status,
+    };
+    let a = Arc::new(a);
+    let mut served = Vec::new();
+    for client in l.incoming() {
+        let Ok(stream) = client else { continue };
+        let (args, pool) = (a.clone(), pool.clone());
+        served.push(std::thread::spawn(move || match pool {
+            Some(pool) => serve_pool(stream, &pool, pace),
+            None => serve(stream, &args),
+        }));
+        if a.clients > 0 && served.len() == a.clients {
+            break;
+        }
+    }
+    for t in served {
+        let _ = t.join();
+    }
+    Ok(())
 }
 
 /// The generated stream: each tweet as a line, with its event time.
@@ -137,7 +174,11 @@ impl Tweets {
 fn write_all(a: &GenArgs, out: &mut impl Write) -> io::Result<()> {
     let mut tweets = Tweets::new(a);
     let mut flush_err = Ok(());
+    let deadline = a.duration.map(|d| Instant::now() + d);
     loop {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
         let mut idle = || {
             if flush_err.is_ok() {
                 flush_err = out.flush();
@@ -155,10 +196,7 @@ fn write_all(a: &GenArgs, out: &mut impl Write) -> io::Result<()> {
 }
 
 fn serve(stream: TcpStream, a: &GenArgs) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let peer = peer_of(&stream);
     crate::log::info(format_args!("gen: client {peer} connected"));
     let mut w = BufWriter::with_capacity(1 << 16, stream);
     let r = write_all(a, &mut w);

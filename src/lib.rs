@@ -29,5 +29,6 @@ pub mod config;
 pub mod engine;
 pub mod extract;
 pub mod gen;
+pub mod genpool;
 pub mod sqlcmd;
 pub mod receive;

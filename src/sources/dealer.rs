@@ -78,8 +78,17 @@ where
 /// A worker's end of a dealer.
 struct Dealt(Receiver<Chunk>);
 
+/// Says once per process, on stderr, that it is ready for input: the first ask for lines
+/// comes once the sources are open and (in `run`) the worker's dataflow is built. The
+/// comparison harness (`bench/compare.sh`) times process start → this line.
+fn say_ready() {
+    static READY: std::sync::Once = std::sync::Once::new();
+    READY.call_once(|| crate::log::info(format_args!("ready: reading input")));
+}
+
 impl Partition for Dealt {
     fn poll(&mut self) -> Poll {
+        say_ready();
         match self.0.try_recv() {
             Ok(c) => Poll::Lines(c),
             Err(TryRecvError::Empty) => Poll::Idle,

@@ -57,10 +57,18 @@ pub enum Step {
 }
 
 /// Splits a byte stream into lines, chunk by chunk.
+///
+/// Reads go into one buffer. A read that brings many lines hands the buffer itself to its
+/// chunk; one that brings few (a slow socket) copies them out and keeps the buffer, so a
+/// chunk never holds much more memory than its lines and a large read size costs nothing
+/// on a slow stream.
 pub struct LineReader<R> {
     inner: R,
+    /// The read buffer: `buf[..pending]` is the current, unfinished line.
     buf: Vec<u8>,
-    /// Bytes of `buf` that belong to the current, unfinished line.
+    pending: usize,
+    /// Lines in the previous chunk: the next chunk's line list is sized from it.
+    last_lines: usize,
     max_line: usize,
     /// The previous chunk ended in `\r`: a `\n` right after it is part of that ending.
     skip_lf: bool,
@@ -85,6 +93,8 @@ impl<R: Read> LineReader<R> {
         LineReader {
             inner,
             buf: Vec::new(),
+            pending: 0,
+            last_lines: 0,
             max_line: max_line.max(1),
             skip_lf: false,
             discarding: false,
@@ -115,28 +125,27 @@ impl<R: Read> LineReader<R> {
         if self.eof {
             return Ok(Step::Eof);
         }
-        let old = self.buf.len();
-        self.buf.resize(old + self.read_size, 0);
+        let old = self.pending;
+        let want = old + self.read_size;
+        if self.buf.len() < want {
+            self.buf.reserve_exact(want - self.buf.len());
+            self.buf.resize(want, 0);
+        }
         let n = loop {
-            match self.inner.read(&mut self.buf[old..]) {
+            match self.inner.read(&mut self.buf[old..want]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    self.buf.truncate(old);
                     return Ok(Step::Idle);
                 }
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         };
-        self.buf.truncate(old + n);
         if n == 0 {
             self.eof = true;
             return Ok(self.finish());
         }
-        Ok(Step::Lines(self.split(old)))
+        Ok(Step::Lines(self.split(old, old + n)))
     }
 
     /// End of stream: the unfinished line, if any, counts as a line.
@@ -145,12 +154,13 @@ impl<R: Read> LineReader<R> {
         if self.discarding {
             self.too_long += 1;
             self.discarding = false;
-        } else if !self.buf.is_empty() {
-            let len = self.buf.len();
-            chunk.data = std::mem::take(&mut self.buf);
+        } else if self.pending > 0 {
+            let len = std::mem::take(&mut self.pending);
+            chunk.data = self.buf[..len].to_vec();
             chunk.lines.push((0, len));
             self.offset += len as u64;
         }
+        self.buf = Vec::new();
         if chunk.is_empty() {
             Step::Eof
         } else {
@@ -158,25 +168,27 @@ impl<R: Read> LineReader<R> {
         }
     }
 
-    /// Splits `buf` (whose bytes before `new_from` were scanned already and hold no ending).
-    fn split(&mut self, new_from: usize) -> Chunk {
-        let mut lines = Vec::new();
+    /// Splits `buf[..filled]` (whose bytes before `new_from` were scanned already and hold no
+    /// ending): the complete lines leave as a chunk, the unfinished one moves to the front.
+    fn split(&mut self, new_from: usize, filled: usize) -> Chunk {
+        let buf = &self.buf[..filled];
+        let mut lines = Vec::with_capacity(self.last_lines + self.last_lines / 8);
         let mut start = 0usize;
         let mut pos = new_from;
-        if self.skip_lf && pos < self.buf.len() {
+        if self.skip_lf && pos < buf.len() {
             self.skip_lf = false;
-            if self.buf[pos] == b'\n' {
+            if buf[pos] == b'\n' {
                 // The `\n` of a `\r\n` split across two reads: the line ended at the `\r`, so
                 // nothing is pending before it.
                 start = pos + 1;
                 pos += 1;
             }
         }
-        while let Some(i) = memchr::memchr2(b'\n', b'\r', &self.buf[pos..]) {
+        while let Some(i) = memchr::memchr2(b'\n', b'\r', &buf[pos..]) {
             let end = pos + i;
             let mut next = end + 1;
-            if self.buf[end] == b'\r' {
-                match self.buf.get(next) {
+            if buf[end] == b'\r' {
+                match buf.get(next) {
                     Some(b'\n') => next += 1,
                     Some(_) => {}
                     None => self.skip_lf = true,
@@ -191,14 +203,27 @@ impl<R: Read> LineReader<R> {
             start = next;
             pos = next;
         }
-        // The unfinished tail stays for the next read; the rest leaves as a chunk.
-        let tail = self.buf.split_off(start);
-        let data = std::mem::replace(&mut self.buf, tail);
-        self.offset += data.len() as u64;
-        if self.buf.len() > self.max_line {
+        // The complete lines leave as a chunk, the unfinished tail stays for the next read.
+        // Lines that fill most of the buffer take it along (the tail moves to a new one);
+        // fewer are copied out, so a chunk never holds a mostly empty buffer.
+        let data = if start > 0 && 2 * start >= self.buf.capacity() {
+            let mut fresh = vec![0; filled - start + self.read_size];
+            fresh[..filled - start].copy_from_slice(&buf[start..]);
+            let mut data = std::mem::replace(&mut self.buf, fresh);
+            data.truncate(start);
+            data
+        } else {
+            let data = buf[..start].to_vec();
+            self.buf.copy_within(start..filled, 0);
+            data
+        };
+        self.pending = filled - start;
+        self.offset += start as u64;
+        self.last_lines = lines.len();
+        if self.pending > self.max_line {
             self.discarding = true;
-            self.offset += self.buf.len() as u64;
-            self.buf.clear();
+            self.offset += self.pending as u64;
+            self.pending = 0;
         }
         Chunk {
             data,
@@ -256,6 +281,32 @@ mod tests {
     fn empty_lines_are_kept() {
         let (l, _) = lines_of(&[b"\n\nx\n"], 100);
         assert_eq!(l, ["", "", "x"]);
+    }
+
+    /// Every read size, so that reads end mid-line, mid-`\r\n`, and just after an ending,
+    /// and chunks both take the read buffer (full reads) and copy out of it (sparse ones).
+    #[test]
+    fn same_lines_whatever_the_read_size() {
+        let text: &[u8] = b"first #a\r\nsecond\rthird #b #c\n\nlast line, no ending";
+        let want = [
+            "first #a",
+            "second",
+            "third #b #c",
+            "",
+            "last line, no ending",
+        ];
+        for size in 1..=text.len() + 1 {
+            let mut r = LineReader::new(text, 100);
+            r.set_read_size(size);
+            let mut got = Vec::new();
+            while let Step::Lines(c) = r.read_chunk().unwrap() {
+                // A chunk holds at most about twice the memory of its lines.
+                assert!(c.data.capacity() <= 2 * c.data.len(), "read size {size}");
+                got.extend(c.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
+            }
+            assert_eq!(got, want, "read size {size}");
+            assert_eq!(r.next_line_offset(), text.len() as u64);
+        }
     }
 
     #[test]

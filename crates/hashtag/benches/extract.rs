@@ -2,7 +2,11 @@
 //!
 //! * `gen_tweets_1m`: `python3 shared/twitter-text/gen_tweets.py 1000000 42` (skipped with a
 //!   note when python3 is missing);
-//! * `election_2016`: the `text` fields of `shared/data/election_tweets_2016.jsonl`.
+//! * `election_2016`: the `text` fields of `shared/data/election_tweets_2016.jsonl`;
+//! * `gen_py_1m`: the first 1,000,000 lines of `shared/bench/gen.py`'s 5M-line file, the lines
+//!   `bench/compare.sh` feeds tagstream and Spark (read from `$TAGSTREAM_SPARK_DIR/data`, by
+//!   default `~/.cache/tagstream-spark/data`, where the harness writes it; skipped with a note
+//!   when it is not there).
 //!
 //! Criterion reports MB/s (`Throughput::Bytes`); a summary line per case adds tweets/s (best of
 //! a few timed passes). Each pass finds every tag and builds its counting key, as the dataflow
@@ -66,6 +70,23 @@ fn election() -> Option<Vec<String>> {
     Some(texts)
 }
 
+fn gen_py() -> Option<Vec<String>> {
+    let dir = std::env::var_os("TAGSTREAM_SPARK_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/tagstream-spark"))
+        })?;
+    let path = dir.join("data/tweets_5M.txt");
+    let Ok(data) = std::fs::read_to_string(&path) else {
+        note(&format!(
+            "note: {} missing (bench/compare.sh writes it); gen_py_1m skipped",
+            path.display()
+        ));
+        return None;
+    };
+    Some(data.lines().take(1_000_000).map(String::from).collect())
+}
+
 /// Finds every tag of every tweet and builds its key; returns the number of tags.
 fn pass(mode: Mode, tweets: &[String], key: &mut String) -> usize {
     let mut tags = 0;
@@ -113,6 +134,9 @@ fn benches(c: &mut Criterion) {
     }
     if let Some(tweets) = election() {
         bench_input(c, "election_2016", &tweets);
+    }
+    if let Some(tweets) = gen_py() {
+        bench_input(c, "gen_py_1m", &tweets);
     }
 }
 
