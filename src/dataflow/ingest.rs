@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 use window::WindowSpec;
 
 use crate::metrics::Metrics;
+
+/// A tag's counting key as it travels to the shards: inline up to 24 bytes (almost every
+/// tag), so the per-pane maps compare keys without a pointer chase and the exchange moves
+/// them without an allocation.
+pub type Tag = compact_str::CompactString;
 use crate::sources::{Chunk, Share};
 
 /// Statistics that travel to the merger, beside the tag counts that travel to the shards.
@@ -46,7 +51,7 @@ pub enum Clock {
 
 #[derive(Default)]
 struct PaneAgg {
-    counts: FxHashMap<String, u64>,
+    counts: FxHashMap<Tag, u64>,
     records: u64,
     tagged: u64,
 }
@@ -254,7 +259,7 @@ impl Ingest {
         let mut bump = |key: &str| match counts.get_mut(key) {
             Some(n) => *n += 1,
             None => {
-                counts.insert(key.to_owned(), 1);
+                counts.insert(Tag::from(key), 1);
                 new_keys += 1;
             }
         };
@@ -284,7 +289,7 @@ impl Ingest {
     }
 
     /// Takes everything pending: tag counts `(pane, tag, n)` and statistics.
-    pub fn drain(&mut self, tags: &mut Vec<(u64, String, u64)>, stats: &mut Vec<StatsMsg>) {
+    pub fn drain(&mut self, tags: &mut Vec<(u64, Tag, u64)>, stats: &mut Vec<StatsMsg>) {
         for (pane, agg) in self.pending.drain(..) {
             stats.push(StatsMsg::Pane {
                 pane,

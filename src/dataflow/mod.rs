@@ -30,7 +30,7 @@ use window::{Merger, Shard, Window, WindowSpec};
 
 use ckpt::WorkerCkpt;
 pub use execute::Cluster;
-use ingest::{Clock, Ingest, StatsMsg};
+use ingest::{Clock, Ingest, StatsMsg, Tag};
 
 use crate::checkpoint::{self, WorkerState};
 use crate::metrics::Metrics;
@@ -130,7 +130,7 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-type TagsIn = InputHandle<u64, CapacityContainerBuilder<Vec<(u64, String, u64)>>>;
+type TagsIn = InputHandle<u64, CapacityContainerBuilder<Vec<(u64, Tag, u64)>>>;
 type StatsIn = InputHandle<u64, CapacityContainerBuilder<Vec<StatsMsg>>>;
 type AcksIn = InputHandle<u64, CapacityContainerBuilder<Vec<u64>>>;
 
@@ -378,7 +378,7 @@ impl BatchTimer {
 struct Inputs {
     tags: TagsIn,
     stats: StatsIn,
-    tag_buf: Vec<(u64, String, u64)>,
+    tag_buf: Vec<(u64, Tag, u64)>,
     stat_buf: Vec<StatsMsg>,
 }
 

@@ -13,7 +13,7 @@ use timely::progress::frontier::MutableAntichain;
 use window::{Merger, Shard, ShardWindow, Window};
 
 use super::ckpt::{Acks, Snapshots};
-use super::ingest::StatsMsg;
+use super::ingest::{StatsMsg, Tag};
 
 /// Fixed routing hash of a tag: the same in every process and run (never `RandomState`).
 pub fn route(tag: &str) -> u64 {
@@ -28,12 +28,12 @@ fn first(frontier: &MutableAntichain<u64>) -> Option<u64> {
 /// `shard`); emits each shard's result for window E at time E − 1. With `snaps`, snapshots
 /// the shard whenever its frontier rests at an epoch.
 pub fn shard_windows<'s>(
-    tags: StreamVec<'s, u64, (u64, String, u64)>,
+    tags: StreamVec<'s, u64, (u64, Tag, u64)>,
     shard: Shard,
     state_size: Rc<RefCell<usize>>,
     snaps: Option<Rc<Snapshots>>,
 ) -> StreamVec<'s, u64, ShardWindow> {
-    let pact = Exchange::new(|x: &(u64, String, u64)| route(&x.1));
+    let pact = Exchange::new(|x: &(u64, Tag, u64)| route(&x.1));
     tags.unary_frontier::<CapacityContainerBuilder<Vec<ShardWindow>>, _, _, _>(
         pact,
         "ShardWindows",
