@@ -250,8 +250,12 @@ fn worker_main(
                         0
                     };
                     if processing && now_pane > inputs.time() {
+                        let was = inputs.time();
                         let t = inputs.move_to(&mut ingest, &mut ckpt, now_pane, None);
-                        in_flight.push_back(t);
+                        // Only real moves: an input held at an epoch must not wait on itself.
+                        if t > was {
+                            in_flight.push_back(t);
+                        }
                     }
                     let time = inputs.time();
                     let metrics = &ctx.metrics;
@@ -288,8 +292,11 @@ fn worker_main(
         if processing {
             let now_pane = spec.pane_of(now_ms());
             if now_pane > inputs.time() {
+                let was = inputs.time();
                 let t = inputs.move_to(&mut ingest, &mut ckpt, now_pane, None);
-                in_flight.push_back(t);
+                if t > was {
+                    in_flight.push_back(t);
+                }
             }
         }
         if ingest.should_flush() {
