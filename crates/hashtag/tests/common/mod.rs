@@ -11,7 +11,7 @@ use std::{env, fs, io::Write as _, thread};
 
 /// `shared/twitter-text`, next to the workspace.
 pub fn twitter_text_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/twitter-text")
+    manifest_dir().join("../../../shared/twitter-text")
 }
 
 /// True if `python3` with PyYAML and the oracle scripts are there; otherwise prints why the
@@ -63,7 +63,7 @@ fn is_fresh(bin: &Path) -> bool {
     let Some(built) = mtime(bin) else {
         return false;
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest_dir();
     let mut inputs = vec![
         root.join("Cargo.toml"),
         root.join("build.rs"),
@@ -79,7 +79,7 @@ fn is_fresh(bin: &Path) -> bool {
 fn build_example(profile_dir: &Path) -> PathBuf {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+    cmd.current_dir(manifest_dir()).args([
         "build",
         "-p",
         "hashtag",
@@ -188,4 +188,12 @@ pub fn assert_same_json(what: &str, input: &[u8], want: &[u8], got: &[u8]) {
         }
         panic!("{msg}");
     }
+}
+
+/// The crate's directory: cargo's run-time value (a test binary reused from a checkout at
+/// another path would carry a stale compile-time one).
+fn manifest_dir() -> PathBuf {
+    env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
