@@ -162,18 +162,14 @@ fn killed_three_times_the_run_ends_exactly_like_one_never_killed() {
     }
 }
 
+/// The files of the committed epoch.
 fn ckpt_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.path().is_dir() {
-            files.extend(
-                std::fs::read_dir(e.path())
-                    .unwrap()
-                    .flatten()
-                    .map(|f| f.path()),
-            );
-        }
-    }
+    let epoch = committed(dir).expect("a committed checkpoint");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(format!("epoch-{epoch:012}")))
+        .unwrap()
+        .flatten()
+        .map(|f| f.path())
+        .collect();
     files.sort();
     files
 }
@@ -182,7 +178,8 @@ fn ckpt_files(dir: &Path) -> Vec<PathBuf> {
 fn a_damaged_or_foreign_checkpoint_is_refused_naming_the_file() {
     let t = TempDir::new("recover-bad");
     let input = t.path("in.jsonl");
-    corpus(&input, 20_000);
+    // Enough input (several read chunks per worker) for the run to commit epochs.
+    corpus(&input, 300_000);
     let (out, db, dir) = (t.path("out.jsonl"), t.path("db"), t.path("ckpt"));
     run_ok(&mut run_cmd(&input, &out, &db, Some(&dir)));
     let files = ckpt_files(&dir);
