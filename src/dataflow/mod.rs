@@ -217,7 +217,8 @@ fn worker_main(
     if processing {
         let start = spec.pane_of(now_ms()).max(inputs.time());
         inputs.move_to(&mut ingest, &mut ckpt, start, None);
-        if is_first {
+        // (A worker restored with its input closed starts at u64::MAX: nothing to announce.)
+        if is_first && start < u64::MAX {
             // Announces the start pane, so windows are emitted from the first one after start
             // even while no record arrives.
             inputs.stats.send(StatsMsg::Pane {
