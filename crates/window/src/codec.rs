@@ -291,6 +291,26 @@ pub(crate) fn reseal(bytes: &mut Vec<u8>) {
     bytes.extend_from_slice(&sum.to_le_bytes());
 }
 
+/// Changes a checkpoint's body behind a valid checksum (tests only): each `(at, byte)` writes
+/// `byte` at `at` within the body, then optionally cuts the body at `cut`, and reseals.
+#[cfg(test)]
+pub(crate) fn damage(
+    bytes: &mut Vec<u8>,
+    changes: &[(proptest::sample::Index, u8)],
+    cut: proptest::sample::Index,
+    truncate: bool,
+) {
+    let body = HEADER..bytes.len() - TRAILER;
+    for (at, byte) in changes {
+        bytes[body.start + at.index(body.len())] = *byte;
+    }
+    if truncate {
+        bytes.truncate(body.start + cut.index(body.len()));
+        bytes.extend_from_slice(&[0; TRAILER]);
+    }
+    reseal(bytes);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

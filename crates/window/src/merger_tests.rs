@@ -288,7 +288,7 @@ fn truncated_or_flipped_snapshots_are_refused() {
 
 mod fuzz {
     use super::*;
-    use crate::codec::reseal;
+    use crate::codec::damage;
     use proptest::prelude::*;
 
     proptest! {
@@ -313,15 +313,7 @@ mod fuzz {
             truncate in any::<bool>(),
         ) {
             let mut bytes = snapshot(&busy(), 4);
-            let body = 13..bytes.len() - 8;
-            for (at, byte) in changes {
-                bytes[body.start + at.index(body.len())] = byte;
-            }
-            if truncate {
-                bytes.truncate(body.start + cut.index(body.len()));
-                bytes.extend_from_slice(&[0; 8]);
-            }
-            reseal(&mut bytes);
+            damage(&mut bytes, &changes, cut, truncate);
             if let Ok(mut m) = Merger::restore(spec(), 2, 5, &bytes) {
                 let f = m.cur.saturating_add(20);
                 m.push_stats(f, f, stats(1, 1));

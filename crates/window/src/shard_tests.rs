@@ -290,7 +290,7 @@ fn truncated_or_flipped_snapshots_are_refused() {
 
 mod fuzz {
     use super::*;
-    use crate::codec::reseal;
+    use crate::codec::damage;
     use proptest::prelude::*;
 
     proptest! {
@@ -315,15 +315,7 @@ mod fuzz {
             truncate in any::<bool>(),
         ) {
             let mut bytes = snapshot(&busy(), 7);
-            let body = 13..bytes.len() - 8;
-            for (at, byte) in changes {
-                bytes[body.start + at.index(body.len())] = byte;
-            }
-            if truncate {
-                bytes.truncate(body.start + cut.index(body.len()));
-                bytes.extend_from_slice(&[0; 8]);
-            }
-            reseal(&mut bytes);
+            damage(&mut bytes, &changes, cut, truncate);
             if let Ok(mut shard) = Shard::restore(spec(), 3, &bytes) {
                 shard.check();
                 shard.advance(Some(20));
