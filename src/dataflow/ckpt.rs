@@ -93,13 +93,14 @@ impl WorkerCkpt {
     }
 
     /// Where the input may go when it wants to move from `cur` to `to`: not past an epoch it
-    /// waits at, and stopping at the last epoch it crosses (then capturing `positions` and
-    /// `clocks`, which must describe exactly the data sent before the move).
+    /// waits at, and stopping at the last epoch it crosses. A stop captures the positions
+    /// (with `at`, the share and position of the line just processed, when moving mid-chunk)
+    /// and `clocks`, which must describe exactly the data sent before the move.
     pub fn limit(
         &mut self,
         cur: u64,
         to: u64,
-        positions: &[Option<u64>],
+        at: Option<(usize, u64)>,
         clocks: &[ShareClock],
     ) -> u64 {
         if let Some((at, want)) = self.blocked.as_mut() {
@@ -111,10 +112,14 @@ impl WorkerCkpt {
         if epoch <= cur {
             return to;
         }
+        let mut positions = self.positions.clone();
+        if let Some((i, p)) = at {
+            positions[i] = Some(p);
+        }
         self.captures.push(Capture {
             lo: cur,
             hi: epoch,
-            positions: positions.to_vec(),
+            positions,
             clocks: clocks.to_vec(),
         });
         self.blocked = Some((epoch, to));

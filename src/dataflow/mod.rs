@@ -418,13 +418,7 @@ impl Inputs {
     ) -> u64 {
         let cur = self.time();
         let to = match ckpt.as_mut() {
-            Some(c) if to > cur => {
-                let mut positions = c.positions.clone();
-                if let Some((i, p)) = at {
-                    positions[i] = Some(p);
-                }
-                c.limit(cur, to, &positions, ingest.clocks())
-            }
+            Some(c) if to > cur => c.limit(cur, to, at, ingest.clocks()),
             _ => to,
         };
         if to > cur {
