@@ -291,6 +291,16 @@ pub(crate) fn reseal(bytes: &mut Vec<u8>) {
     bytes.extend_from_slice(&sum.to_le_bytes());
 }
 
+/// Asserts that `refused` holds for every single-bit flip of `bytes` (tests only).
+#[cfg(test)]
+pub(crate) fn assert_every_bit_flip_refused(bytes: &[u8], refused: impl Fn(&[u8]) -> bool) {
+    for bit in 0..bytes.len() * 8 {
+        let mut flipped = bytes.to_vec();
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        assert!(refused(&flipped), "bit {bit}");
+    }
+}
+
 /// Changes a checkpoint's body behind a valid checksum (tests only): each `(at, byte)` writes
 /// `byte` at `at` within the body, then optionally cuts the body at `cut`, and reseals.
 #[cfg(test)]
