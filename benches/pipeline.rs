@@ -1,6 +1,6 @@
 //! End to end: a file of generated tweets through the whole pipeline (read, decode,
 //! extract, pre-aggregate, exchange, windows, merge), with 1 and 2 workers, processing
-//! time (as the tutorial). Input: `gen_tweets.py 1000000 42` from ../shared (81 MB,
+//! time (as the tutorial). Input: `gen_tweets.py 1000000 42` from crates/hashtag/tests/data/twitter-text (81 MB,
 //! 1,000,000 tweets), or the built-in generator's tweets when python3 is missing.
 //! Reports tweets/s (elements) and MB/s (bytes).
 //!
@@ -33,8 +33,8 @@ fn input() -> (PathBuf, &'static str) {
     if path.exists() {
         return (path, "gen_tweets.py 1000000 42");
     }
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/twitter-text/gen_tweets.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/hashtag/tests/data/twitter-text/gen_tweets.py");
     if let Ok(out) = Command::new("python3")
         .arg(&script)
         .args(["1000000", "42"])
@@ -45,7 +45,7 @@ fn input() -> (PathBuf, &'static str) {
             return (path, "gen_tweets.py 1000000 42");
         }
     }
-    eprintln!("note: python3 or ../shared missing; using the built-in generator's tweets");
+    eprintln!("note: python3 missing; using the built-in generator's tweets");
     let alt = dir.join("bench-builtin-1000000.txt");
     let out = Command::new(env!("CARGO_BIN_EXE_tagstream"))
         .args(["gen", "--count", "1000000"])

@@ -1,6 +1,6 @@
 use std::process::{Command, Stdio};
 
-use crate::util::{bin, python_ok, run_ok, shared, TempDir};
+use crate::util::{bin, python_ok, run_ok, twitter_text, TempDir};
 
 #[test]
 fn twitter_text_conformance_156_of_156() {
@@ -9,7 +9,7 @@ fn twitter_text_conformance_156_of_156() {
     }
     let out = run_ok(
         Command::new("python3")
-            .arg(shared().join("twitter-text/check_hashtags.py"))
+            .arg(twitter_text().join("check_hashtags.py"))
             .arg("--extra")
             .arg(env!("CARGO_BIN_EXE_tagstream"))
             .args(["extract", "--unescape"]),
@@ -38,13 +38,13 @@ fn generated_tweets_match_the_reference_extractor() {
     let input = t.path("tweets.txt");
     let gen = run_ok(
         Command::new("python3")
-            .arg(shared().join("twitter-text/gen_tweets.py"))
+            .arg(twitter_text().join("gen_tweets.py"))
             .args([n.to_string(), "42".into()]),
     );
     std::fs::write(&input, &gen.stdout).unwrap();
     for spark in [false, true] {
         let mut reference = Command::new("python3");
-        reference.arg(shared().join("twitter-text/ref_extract.py"));
+        reference.arg(twitter_text().join("ref_extract.py"));
         let mut ours = bin();
         ours.arg("extract");
         if spark {

@@ -1,13 +1,13 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::{bin, python_ok, run_ok, shared, TempDir};
+use crate::util::{bin, data, python_ok, run_ok, TempDir};
 
 /// The acceptance run of the election corpus: event time, spark extraction, 1h/1d/6h.
 fn election(out: &Path, extra: &[&str]) -> Command {
     let mut c = bin();
     c.args(["run", "--source"])
-        .arg(shared().join("data/election_tweets_2016.jsonl"))
+        .arg(data().join("election/election_tweets_2016.jsonl"))
         .args([
             "--format",
             "jsonl",
@@ -34,8 +34,8 @@ fn election_windows_equal_the_tutorials_spark_output() {
     let out = t.path("out.jsonl");
     run_ok(&mut election(&out, &["--tui", "off", "--quiet"]));
     let cmp = Command::new("python3")
-        .arg(shared().join("data/compare_windows.py"))
-        .arg(shared().join("data/election_spark_W86400_S21600.jsonl"))
+        .arg(data().join("election/compare_windows.py"))
+        .arg(data().join("election/election_spark_W86400_S21600.jsonl"))
         .arg(&out)
         .arg("10")
         .output()

@@ -1,6 +1,6 @@
 //! The one integration test binary: every test drives the real `tagstream` binary.
 
-/// Running the binary, temp dirs, the shared oracle scripts.
+/// Running the binary, temp dirs, the oracle scripts under tests/data.
 mod util;
 
 /// Bad records are skipped and counted; the run goes on.

@@ -19,23 +19,28 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// `../shared` beside the repository.
-pub fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+/// The test data committed under `tests/data` (see its README files for provenance).
+pub fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
-/// True when python3 with PyYAML can run the shared oracle scripts; prints why not.
+/// The twitter-text conformance data and oracle scripts, kept with the hashtag crate.
+pub fn twitter_text() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/hashtag/tests/data/twitter-text")
+}
+
+/// True when python3 can run the oracle scripts (they need nothing else); prints why not.
 pub fn python_ok() -> bool {
     let ok = Command::new("python3")
-        .args(["-c", "import yaml"])
+        .args(["-c", "import json"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("SKIP: python3 with PyYAML is not available");
+        eprintln!("SKIP: python3 is not available");
     }
-    ok && shared().exists()
+    ok
 }
 
 /// A fresh temporary directory, removed on drop.

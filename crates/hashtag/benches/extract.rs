@@ -1,8 +1,8 @@
 //! Throughput of hashtag extraction, per mode, on two inputs:
 //!
-//! * `gen_tweets_1m`: `python3 shared/twitter-text/gen_tweets.py 1000000 42` (skipped with a
+//! * `gen_tweets_1m`: `python3 crates/hashtag/tests/data/twitter-text/gen_tweets.py 1000000 42` (skipped with a
 //!   note when python3 is missing);
-//! * `election_2016`: the `text` fields of `shared/data/election_tweets_2016.jsonl`;
+//! * `election_2016`: the `text` fields of `tests/data/election/election_tweets_2016.jsonl`;
 //! * `gen_py_1m`: the first 1,000,000 lines of `shared/bench/gen.py`'s 5M-line file, the lines
 //!   `bench/compare.sh` feeds tagstream and Spark (read from `$TAGSTREAM_SPARK_DIR/data`, by
 //!   default `~/.cache/tagstream-spark/data`, where the harness writes it; skipped with a note
@@ -24,8 +24,14 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hashtag::{count_key, for_each_tag, Mode};
 
+/// `../shared` beside the repository, for gen.py's bench file only (not in the repository).
 fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+/// Data committed in the repository.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn note(msg: &str) {
@@ -34,7 +40,7 @@ fn note(msg: &str) {
 
 /// One line per tweet from gen_tweets.py, via a temp file; None (with a note) without python3.
 fn gen_tweets() -> Option<Vec<String>> {
-    let script = shared().join("twitter-text/gen_tweets.py");
+    let script = repo().join("crates/hashtag/tests/data/twitter-text/gen_tweets.py");
     let path = std::env::temp_dir().join(format!("hashtag-bench-{}.txt", std::process::id()));
     let file = std::fs::File::create(&path).ok()?;
     let status = Command::new("python3")
@@ -54,7 +60,7 @@ fn gen_tweets() -> Option<Vec<String>> {
 }
 
 fn election() -> Option<Vec<String>> {
-    let path = shared().join("data/election_tweets_2016.jsonl");
+    let path = repo().join("tests/data/election/election_tweets_2016.jsonl");
     let Ok(data) = std::fs::read_to_string(&path) else {
         note(&format!(
             "note: {} unreadable; election_2016 skipped",

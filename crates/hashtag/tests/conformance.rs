@@ -1,5 +1,5 @@
 //! twitter-text's conformance suite (extract.yml hashtag sections plus the cases derived from
-//! autolink.yml and validate.yml), run by `shared/twitter-text/check_hashtags.py --extra`
+//! autolink.yml and validate.yml), run by `tests/data/twitter-text/check_hashtags.py --extra`
 //! through the `extract_lines` example.
 
 mod common;

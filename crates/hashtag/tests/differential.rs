@@ -1,4 +1,4 @@
-//! Differential tests against the oracle `shared/twitter-text/ref_extract.py`: the same input
+//! Differential tests against the oracle `tests/data/twitter-text/ref_extract.py`: the same input
 //! through the oracle and through the `extract_lines` example must give the same JSON on every
 //! line, in both modes.
 
