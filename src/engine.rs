@@ -58,7 +58,11 @@ pub fn run(a: RunArgs) -> Result<()> {
         TimeArg::Processing => Clock::Processing,
         TimeArg::Event => {
             if a.format != Format::Jsonl && !sources.iter().all(SourceSpec::stamps_time) {
-                bail!("--time event needs --format jsonl (the time comes from --time-field)");
+                bail!(
+                    "--time event needs --format jsonl (the time comes from --time-field), \
+                     or a source that carries its own time (x://, jetstream://, mastodon://, \
+                     kafka://…?time=timestamp)"
+                );
             }
             Clock::Event {
                 lateness_ms: ms(a.lateness),

@@ -214,3 +214,82 @@ fn the_token_never_appears_in_help() {
         assert!(!String::from_utf8_lossy(&res.stdout).is_empty());
     }
 }
+
+/// `x://` carries its own event time (`created_at`): `--time event` needs no `--format`,
+/// and the windows are those of the posts' times, not of the wall clock.
+#[test]
+fn x_posts_give_event_time_windows() {
+    let fake = FakeX::start(TOKEN);
+    let mut lines = Vec::new();
+    for (i, (text, tag, at)) in [
+        ("#Alpha one", "Alpha", "2026-06-11T19:00:01.000Z"),
+        ("#Alpha two", "Alpha", "2026-06-11T19:00:05.000Z"),
+        ("#beta three", "beta", "2026-06-11T19:00:12.000Z"),
+        ("#beta four", "beta", "2026-06-11T19:00:25.000Z"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        lines.push(tweet(
+            1_790_000_000_000_000_000 + i as u64,
+            text,
+            at,
+            &[tag],
+        ));
+    }
+    fake.script(Conn::Stream(frames(&lines, 7)));
+    let t = TempDir::new("live-x-event");
+    let out = t.path("out.jsonl");
+    let run = Running::spawn(
+        with_token(TOKEN)
+            .args(["run", "--source", "x://", "--endpoint", &fake.url])
+            .args(["--track", "alpha,beta", "--time", "event"])
+            .args(["--batch", "10s", "--window", "10s", "--top", "3"])
+            .args(["--tui", "off", "--out"])
+            .arg(&out),
+    );
+    // The post at :25 moves the watermark past the windows ending at :10 and :20.
+    wait_top(&out, &[("#beta", 1)]);
+    let res = run.stop(Some("-INT"));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    let windows: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let shape: Vec<(String, Vec<(String, u64)>)> = windows
+        .iter()
+        .map(|w| {
+            let top = w["top"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let tag = r["hashtag"].as_str().unwrap().to_owned();
+                    (tag, r["count"].as_u64().unwrap())
+                })
+                .collect();
+            (w["window_start"].as_str().unwrap().to_owned(), top)
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (
+                "2026-06-11T19:00:00Z".to_owned(),
+                vec![("#alpha".to_owned(), 2)]
+            ),
+            (
+                "2026-06-11T19:00:10Z".to_owned(),
+                vec![("#beta".to_owned(), 1)]
+            ),
+            (
+                "2026-06-11T19:00:20Z".to_owned(),
+                vec![("#beta".to_owned(), 1)]
+            ),
+        ],
+        "{err}"
+    );
+    assert_no_token(&res);
+}

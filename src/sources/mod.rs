@@ -112,10 +112,11 @@ impl SourceSpec {
         )
     }
 
-    /// True for sources that stamp each line with its event time (`kafka://…?time=timestamp`):
-    /// their lines need no time field.
+    /// True for sources that carry each record's event time themselves: the live services
+    /// (X's `created_at`, Jetstream's `time_us`, Mastodon's `created_at`) and
+    /// `kafka://…?time=timestamp`. `--time event` needs no `--format jsonl` for them.
     pub fn stamps_time(&self) -> bool {
-        matches!(self, SourceSpec::Kafka(k) if k.stamp_time)
+        self.is_live() || matches!(self, SourceSpec::Kafka(k) if k.stamp_time)
     }
 
     /// Checks what can be checked before starting (a file exists and is readable).
