@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::record::Format;
+use crate::time::{duration, duration_or_zero, event_time};
 
 /// Real-time trending hashtags: sliding-window top-K over text streams, on timely dataflow.
 #[derive(Debug, Parser)]
@@ -19,7 +20,17 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The built-in generator through the whole pipeline, with the live chart.
+    /// The built-in generator through the whole pipeline, with the live chart and the
+    /// dashboard: `run` with other defaults (every `run` flag works here too).
+    #[command(
+        mut_arg("sources", |a| a
+            .required(false)
+            .help("Source URI (repeatable) [default: the built-in generator, gen://?rate=RATE&seed=SEED]")),
+        mut_arg("batch", |a| a.default_value("1s")),
+        mut_arg("window", |a| a.default_value("10s")),
+        mut_arg("db", |a| a.default_value(":memory:")),
+        mut_arg("http", |a| a.default_value("127.0.0.1:8080")),
+    )]
     Demo(DemoArgs),
     /// Run the engine on one or more sources.
     Run(Box<RunArgs>),
@@ -28,9 +39,9 @@ pub enum Command {
     /// Generate synthetic tweets to stdout, or serve them as a line server.
     Gen(GenArgs),
     /// Query results with SQL: a running engine's HTTP API, or a database file.
-    Sql(crate::sqlcmd::SqlArgs),
+    Sql(SqlArgs),
     /// Export the bar chart of the latest (or a given) window as PNG or SVG.
-    Chart(crate::views::export::ChartArgs),
+    Chart(ChartArgs),
     /// Forward a source's posts as text lines to every client of a TCP socket (the
     /// tutorial's receiver: feed Spark's socketTextStream or `run --source socket://`).
     Receive(ReceiveArgs),
@@ -151,8 +162,7 @@ impl ResultsArgs {
     /// How many tags of each window to keep for the counts table: none without a store, a
     /// sink or an HTTP server to show them.
     pub fn counts_limit(&self) -> usize {
-        let cfg = self.config();
-        if cfg.db.is_some() || cfg.http.is_some() || !cfg.sinks.is_empty() {
+        if self.db != "none" || self.http_addr().is_some() || !self.sinks.is_empty() {
             self.counts
         } else {
             0
@@ -165,9 +175,12 @@ impl ResultsArgs {
             db: (self.db != "none").then(|| self.db.clone()),
             retain: Some(self.retain),
             sinks: self.sinks.clone(),
-            http: self.http.clone().filter(|h| h != "off"),
-            http_optional: false,
         }
+    }
+
+    /// The HTTP address, unless disabled.
+    pub fn http_addr(&self) -> Option<&str> {
+        self.http.as_deref().filter(|h| *h != "off")
     }
 }
 
@@ -231,6 +244,13 @@ pub struct RunArgs {
     /// emitted window, i.e. --slide].
     #[arg(long, value_parser = duration, value_name = "DURATION", env = "TAGSTREAM_CHECKPOINT_EVERY")]
     pub checkpoint_every: Option<Duration>,
+    /// Stop after this long (default: when the sources end, or on Ctrl-C).
+    #[arg(long, value_parser = duration, value_name = "DURATION", env = "TAGSTREAM_DURATION")]
+    pub duration: Option<Duration>,
+    /// Write the run's summary (records, rates, skips by reason, per-source counters,
+    /// checkpoints) as JSON to FILE when it ends; '-' writes it to stderr.
+    #[arg(long, value_name = "FILE", env = "TAGSTREAM_SUMMARY_JSON")]
+    pub summary_json: Option<PathBuf>,
     /// Read options from a TOML file (keys are the long flag names; flags and TAGSTREAM_*
     /// environment variables override it).
     #[arg(long, value_name = "FILE")]
@@ -240,42 +260,19 @@ pub struct RunArgs {
     pub pipeline: PipelineArgs,
 }
 
-/// `tagstream demo`.
+/// `tagstream demo`: `run`'s flags (with the defaults of the demo: the generator, 1 s batches,
+/// 10 s windows, an in-memory database, the dashboard on 127.0.0.1:8080) and the generator's.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Generated tweets per second.
+    /// Generated tweets per second (the default source).
     #[arg(long, default_value_t = 2000.0)]
     pub rate: f64,
-    /// Seed of the generator.
+    /// Seed of the generator (the default source).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Stop after this long (default: until Ctrl-C or 'q').
-    #[arg(long, value_parser = duration)]
-    pub duration: Option<Duration>,
-    /// Batch interval.
-    #[arg(long, value_parser = duration, default_value = "1s")]
-    pub batch: Duration,
-    /// Window length.
-    #[arg(long, value_parser = duration, default_value = "10s")]
-    pub window: Duration,
-    /// Rows per window.
-    #[arg(long, default_value_t = 10)]
-    pub top: usize,
-    /// Worker threads.
-    #[arg(long, default_value_t = 1)]
-    pub workers: usize,
-    /// Live terminal chart: auto, on, off.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub tui: TuiArg,
-    /// Write every window as a JSON line to FILE, or to stdout with '-'.
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
-    /// SQLite results database (':memory:' by default for the demo; a path keeps it).
-    #[arg(long, value_name = "PATH", default_value = ":memory:")]
-    pub db: String,
-    /// HTTP API and live dashboard address ('off' disables it).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    pub http: String,
+    /// Everything `run` takes.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// `tagstream extract`.
@@ -376,28 +373,82 @@ pub struct ReceiveArgs {
     pub quiet: bool,
 }
 
-/// Parses durations such as `10s`, `500ms`, `1h`, `1d`.
-pub fn duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration: {e}"))?;
-    if d.is_zero() {
-        return Err(format!("'{s}' must be positive"));
-    }
-    Ok(d)
+/// `tagstream sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The statement (read-only).
+    pub statement: String,
+    /// Results database file to query directly.
+    #[arg(long, value_name = "PATH", default_value = "tagstream.db")]
+    pub db: String,
+    /// Ask a running engine instead (its --http address), e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: SqlFormat,
+    /// At most this many rows (then the result is marked truncated). With --url the
+    /// engine's own limits apply.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_rows: usize,
+    /// Interrupt the query after this long. With --url the engine's own limits apply.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "5s")]
+    pub timeout: Duration,
 }
 
-/// Parses an event time (RFC 3339, Twitter's legacy format, epoch seconds or ms) to ms.
-pub fn event_time(s: &str) -> Result<u64, String> {
-    crate::record::parse_time(s)
-        .ok_or_else(|| format!("'{s}' is not a time (e.g. 2024-01-01T00:00:00Z)"))
+/// How `tagstream sql` prints a result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SqlFormat {
+    /// Aligned columns with a header.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// `{"columns":[…],"rows":[[…]],"truncated":bool}` (the HTTP API's shape).
+    Json,
 }
 
-/// Like [`duration`], but zero is allowed.
-pub fn duration_or_zero(s: &str) -> Result<Duration, String> {
-    if s.trim_start_matches('0')
-        .chars()
-        .all(|c| c.is_ascii_alphabetic())
-    {
-        return Ok(Duration::ZERO);
+/// `tagstream chart`.
+#[derive(Debug, Args)]
+pub struct ChartArgs {
+    /// Output file: .png or .svg.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Read the window from a running engine's HTTP API (e.g. http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    pub url: Option<String>,
+    /// Read the window from a results database [default: tagstream.db, when --url is absent].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<String>,
+    /// The window ending at this time (RFC 3339) instead of the latest.
+    #[arg(long, value_name = "END")]
+    pub window: Option<String>,
+    /// Image size in pixels, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "1200x700", value_parser = size)]
+    pub size: (u32, u32),
+}
+
+/// Parses `1200x700`.
+fn size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("'{s}' is not WIDTHxHEIGHT (e.g. 1200x700)");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h) = (
+        w.trim().parse::<u32>().map_err(|_| bad())?,
+        h.trim().parse::<u32>().map_err(|_| bad())?,
+    );
+    if !(100..=10_000).contains(&w) || !(100..=10_000).contains(&h) {
+        return Err(format!("'{s}': each side must be 100 to 10000 pixels"));
     }
-    duration(s)
+    Ok((w, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size("1200x700"), Ok((1200, 700)));
+        assert!(size("1200").is_err());
+        assert!(size("5x5").is_err());
+    }
 }

@@ -3,6 +3,7 @@
 
 use clap::{CommandFactory, Parser};
 use tagstream::cli::{Cli, Command};
+use tagstream::commands;
 
 fn main() {
     let args = match tagstream::config::expand(std::env::args_os().collect(), &Cli::command()) {
@@ -27,13 +28,13 @@ fn main() {
         }
     };
     let result = match cli.command {
-        Command::Demo(a) => tagstream::engine::demo(a),
-        Command::Run(a) => tagstream::engine::run(*a),
-        Command::Extract(a) => tagstream::extract::run(a).or_else(broken_pipe_ok),
-        Command::Sql(a) => tagstream::sqlcmd::run(a),
-        Command::Chart(a) => tagstream::views::export::run(a),
-        Command::Gen(a) => tagstream::gen::run(a),
-        Command::Receive(a) => tagstream::receive::run(a),
+        Command::Demo(a) => commands::run::demo(a),
+        Command::Run(a) => commands::run::run(*a),
+        Command::Extract(a) => commands::extract::run(a).or_else(broken_pipe_ok),
+        Command::Sql(a) => commands::sql::run(a),
+        Command::Chart(a) => commands::chart::run(a),
+        Command::Gen(a) => commands::gen::run(a),
+        Command::Receive(a) => commands::receive::run(a),
     };
     if let Err(e) = result {
         eprintln!("tagstream: error: {e:#}");

@@ -6,6 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
 
 /// Why a record was skipped. Each reason has its own counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,5 +266,161 @@ impl Snapshot {
         } else {
             format!("skipped {total} ({})", parts.join(", "))
         }
+    }
+}
+
+/// What a run did, as a typed value: printed as the closing `done:` line, written as JSON by
+/// `--summary-json FILE`, served on `/api/summary` while running. Scripts and tests read the
+/// JSON (its keys are the field names below), never the log line.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Windows emitted.
+    pub windows: u64,
+    /// Records accepted.
+    pub records: u64,
+    /// Bytes of input lines read.
+    pub bytes: u64,
+    /// Wall time of the run so far, in seconds.
+    pub seconds: f64,
+    /// `records / seconds`.
+    pub records_per_s: f64,
+    /// `bytes / seconds`, in MB (10^6 bytes) per second.
+    pub mb_per_s: f64,
+    /// Records skipped: `total` and one entry per reason (`bad_json`, `bad_time`, …).
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// Records dropped as late.
+    pub late: u64,
+    /// Records left out by `--track`.
+    pub filtered: u64,
+    /// Reconnections of all sources.
+    pub reconnects: u64,
+    /// Each source's counters, by name.
+    pub sources: BTreeMap<String, SourceSummary>,
+    /// Checkpoints, when `--checkpoint-dir` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoints: Option<CheckpointSummary>,
+}
+
+/// One source's counters in a [`Summary`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SourceSummary {
+    /// Connections open at the time of the summary.
+    pub connected: u64,
+    /// Reconnections after a connection ended or failed.
+    pub reconnects: u64,
+    /// Records received.
+    pub records: u64,
+    /// Frames or messages skipped, by reason.
+    pub skipped: BTreeMap<&'static str, u64>,
+}
+
+/// Checkpoint figures in a [`Summary`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CheckpointSummary {
+    /// Epochs committed (by process 0).
+    pub committed: u64,
+    /// Worker files written by this process.
+    pub files: u64,
+    /// Their bytes, on average.
+    pub avg_bytes: f64,
+    /// Time each took (snapshot, write, fsync, rename), on average, in ms.
+    pub avg_ms: f64,
+}
+
+impl Metrics {
+    /// The summary of a run that has gone on for `elapsed` (`checkpoints`: whether it
+    /// checkpoints).
+    pub fn summary(&self, elapsed: Duration, checkpoints: bool) -> Summary {
+        let s = self.snapshot();
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let mut skipped: BTreeMap<&'static str, u64> = s.skipped.iter().copied().collect();
+        skipped.insert("total", self.skipped_total());
+        let sources = self
+            .sources()
+            .into_iter()
+            .map(|(name, c)| {
+                let v = SourceSummary {
+                    connected: c.connected.load(Relaxed),
+                    reconnects: c.reconnects.load(Relaxed),
+                    records: c.records.load(Relaxed),
+                    skipped: c.skipped_all().into_iter().collect(),
+                };
+                (name, v)
+            })
+            .collect();
+        let checkpoints = checkpoints.then(|| {
+            let files = self.checkpoint_files.load(Relaxed);
+            let per = files.max(1) as f64;
+            CheckpointSummary {
+                committed: self.checkpoints_committed.load(Relaxed),
+                files,
+                avg_bytes: self.checkpoint_bytes.load(Relaxed) as f64 / per,
+                avg_ms: self.checkpoint_us.load(Relaxed) as f64 / 1e3 / per,
+            }
+        });
+        Summary {
+            windows: s.windows_emitted,
+            records: s.records_in,
+            bytes: s.bytes_in,
+            seconds: secs,
+            records_per_s: s.records_in as f64 / secs,
+            mb_per_s: s.bytes_in as f64 / 1e6 / secs,
+            skipped,
+            late: s.late,
+            filtered: s.filtered,
+            reconnects: s.reconnects,
+            sources,
+            checkpoints,
+        }
+    }
+}
+
+impl Summary {
+    /// The closing lines for people: `done: windows …`, one per source, and one for
+    /// checkpoints.
+    pub fn lines(&self) -> Vec<String> {
+        let total = self.skipped.get("total").copied().unwrap_or(0);
+        let reasons: Vec<String> = self
+            .skipped
+            .iter()
+            .filter(|(k, n)| **k != "total" && **n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let skipped = if reasons.is_empty() {
+            format!("skipped {total}")
+        } else {
+            format!("skipped {total} ({})", reasons.join(", "))
+        };
+        let mut out = vec![format!(
+            "done: windows {}, records {} ({:.1} MB) in {:.2}s = {:.0} records/s, {:.1} MB/s; \
+             {skipped}; late {}; filtered {}; reconnects {}",
+            self.windows,
+            self.records,
+            self.bytes as f64 / 1e6,
+            self.seconds,
+            self.records_per_s,
+            self.mb_per_s,
+            self.late,
+            self.filtered,
+            self.reconnects
+        )];
+        for (name, c) in &self.sources {
+            let mut line = format!(
+                "source {name}: connected {}, reconnects {}, records {}",
+                c.connected, c.reconnects, c.records
+            );
+            for (k, v) in &c.skipped {
+                line.push_str(&format!(", skipped {k} {v}"));
+            }
+            out.push(line);
+        }
+        if let Some(c) = &self.checkpoints {
+            out.push(format!(
+                "checkpoints: {} committed; {} worker files here, {:.0} bytes and {:.2} ms each \
+                 on average",
+                c.committed, c.files, c.avg_bytes, c.avg_ms
+            ));
+        }
+        out
     }
 }

@@ -11,6 +11,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::metrics::Skip;
+use crate::time::{epoch_to_ms, parse_time};
 
 /// One input record: its text and, in event time, its timestamp.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,33 +125,6 @@ impl Decoder {
             self.tags_path.as_deref(),
         ]
     }
-}
-
-/// Parses a timestamp: RFC 3339 (`2016-01-05T03:36:53Z`, offsets, fractions), Twitter's legacy
-/// `Wed Oct 10 20:19:24 +0000 2018`, or epoch seconds / milliseconds written as digits.
-/// Returns milliseconds since the Unix epoch; `None` for anything else or before 1970.
-pub fn parse_time(s: &str) -> Option<u64> {
-    let s = s.trim();
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return u64::try_from(t.timestamp_millis()).ok();
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_str(s, "%a %b %d %H:%M:%S %z %Y") {
-        return u64::try_from(t.timestamp_millis()).ok();
-    }
-    if !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return s.parse::<f64>().ok().and_then(epoch_to_ms);
-    }
-    None
-}
-
-/// Epoch seconds, or milliseconds when the value is too large to be seconds (> 10^11, as in
-/// the comparison script), to milliseconds.
-fn epoch_to_ms(v: f64) -> Option<u64> {
-    if !v.is_finite() || v < 0.0 {
-        return None;
-    }
-    let ms = if v > 1e11 { v } else { v * 1000.0 };
-    (ms < 1.0e17).then_some(ms as u64)
 }
 
 #[derive(Debug)]
@@ -466,22 +440,5 @@ mod tests {
             .unwrap();
         assert_eq!(r.tags, ["Rust", "Go"]);
         assert!(d.decode(br#"{"text":"hi"}"#).unwrap().tags.is_empty());
-    }
-
-    #[test]
-    fn time_formats() {
-        assert_eq!(parse_time("2016-01-05T03:36:53Z"), Some(1_451_965_013_000));
-        assert_eq!(
-            parse_time("2016-01-05T04:36:53+01:00"),
-            Some(1_451_965_013_000)
-        );
-        assert_eq!(
-            parse_time("Tue Jan 05 03:36:53 +0000 2016"),
-            Some(1_451_965_013_000)
-        );
-        assert_eq!(parse_time("1451965013"), Some(1_451_965_013_000));
-        assert_eq!(parse_time("1451965013000"), Some(1_451_965_013_000));
-        assert_eq!(parse_time("1969-12-31T23:59:59Z"), None);
-        assert_eq!(parse_time(""), None);
     }
 }

@@ -376,6 +376,10 @@ fn windows_metrics_and_health() {
     );
     assert!(metrics.contains("tagstream_records_skipped_total{reason=\"bad_json\"} 0"));
     assert!(metrics.contains("tagstream_window_emit_lag_seconds_bucket{le=\"+Inf\"}"));
+    let summary = e.get_json("/api/summary");
+    assert_eq!(summary["records"], 4, "{summary}");
+    assert_eq!(summary["skipped"]["total"], 0, "{summary}");
+    assert!(summary["windows"].as_u64().unwrap() >= 3, "{summary}");
     let (status, _) = e.get("/");
     assert_eq!(status, 200);
     e.stop();

@@ -7,6 +7,8 @@ pub fn bin() -> Command {
     // No results database unless a test asks for one (`--db` beats the environment), so
     // tests running side by side never share a tagstream.db in the working directory.
     c.env("TAGSTREAM_DB", "none").env_remove("TAGSTREAM_HTTP");
+    // The run's summary as one JSON line on stderr, for `summary_count`.
+    c.env("TAGSTREAM_SUMMARY_JSON", "-");
     c
 }
 
@@ -87,24 +89,25 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
-/// The value after `label ` in the final summary line on stderr (e.g. "records").
+/// A counter of the run's summary, which `bin()` asks for as one JSON line on stderr
+/// (`--summary-json -`): a top-level key (`records`, `late`, `filtered`, `reconnects`,
+/// `windows`), `skipped` (the total), or a skip reason (`bad_json`, `line_too_long`, …).
 pub fn summary_count(stderr: &str, label: &str) -> u64 {
-    let line = stderr
+    let summary: serde_json::Value = stderr
         .lines()
         .rev()
-        .find(|l| l.contains("done: windows "))
-        .unwrap_or_else(|| {
-            panic!("no summary line in stderr:\n{stderr}");
-        });
-    let i = line
-        .find(&format!("{label} "))
-        .unwrap_or_else(|| panic!("no '{label}' in {line}"));
-    let rest = &line[i + label.len() + 1..];
-    rest.split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+        .filter(|l| l.starts_with('{'))
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("windows").is_some())
+        .unwrap_or_else(|| panic!("no summary JSON line in stderr:\n{stderr}"));
+    let value = match &summary[label] {
+        serde_json::Value::Object(m) => m.get("total").cloned(),
+        serde_json::Value::Null => summary["skipped"].get(label).cloned(),
+        v => Some(v.clone()),
+    };
+    value
+        .and_then(|v| v.as_u64())
+        .unwrap_or_else(|| panic!("no count '{label}' in the summary {summary}"))
 }
 
 /// Parses every line of a window JSON-lines file.

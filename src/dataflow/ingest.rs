@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use window::WindowSpec;
 
+pub use super::checkpoint::ShareClock;
 use crate::metrics::Metrics;
 
 /// A tag's counting key as it travels to the shards: inline up to 24 bytes (almost every
@@ -54,20 +55,6 @@ struct PaneAgg {
     counts: FxHashMap<Tag, u64>,
     records: u64,
     tagged: u64,
-}
-
-/// The event-time clock of one share (one input partition): lateness is judged against its
-/// own greatest time, so whether a record is late never depends on how the partitions of a
-/// worker happen to interleave.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ShareClock {
-    /// Greatest event time seen (ms).
-    pub max_time: Option<u64>,
-    /// Until its first record, this share holds the worker's watermark back (it is known to
-    /// have data, e.g. a Kafka partition below its high watermark, or a file range).
-    pub holds: bool,
-    /// The share ended: it no longer holds the watermark back.
-    pub done: bool,
 }
 
 /// One worker's pre-aggregation state.

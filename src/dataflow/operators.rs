@@ -2,7 +2,6 @@
 //! `crates/window`: they stash data by time, follow the frontier, and hold a capability so
 //! that windows close on time even when no data arrives.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use timely::container::CapacityContainerBuilder;
@@ -12,7 +11,7 @@ use timely::dataflow::{Stream, StreamVec};
 use timely::progress::frontier::MutableAntichain;
 use window::{Merger, Shard, ShardWindow, Window};
 
-use super::ckpt::{Acks, Snapshots};
+use super::checkpoint::{Acks, Snapshots};
 use super::ingest::{StatsMsg, Tag};
 
 /// Fixed routing hash of a tag: the same in every process and run (never `RandomState`).
@@ -30,7 +29,6 @@ fn first(frontier: &MutableAntichain<u64>) -> Option<u64> {
 pub fn shard_windows<'s>(
     tags: StreamVec<'s, u64, (u64, Tag, u64)>,
     shard: Shard,
-    state_size: Rc<RefCell<usize>>,
     snaps: Option<Rc<Snapshots>>,
 ) -> StreamVec<'s, u64, ShardWindow> {
     let pact = Exchange::new(|x: &(u64, Tag, u64)| route(&x.1));
@@ -67,7 +65,6 @@ pub fn shard_windows<'s>(
                         snaps.put(t, bytes);
                     }
                 }
-                *state_size.borrow_mut() = shard.distinct_in_state();
                 match f {
                     Some(f) => held.downgrade(&f),
                     None => cap = None,

@@ -82,7 +82,7 @@ impl LiveState {
             end_ms: w.end_ms,
             emitted_ms,
             distinct: w.distinct,
-            json: crate::views::jsonl::line(w),
+            json: super::json::line(w),
         });
         {
             let mut r = self.recent.lock().unwrap_or_else(|p| p.into_inner());
@@ -118,12 +118,6 @@ impl LiveState {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Emitted>> {
         self.feed.subscribe()
     }
-}
-
-/// Starts the HTTP server on `addr`: binds now (so an address in use is an error at start),
-/// then serves on its own thread with its own tokio runtime until the process exits.
-pub fn serve(addr: &str, state: Arc<LiveState>) -> Result<(), String> {
-    crate::views::http::serve(addr, state)
 }
 
 #[cfg(test)]

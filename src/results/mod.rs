@@ -3,6 +3,7 @@
 //! and dashboard read. The engine's output loop calls [`Results::publish`] once per window,
 //! in window order; nothing here runs on the dataflow's workers.
 
+pub mod json;
 pub mod live;
 pub mod postgres;
 pub mod store;
@@ -14,7 +15,8 @@ use window::Window;
 
 use crate::metrics::Metrics;
 
-/// Where results go, from the command line.
+/// Where results go, from the command line. The HTTP server that shows them is started by
+/// the command (`job`), which hands it [`Results::live`].
 #[derive(Clone, Debug, Default)]
 pub struct ResultsConfig {
     /// SQLite database file (`:memory:` for none on disk); `None`: no store.
@@ -23,11 +25,6 @@ pub struct ResultsConfig {
     pub retain: Option<Duration>,
     /// `postgres://…` URLs that also receive every window.
     pub sinks: Vec<String>,
-    /// Address of the HTTP API and dashboard; `None`: no HTTP server.
-    pub http: Option<String>,
-    /// An HTTP server that cannot start is a warning, not an error (the demo: port 8080 may
-    /// be taken, and the terminal chart still works).
-    pub http_optional: bool,
 }
 
 /// Everything that receives windows, opened from a [`ResultsConfig`].
@@ -38,8 +35,8 @@ pub struct Results {
 }
 
 impl Results {
-    /// Opens the store and the sinks and starts the HTTP server, as configured. Errors are one
-    /// line naming what failed (a database that cannot be opened, an address in use).
+    /// Opens the store and the sinks, as configured. Errors are one line naming what failed
+    /// (a database that cannot be opened, a bad sink URL).
     pub fn open(cfg: &ResultsConfig, metrics: Arc<Metrics>) -> Result<Results, String> {
         let store = match &cfg.db {
             Some(db) => Some(store::Store::open(db, cfg.retain)?),
@@ -51,13 +48,6 @@ impl Results {
             .map(|url| postgres::PgSink::open(url))
             .collect::<Result<_, _>>()?;
         let live = Arc::new(live::LiveState::new(metrics, cfg.db.clone()));
-        if let Some(addr) = &cfg.http {
-            match live::serve(addr, live.clone()) {
-                Ok(()) => {}
-                Err(e) if cfg.http_optional => crate::log::warn(format_args!("{e}")),
-                Err(e) => return Err(e),
-            }
-        }
         Ok(Results { store, sinks, live })
     }
 

@@ -15,7 +15,7 @@
 //! rows rather than silently replacing the first.
 //!
 //! `:memory:` becomes a named shared-cache in-memory database of this process
-//! ([`memory_uri`]), so [`crate::sql::query`] on another connection (the HTTP API) sees the
+//! ([`memory_uri`]), so a query on another connection (`sql::query`, for (the HTTP API) sees the
 //! same tables for as long as the engine runs.
 
 use std::time::Duration;
@@ -23,7 +23,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags};
 use window::Window;
 
-use crate::views::rfc3339;
+use crate::time::rfc3339;
 
 /// Windows between two retention passes: pruning is a range delete on the `window_end`
 /// index, cheap but not free, so it is not done on every window.

@@ -93,6 +93,7 @@ pub fn router(live: Arc<LiveState>) -> Router {
         .route("/api/windows", get(windows))
         .route("/api/sql", post(sql))
         .route("/api/events", get(events))
+        .route("/api/summary", get(summary))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(app)
@@ -131,23 +132,24 @@ async fn top(State(app): State<Shared>) -> Response {
     }
 }
 
+/// The run's summary so far: the same JSON as `--summary-json` writes at the end.
+async fn summary(State(app): State<Shared>) -> Response {
+    let m = &app.live.metrics;
+    let checkpoints = m
+        .checkpoint_files
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0;
+    let s = m.summary(app.live.started.elapsed(), checkpoints);
+    match serde_json::to_string(&s) {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct WindowsQuery {
     since: Option<String>,
     limit: Option<usize>,
-}
-
-/// Parses `since`: RFC 3339, or epoch seconds (ms when it is too large to be seconds).
-pub fn parse_time_ms(s: &str) -> Result<u64, String> {
-    if let Ok(n) = s.parse::<u64>() {
-        // 10^11 s is the year 5138; anything larger is milliseconds.
-        return Ok(if n >= 100_000_000_000 { n } else { n * 1000 });
-    }
-    humantime::parse_rfc3339_weak(s)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as u64)
-        .ok_or_else(|| format!("'{s}' is neither an RFC 3339 time nor epoch seconds"))
 }
 
 async fn windows(
@@ -163,7 +165,12 @@ async fn windows(
             )
         }
     };
-    let since = match q.since.as_deref().map(parse_time_ms).transpose() {
+    let since = match q
+        .since
+        .as_deref()
+        .map(crate::time::parse_time_ms)
+        .transpose()
+    {
         Ok(s) => s,
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("since: {e}")),
     };
@@ -284,7 +291,7 @@ async fn metrics(State(app): State<Shared>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_time_ms;
+    use crate::time::parse_time_ms;
 
     #[test]
     fn since_accepts_rfc3339_and_epoch() {

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use window::Window;
 
-use super::rfc3339;
+use crate::time::rfc3339;
 
 /// The window as a small aligned table, ending with a blank line.
 pub fn render(w: &Window) -> String {

@@ -10,8 +10,8 @@ use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Paragraph};
 use ratatui::Frame;
 use window::Window;
 
-use super::rfc3339;
 use crate::metrics::Snapshot;
+use crate::time::rfc3339;
 
 /// What the screen shows.
 #[derive(Debug)]

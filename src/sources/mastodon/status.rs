@@ -27,7 +27,7 @@ struct Tag {
 /// Reads an `update` event's data; `None` when it is not a status.
 pub fn post(data: &str) -> Option<Post> {
     let s: Status = serde_json::from_str(data).ok()?;
-    let time = s.created_at.as_deref().and_then(crate::record::parse_time);
+    let time = s.created_at.as_deref().and_then(crate::time::parse_time);
     // A boost counts like the tutorial's retweets: the boosted text and tags, at the time of
     // the boost. (Public timelines do not stream boosts; user streams do.)
     let s = match s.reblog {

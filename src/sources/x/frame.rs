@@ -114,7 +114,7 @@ pub fn parse(line: &[u8]) -> Frame {
             text,
             // A missing or unparsable `created_at` leaves the time out: processing time still
             // counts the post; event time skips it as a record without a time.
-            time: created_at.as_deref().and_then(crate::record::parse_time),
+            time: created_at.as_deref().and_then(crate::time::parse_time),
             tags: entities
                 .map(|e| e.hashtags.into_iter().filter_map(|h| h.tag).collect())
                 .unwrap_or_default(),

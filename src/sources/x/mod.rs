@@ -58,7 +58,7 @@ impl XSpec {
         };
         for kv in query.split('&').filter(|s| !s.is_empty()) {
             match kv.split_once('=') {
-                Some(("stall", v)) => spec.stall = crate::cli::duration(v)?,
+                Some(("stall", v)) => spec.stall = crate::time::duration(v)?,
                 _ => {
                     return Err(format!(
                         "x://: unknown parameter '{kv}' (known: stall=DURATION)"

@@ -1,4 +1,4 @@
-//! A worker's side of checkpoints (the protocol is in `crate::checkpoint`).
+//! A worker's side of checkpoints (the protocol and the file format are in `mod.rs`).
 //!
 //! - Its input stops at every epoch T it crosses (the largest, if one advance crosses several)
 //!   and stays there until its probe shows the whole dataflow reached T: then every operator
@@ -14,10 +14,8 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use crate::checkpoint::{self, WorkerState};
+use super::{ShareClock, WorkerState};
 use crate::metrics::Metrics;
-
-use super::ingest::ShareClock;
 
 /// Snapshots an operator took, by epoch.
 #[derive(Debug)]
@@ -62,7 +60,7 @@ struct Capture {
 
 /// One worker's checkpoint state.
 pub struct WorkerCkpt {
-    cfg: checkpoint::Config,
+    cfg: super::Config,
     me: u64,
     first: bool,
     /// The shard's snapshots (and the merger's on worker 0).
@@ -78,7 +76,7 @@ pub struct WorkerCkpt {
 
 impl WorkerCkpt {
     /// The state of worker `me` (global index) with `shares` shares.
-    pub fn new(cfg: checkpoint::Config, me: u64, shares: usize) -> WorkerCkpt {
+    pub fn new(cfg: super::Config, me: u64, shares: usize) -> WorkerCkpt {
         let after = cfg.restore.unwrap_or(0);
         WorkerCkpt {
             shard: Snapshots::new(cfg.every, after),
@@ -205,7 +203,7 @@ impl WorkerCkpt {
                 shard,
                 merger,
             };
-            let bytes = checkpoint::save(&self.cfg.dir, &self.cfg.shape, &state)?;
+            let bytes = super::save(&self.cfg.dir, &self.cfg.shape, &state)?;
             self.captures.retain(|c| c.hi > epoch);
             metrics.checkpoint_files.fetch_add(1, Relaxed);
             metrics.checkpoint_bytes.fetch_add(bytes as u64, Relaxed);

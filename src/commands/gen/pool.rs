@@ -61,14 +61,9 @@ impl Pool {
         self.data.len()
     }
 
-    /// Number of lines.
-    pub fn len(&self) -> usize {
+    /// Number of lines (never 0: a pool without lines is not made).
+    pub fn lines_count(&self) -> usize {
         self.ends.len()
-    }
-
-    /// True when the pool holds no line (never, once loaded).
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
     }
 
     /// The bytes of lines `from..to` (to ≤ len), endings included.
@@ -117,7 +112,7 @@ pub fn serve_pool(mut stream: TcpStream, pool: &Pool, pace: Pace) {
     let peer = peer_of(&stream);
     let say = |msg: std::fmt::Arguments| crate::log::info(format_args!("gen: {peer}: {msg}"));
     say(format_args!("client connected"));
-    let per_write = (WRITE_BYTES * pool.len() / pool.data.len()).max(1) as u64;
+    let per_write = (WRITE_BYTES * pool.lines_count() / pool.data.len()).max(1) as u64;
     let limit = pace.count.unwrap_or(u64::MAX);
     let quantum = ((pace.rate * QUANTUM.as_secs_f64()) as u64).max(1);
     let t0 = Instant::now();
@@ -163,7 +158,7 @@ pub fn serve_pool(mut stream: TcpStream, pool: &Pool, pace: Pace) {
             std::thread::sleep(QUANTUM);
             continue;
         }
-        let k = todo.min(per_write).min((pool.len() - pos) as u64) as usize;
+        let k = todo.min(per_write).min((pool.lines_count() - pos) as u64) as usize;
         let bytes = pool.lines(pos, pos + k);
         let w0 = Instant::now();
         if let Err(e) = stream.write_all(bytes) {
@@ -172,7 +167,7 @@ pub fn serve_pool(mut stream: TcpStream, pool: &Pool, pace: Pace) {
         s.in_write += w0.elapsed();
         s.lines += k as u64;
         s.bytes += bytes.len() as u64;
-        pos = (pos + k) % pool.len();
+        pos = (pos + k) % pool.lines_count();
     };
     let el = t0.elapsed().as_secs_f64();
     say(format_args!(
@@ -194,11 +189,11 @@ mod tests {
     #[test]
     fn pool_lines_limit_and_final_line() {
         let p = Pool::from_bytes(b"a\nbb\nccc".to_vec(), None).unwrap();
-        assert_eq!(p.len(), 3);
+        assert_eq!(p.lines_count(), 3);
         assert_eq!(p.lines(0, 3), b"a\nbb\nccc\n");
         assert_eq!(p.lines(1, 2), b"bb\n");
         let p = Pool::from_bytes(b"a\nbb\nccc\n".to_vec(), Some(2)).unwrap();
-        assert_eq!(p.len(), 2);
+        assert_eq!(p.lines_count(), 2);
         assert_eq!(p.lines(0, 2), b"a\nbb\n");
         assert!(Pool::from_bytes(Vec::new(), None).is_none());
     }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use window::Window;
 
-use super::rfc3339;
+use crate::time::rfc3339;
 
 #[derive(Serialize)]
 struct Line<'a> {

@@ -3,7 +3,7 @@
 //!
 //! An epoch is a pipeline time T (a pane index) that is a multiple of `--checkpoint-every`.
 //! A worker's input never moves past such a T until the whole dataflow has reached T (see
-//! `dataflow`), so every operator sees its frontier stop exactly at T and snapshots "all data
+//! `worker.rs`), so every operator sees its frontier stop exactly at T and snapshots "all data
 //! sent before T". Each worker then writes `DIR/epoch-T/worker-I.ckpt` (write, fsync, rename)
 //! and tells worker 0; once every worker has, and the windows up to T are written out, the
 //! output thread writes `DIR/COMMIT` naming T. On start, the committed epoch is restored.
@@ -15,10 +15,26 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::dataflow::ingest::ShareClock;
+mod worker;
+
+pub use worker::{Acks, Snapshots, WorkerCkpt};
 
 const MAGIC: &[u8; 8] = b"TSCKPT\0\x01";
 const COMMIT: &str = "COMMIT";
+
+/// The event-time clock of one share (one input partition), kept by the ingest and saved in
+/// checkpoints: lateness is judged against its own greatest time, so whether a record is late
+/// never depends on how the partitions of a worker happen to interleave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShareClock {
+    /// Greatest event time seen (ms).
+    pub max_time: Option<u64>,
+    /// Until its first record, this share holds the worker's watermark back (it is known to
+    /// have data, e.g. a Kafka partition below its high watermark, or a file range).
+    pub holds: bool,
+    /// The share ended: it no longer holds the watermark back.
+    pub done: bool,
+}
 
 /// What must match between a checkpoint and the run restoring it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

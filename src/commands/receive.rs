@@ -43,7 +43,7 @@ pub fn run(a: ReceiveArgs) -> Result<()> {
         max_line: a.max_line,
         endpoint: a.endpoint,
         track: a.track,
-        ..SourceContext::new(metrics.clone(), crate::engine::shutdown_flag())
+        ..SourceContext::new(metrics.clone(), crate::shutdown::flag())
     };
     let decoder = Decoder::new(a.format, &a.text_field, None);
     let mut sources = ProcessSources::open(&[spec], 0, 1, 1, &ctx, &decoder, false)

@@ -8,44 +8,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{Args, ValueEnum};
 use serde_json::Value;
 
+use crate::cli::{SqlArgs, SqlFormat};
 use crate::sql::{Limits, Table};
-
-/// `tagstream sql`.
-#[derive(Debug, Args)]
-pub struct SqlArgs {
-    /// The statement (read-only).
-    pub statement: String,
-    /// Results database file to query directly.
-    #[arg(long, value_name = "PATH", default_value = "tagstream.db")]
-    pub db: String,
-    /// Ask a running engine instead (its --http address), e.g. http://127.0.0.1:8080.
-    #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: SqlFormat,
-    /// At most this many rows (then the result is marked truncated). With --url the
-    /// engine's own limits apply.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
-    pub max_rows: usize,
-    /// Interrupt the query after this long. With --url the engine's own limits apply.
-    #[arg(long, value_name = "DURATION", value_parser = crate::cli::duration, default_value = "5s")]
-    pub timeout: Duration,
-}
-
-/// How `tagstream sql` prints a result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SqlFormat {
-    /// Aligned columns with a header.
-    Table,
-    /// CSV with a header row.
-    Csv,
-    /// `{"columns":[…],"rows":[[…]],"truncated":bool}` (the HTTP API's shape).
-    Json,
-}
 
 /// Runs the subcommand.
 pub fn run(a: SqlArgs) -> anyhow::Result<()> {

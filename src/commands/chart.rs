@@ -1,48 +1,13 @@
 //! `tagstream chart`: the bar chart of the latest (or a given) window as PNG or SVG, read
 //! from a running engine's HTTP API or from a results database.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use clap::Args;
 use serde_json::Value;
 
-use super::chart::{self, ChartWindow};
-
-/// `tagstream chart`.
-#[derive(Debug, Args)]
-pub struct ChartArgs {
-    /// Output file: .png or .svg.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Read the window from a running engine's HTTP API (e.g. http://127.0.0.1:8080).
-    #[arg(long, value_name = "URL", conflicts_with = "db")]
-    pub url: Option<String>,
-    /// Read the window from a results database [default: tagstream.db, when --url is absent].
-    #[arg(long, value_name = "PATH")]
-    pub db: Option<String>,
-    /// The window ending at this time (RFC 3339) instead of the latest.
-    #[arg(long, value_name = "END")]
-    pub window: Option<String>,
-    /// Image size in pixels, WIDTHxHEIGHT.
-    #[arg(long, value_name = "WxH", default_value = "1200x700", value_parser = size)]
-    pub size: (u32, u32),
-}
-
-/// Parses `1200x700`.
-fn size(s: &str) -> Result<(u32, u32), String> {
-    let bad = || format!("'{s}' is not WIDTHxHEIGHT (e.g. 1200x700)");
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
-    let (w, h) = (
-        w.trim().parse::<u32>().map_err(|_| bad())?,
-        h.trim().parse::<u32>().map_err(|_| bad())?,
-    );
-    if !(100..=10_000).contains(&w) || !(100..=10_000).contains(&h) {
-        return Err(format!("'{s}': each side must be 100 to 10000 pixels"));
-    }
-    Ok((w, h))
-}
+use crate::cli::ChartArgs;
+use crate::views::chart::{self, ChartWindow};
 
 /// Runs the subcommand.
 pub fn run(a: ChartArgs) -> Result<()> {
@@ -50,7 +15,7 @@ pub fn run(a: ChartArgs) -> Result<()> {
     let end_ms = a
         .window
         .as_deref()
-        .map(|s| super::http::parse_time_ms(s).map_err(|e| anyhow!("--window: {e}")))
+        .map(|s| crate::time::parse_time_ms(s).map_err(|e| anyhow!("--window: {e}")))
         .transpose()?;
     let w = match (&a.url, &a.db) {
         (Some(url), _) => from_url(url, end_ms)?,
@@ -121,11 +86,11 @@ fn from_url(base: &str, end_ms: Option<u64>) -> Result<ChartWindow> {
         .and_then(|l| l.first())
         .ok_or_else(|| anyhow!("{base} keeps no window ending at or after --window"))?;
     let found = of_json(w)?;
-    if super::http::parse_time_ms(&found.end).ok() != Some(end_ms) {
+    if crate::time::parse_time_ms(&found.end).ok() != Some(end_ms) {
         bail!(
             "{base} has no window ending at {} in memory (the earliest kept ending after it \
              ends at {}); use --db for older windows",
-            super::rfc3339(end_ms),
+            crate::time::rfc3339(end_ms),
             found.end
         );
     }
@@ -138,7 +103,7 @@ fn time_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Number(n) => n
             .as_u64()
-            .map(|n| super::rfc3339(if n >= 100_000_000_000 { n } else { n * 1000 }))
+            .map(|n| crate::time::rfc3339(if n >= 100_000_000_000 { n } else { n * 1000 }))
             .unwrap_or_else(|| n.to_string()),
         other => other.to_string(),
     }
@@ -150,7 +115,7 @@ fn from_db(db: &str, end_ms: Option<u64>) -> Result<ChartWindow> {
     }
     // `END` was parsed as a time, so the literal below is a plain RFC 3339 string.
     let which = match end_ms {
-        Some(ms) => format!("'{}'", super::rfc3339(ms)),
+        Some(ms) => format!("'{}'", crate::time::rfc3339(ms)),
         None => "(SELECT max(window_end) FROM windows)".to_owned(),
     };
     let sql = format!(
@@ -161,7 +126,7 @@ fn from_db(db: &str, end_ms: Option<u64>) -> Result<ChartWindow> {
         .map_err(|e| anyhow!("--db {db}: {e}"))?;
     let Some(first) = t.rows.first() else {
         match end_ms {
-            Some(ms) => bail!("--db {db}: no window ends at {}", super::rfc3339(ms)),
+            Some(ms) => bail!("--db {db}: no window ends at {}", crate::time::rfc3339(ms)),
             None => bail!("--db {db}: the windows table holds no window with tags yet"),
         }
     };
@@ -179,16 +144,4 @@ fn from_db(db: &str, end_ms: Option<u64>) -> Result<ChartWindow> {
         end: first.get(1).map(time_text).unwrap_or_default(),
         top,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::size;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(size("1200x700"), Ok((1200, 700)));
-        assert!(size("1200").is_err());
-        assert!(size("5x5").is_err());
-    }
 }

@@ -19,11 +19,13 @@ use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
+mod pool;
+
 use crate::cli::GenArgs;
-use crate::genpool::{peer_of, serve_pool, Pace, Pool};
 use crate::record::Format;
 use crate::sources::generator::{GenSpec, Generator};
 use crate::sources::kafka;
+use pool::{peer_of, serve_pool, Pace, Pool};
 
 /// Runs the subcommand.
 pub fn run(a: GenArgs) -> anyhow::Result<()> {
@@ -60,9 +62,9 @@ fn serve_all(a: GenArgs, addr: &str) -> anyhow::Result<()> {
     match &pool {
         Some(p) => crate::log::info(format_args!(
             "gen: pool of {} lines ({:.1} MB, {:.1} B/line) from {}; listening on {} at {rate} lines/s per client",
-            p.len(),
+            p.lines_count(),
             p.bytes() as f64 / 1e6,
-            p.bytes() as f64 / p.len() as f64,
+            p.bytes() as f64 / p.lines_count() as f64,
             a.file.as_deref().unwrap_or(Path::new("")).display(),
             l.local_addr()?,
         )),
@@ -155,7 +157,7 @@ impl Tweets {
         match self.format {
             Format::Text => self.line.extend_from_slice(text.as_bytes()),
             Format::Jsonl => {
-                let created = crate::views::rfc3339(time);
+                let created = crate::time::rfc3339(time);
                 let text = serde_json::to_string(text).unwrap_or_default();
                 let _ = write!(
                     self.line,
@@ -242,7 +244,7 @@ fn produce(a: &GenArgs, target: &str) -> anyhow::Result<()> {
         .set("queue.buffering.max.messages", "1000000")
         .create_with_context(Deliveries::default())
         .with_context(|| format!("starting a Kafka producer for {name}"))?;
-    let stop = crate::engine::shutdown_flag();
+    let stop = crate::shutdown::flag();
     let mut tweets = Tweets::new(a);
     let started = Instant::now();
     let mut last_note = started;

@@ -1,0 +1,179 @@
+//! `tagstream run` and `tagstream demo`: flags → a [`JobConfig`] → [`job::run`]. `demo` is
+//! `run` with other defaults (`cli.rs`) and the built-in generator as its default source.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use window::WindowSpec;
+
+use crate::cli::{DemoArgs, RunArgs, TimeArg};
+use crate::dataflow::ingest::Clock;
+use crate::dataflow::{checkpoint, Cluster, Plan};
+use crate::job::{self, JobConfig, OutputConfig, SourceOptions};
+use crate::record::{Decoder, Format};
+use crate::sources::SourceSpec;
+use crate::time::{human, ms};
+
+/// `tagstream run`.
+pub fn run(a: RunArgs) -> Result<()> {
+    job::run(config(&a)?).map(|_| ())
+}
+
+/// `tagstream demo`: the generator (unless `--source` is given), the whole pipeline, the live
+/// chart and the dashboard.
+pub fn demo(a: DemoArgs) -> Result<()> {
+    let mut r = a.run;
+    let generated = r.sources.is_empty();
+    if generated {
+        r.sources
+            .push(format!("gen://?rate={}&seed={}", a.rate, a.seed));
+    }
+    let mut cfg = config(&r)?;
+    // Port 8080 may be taken; the terminal chart still works.
+    cfg.output.http_optional = true;
+    if generated {
+        cfg.output.title = format!(
+            "tagstream demo — built-in generator at {} tweets/s — window {} sliding every {}",
+            a.rate,
+            humantime::format_duration(r.pipeline.window),
+            humantime::format_duration(r.pipeline.slide.unwrap_or(r.pipeline.batch))
+        );
+    }
+    job::run(cfg).map(|_| ())
+}
+
+/// Checks `run`'s flags and turns them into a job. Every error is one line naming the flag.
+pub fn config(a: &RunArgs) -> Result<JobConfig> {
+    let p = &a.pipeline;
+    let spec = spec_of(p.batch, p.window, p.slide)?;
+    let sources = a
+        .sources
+        .iter()
+        .map(|s| SourceSpec::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    for s in &sources {
+        s.check().map_err(anyhow::Error::msg)?;
+    }
+    let clock = match a.time {
+        TimeArg::Processing => Clock::Processing,
+        TimeArg::Event => {
+            if a.format != Format::Jsonl && !sources.iter().all(SourceSpec::stamps_time) {
+                bail!(
+                    "--time event needs --format jsonl (the time comes from --time-field), \
+                     or a source that carries its own time (x://, jetstream://, mastodon://, \
+                     kafka://…?time=timestamp)"
+                );
+            }
+            Clock::Event {
+                lateness_ms: ms(a.lateness),
+            }
+        }
+    };
+    let time_field = (clock != Clock::Processing).then_some(a.time_field.as_str());
+    let checkpoint = match &a.checkpoint_dir {
+        Some(dir) => Some(checkpoint_config(
+            dir,
+            spec,
+            a.checkpoint_every,
+            (p.workers * a.processes) as u64,
+        )?),
+        None => None,
+    };
+    let plan = Plan {
+        spec,
+        top: p.top,
+        counts_limit: p.results.counts_limit(),
+        mode: p.extract.into(),
+        decoder: Decoder::new(a.format, &a.text_field, time_field),
+        clock,
+        checkpoint,
+    };
+    let hosts = match (&a.hosts, a.processes) {
+        (Some(f), _) => Cluster::read_hosts(f).map_err(anyhow::Error::msg)?,
+        (None, 1) => Vec::new(),
+        (None, n) => (0..n).map(|i| format!("127.0.0.1:{}", 2101 + i)).collect(),
+    };
+    let cluster = Cluster {
+        workers: p.workers,
+        processes: a.processes,
+        process: a.process,
+        hosts,
+    };
+    // Only the process that emits windows (process 0) writes results.
+    let emits = cluster.process == 0;
+    let title = format!(
+        "tagstream — {} — batch {} window {} slide {} — top {}",
+        a.sources.join(", "),
+        humantime::format_duration(p.batch),
+        humantime::format_duration(p.window),
+        humantime::format_duration(p.slide.unwrap_or(p.batch)),
+        p.top
+    );
+    let output = OutputConfig {
+        out: p.out.clone().filter(|_| emits),
+        results: if emits {
+            p.results.config()
+        } else {
+            Default::default()
+        },
+        http: p.results.http_addr().filter(|_| emits).map(str::to_owned),
+        http_optional: false,
+        tui: p.tui,
+        title,
+        duration: a.duration,
+        quiet: p.quiet,
+        summary_json: a.summary_json.clone(),
+    };
+    Ok(JobConfig {
+        plan,
+        cluster,
+        sources,
+        source_options: SourceOptions {
+            max_line: a.max_line,
+            endpoint: a.endpoint.clone(),
+            track: a.track.clone(),
+        },
+        output,
+        stop: crate::shutdown::flag(),
+    })
+}
+
+fn spec_of(batch: Duration, window: Duration, slide: Option<Duration>) -> Result<WindowSpec> {
+    if ms(batch) == 0 {
+        bail!("--batch must be at least 1ms");
+    }
+    WindowSpec::new(ms(batch), ms(window), ms(slide.unwrap_or(batch)))
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Resolves `--checkpoint-dir`/`--checkpoint-every` and finds the committed epoch to resume.
+fn checkpoint_config(
+    dir: &Path,
+    spec: WindowSpec,
+    every: Option<Duration>,
+    peers: u64,
+) -> Result<checkpoint::Config> {
+    let every_ms = every.map_or(spec.slide_ms(), ms);
+    if every_ms == 0 || every_ms % spec.batch_ms() != 0 {
+        bail!(
+            "--checkpoint-every {} must be a positive multiple of --batch {}",
+            human(every_ms),
+            human(spec.batch_ms())
+        );
+    }
+    let shape = checkpoint::Shape {
+        batch_ms: spec.batch_ms(),
+        window_ms: spec.window_ms(),
+        slide_ms: spec.slide_ms(),
+        peers,
+    };
+    let restore = checkpoint::committed(dir, &shape).map_err(anyhow::Error::msg)?;
+    Ok(checkpoint::Config {
+        dir: dir.to_owned(),
+        every: every_ms / spec.batch_ms(),
+        shape,
+        restore,
+    })
+}

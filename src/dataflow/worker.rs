@@ -1,0 +1,317 @@
+//! One worker's loop: polls its shares of the sources, feeds the ingest, moves the
+//! dataflow's inputs as the watermark moves (stopping at checkpoint epochs), steps the
+//! dataflow, and writes checkpoint files when their parts are ready.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use timely::dataflow::ProbeHandle;
+use timely::worker::Worker;
+use window::{Merger, Shard};
+
+use super::checkpoint::{self, WorkerCkpt, WorkerState};
+use super::ingest::{Clock, Ingest, StatsMsg, Tag};
+use super::{build, Pipeline, Plan, Start, StatsIn, TagsIn, WindowSink};
+use crate::metrics::Metrics;
+use crate::sources::{Poll, Share, SourceContext};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Advances allowed ahead of the pipeline's progress before a worker waits (live sources).
+const MAX_IN_FLIGHT: usize = 2;
+
+/// Runs worker `worker` until its shares end (or shutdown) and the dataflow is done.
+pub(super) fn run(
+    worker: &mut Worker,
+    plan: &Plan,
+    mut parts: Vec<Share>,
+    restored: Option<WorkerState>,
+    ctx: &SourceContext,
+    sink: &WindowSink,
+) -> Result<(), String> {
+    let spec = plan.spec;
+    let is_first = worker.index() == 0;
+    let mut ckpt = plan
+        .checkpoint
+        .clone()
+        .map(|c| WorkerCkpt::new(c, worker.index() as u64, parts.len()));
+    let (shard, merger) = stages(plan, restored.as_ref(), is_first)?;
+    let start = Start {
+        shard,
+        merger,
+        shard_snaps: ckpt.as_ref().map(|c| c.shard.clone()),
+        merger_snaps: ckpt.as_ref().filter(|_| is_first).map(|c| c.merger.clone()),
+    };
+    let Pipeline {
+        tags,
+        stats,
+        acks: mut acks_in,
+        probe,
+    } = build(worker, start, sink);
+
+    let mut ingest = Ingest::new(spec, plan.clock, plan.mode);
+    ingest.set_shares(parts.iter().map(|s| s.part.holds_watermark()));
+    let mut inputs = Inputs {
+        tags,
+        stats,
+        tag_buf: Vec::new(),
+        stat_buf: Vec::new(),
+    };
+    if let Some(s) = restored {
+        if let Some(c) = ckpt.as_mut() {
+            c.restored(&s);
+        }
+        ingest.restore_clocks(s.clocks);
+        inputs.advance(&mut ingest, s.input_time);
+    }
+    let processing = plan.clock == Clock::Processing;
+    if processing {
+        let start = spec.pane_of(now_ms()).max(inputs.time());
+        inputs.move_to(&mut ingest, &mut ckpt, start, None);
+        // (A worker restored with its input closed starts at u64::MAX: nothing to announce.)
+        if is_first && start < u64::MAX {
+            // Announces the start pane, so windows are emitted from the first one after start
+            // even while no record arrives.
+            inputs.stats.send(StatsMsg::Pane {
+                pane: start,
+                records: 0,
+                tagged: 0,
+            });
+        }
+    }
+    // In processing time the clock sets the pace: a worker does not run more than a few
+    // batches ahead of the pipeline's progress (the probe), and the dealer's bounded queues
+    // then push back on the connection. A finite replay in event time is not throttled.
+    let mut in_flight: VecDeque<u64> = VecDeque::new();
+    let mut batches = BatchTimer::new(inputs.time());
+    let mut done = vec![false; parts.len()];
+    loop {
+        let stopping = ctx.stopping();
+        let mut got = false;
+        for (i, share) in parts.iter_mut().enumerate() {
+            if done[i] || stopping {
+                done[i] = true;
+                continue;
+            }
+            match share.part.poll() {
+                Poll::Lines(chunk) => {
+                    got = true;
+                    let now_pane = if processing {
+                        spec.pane_of(now_ms())
+                    } else {
+                        0
+                    };
+                    if processing && now_pane > inputs.time() {
+                        let was = inputs.time();
+                        let t = inputs.move_to(&mut ingest, &mut ckpt, now_pane, None);
+                        // Only real moves: an input held at an epoch must not wait on itself.
+                        if t > was {
+                            in_flight.push_back(t);
+                        }
+                    }
+                    let time = inputs.time();
+                    let metrics = &ctx.metrics;
+                    let ck = &mut ckpt;
+                    let inp = &mut inputs;
+                    ingest.push_chunk(
+                        i,
+                        share,
+                        &chunk,
+                        time,
+                        now_pane,
+                        metrics,
+                        |ing, to, line| {
+                            let at = chunk.positions.get(line).map(|&p| (i, p));
+                            inp.move_to(ing, ck, to, at)
+                        },
+                    );
+                    if let (Some(c), Some(&p)) = (ckpt.as_mut(), chunk.positions.last()) {
+                        c.positions[i] = Some(p);
+                    }
+                }
+                Poll::Idle => {}
+                Poll::Done => {
+                    done[i] = true;
+                    if let Some(to) = ingest.share_done(i, inputs.time()) {
+                        inputs.move_to(&mut ingest, &mut ckpt, to, None);
+                    }
+                }
+            }
+        }
+        if done.iter().all(|d| *d) {
+            break;
+        }
+        if processing {
+            let now_pane = spec.pane_of(now_ms());
+            if now_pane > inputs.time() {
+                let was = inputs.time();
+                let t = inputs.move_to(&mut ingest, &mut ckpt, now_pane, None);
+                if t > was {
+                    in_flight.push_back(t);
+                }
+            }
+        }
+        if ingest.should_flush() {
+            inputs.flush(&mut ingest);
+        }
+        while in_flight.len() > MAX_IN_FLIGHT {
+            if probe.less_equal(&in_flight[0]) && !ctx.stopping() {
+                worker.step_or_park(Some(Duration::from_millis(1)));
+            } else {
+                in_flight.pop_front();
+            }
+        }
+        if got {
+            worker.step();
+        } else {
+            worker.step_or_park(Some(Duration::from_millis(2)));
+        }
+        if let Some(c) = ckpt.as_mut() {
+            for epoch in c.write_ready(&ctx.metrics)? {
+                acks_in.send(epoch);
+                // An input batches what it is given until it is full: send now.
+                acks_in.flush();
+            }
+            if let Some(want) = c.release(|t| !probe.less_than(&t)) {
+                inputs.move_to(&mut ingest, &mut ckpt, want, None);
+            }
+        }
+        if is_first {
+            batches.observe(inputs.time(), &probe, &ctx.metrics);
+        }
+    }
+    inputs.flush(&mut ingest);
+    if let Some(c) = ckpt.as_mut() {
+        c.close(inputs.time(), ingest.clocks());
+    }
+    drop(inputs);
+    while !probe.done() {
+        worker.step_or_park(Some(Duration::from_millis(1)));
+        if let Some(c) = ckpt.as_mut() {
+            for epoch in c.write_ready(&ctx.metrics)? {
+                acks_in.send(epoch);
+                // An input batches what it is given until it is full: send now.
+                acks_in.flush();
+            }
+        }
+    }
+    // Timely runs the dataflow to its end after this returns: the last acknowledgements
+    // reach worker 0 then.
+    drop(acks_in);
+    Ok(())
+}
+
+/// The shard and merger this worker starts with: fresh, or restored from its checkpoint.
+fn stages(
+    plan: &Plan,
+    restored: Option<&WorkerState>,
+    is_first: bool,
+) -> Result<(Shard, Merger), String> {
+    let spec = plan.spec;
+    let shard_k = plan.top.max(plan.counts_limit);
+    let fresh_merger = || Merger::new(spec, plan.top).with_counts(plan.counts_limit);
+    let Some(s) = restored else {
+        return Ok((Shard::new(spec, shard_k), fresh_merger()));
+    };
+    let file = |e: String| {
+        let c = plan.checkpoint.as_ref().expect("restoring");
+        let f = checkpoint::worker_file(&c.dir, s.epoch, s.worker);
+        format!("checkpoint {}: {e}", f.display())
+    };
+    let shard = Shard::restore(spec, shard_k, &s.shard).map_err(file)?;
+    let merger = if is_first {
+        Merger::restore(spec, plan.top, plan.counts_limit, &s.merger).map_err(file)?
+    } else {
+        fresh_merger()
+    };
+    Ok((shard, merger))
+}
+
+/// Times each batch from the moment the input moves past it to the moment the probe shows
+/// the whole dataflow is done with it: the batch processing time of `/metrics`.
+struct BatchTimer {
+    input: u64,
+    open: VecDeque<(u64, Instant)>,
+}
+
+impl BatchTimer {
+    fn new(input: u64) -> Self {
+        BatchTimer {
+            input,
+            open: VecDeque::new(),
+        }
+    }
+
+    /// Called once per loop turn: a few comparisons, no allocation in the steady state.
+    fn observe(&mut self, input: u64, probe: &ProbeHandle<u64>, metrics: &Metrics) {
+        if input > self.input {
+            // Batches jumped over together (an idle stretch, an event-time leap) count once.
+            self.open.push_back((input - 1, Instant::now()));
+            self.input = input;
+        }
+        while let Some((pane, at)) = self.open.front() {
+            if probe.less_equal(pane) {
+                break;
+            }
+            metrics.batch_seconds.observe(at.elapsed().as_secs_f64());
+            self.open.pop_front();
+        }
+    }
+}
+
+/// A worker's two inputs, advanced together.
+struct Inputs {
+    tags: TagsIn,
+    stats: StatsIn,
+    tag_buf: Vec<(u64, Tag, u64)>,
+    stat_buf: Vec<StatsMsg>,
+}
+
+impl Inputs {
+    /// The current input time (pane).
+    fn time(&self) -> u64 {
+        *self.tags.time()
+    }
+
+    /// Sends everything pending at the current time.
+    fn flush(&mut self, ingest: &mut Ingest) {
+        ingest.drain(&mut self.tag_buf, &mut self.stat_buf);
+        for t in self.tag_buf.drain(..) {
+            self.tags.send(t);
+        }
+        for s in self.stat_buf.drain(..) {
+            self.stats.send(s);
+        }
+    }
+
+    /// Moves the input toward `to` as checkpoints allow (see `ckpt`); returns the new time.
+    /// `at` is the share and position of the line just processed, when moving mid-chunk.
+    fn move_to(
+        &mut self,
+        ingest: &mut Ingest,
+        ckpt: &mut Option<WorkerCkpt>,
+        to: u64,
+        at: Option<(usize, u64)>,
+    ) -> u64 {
+        let cur = self.time();
+        let to = match ckpt.as_mut() {
+            Some(c) if to > cur => c.limit(cur, to, at, ingest.clocks()),
+            _ => to,
+        };
+        if to > cur {
+            self.advance(ingest, to);
+        }
+        self.time()
+    }
+
+    /// Sends what is pending, then moves both inputs to `to`.
+    fn advance(&mut self, ingest: &mut Ingest, to: u64) {
+        self.flush(ingest);
+        self.tags.advance_to(to);
+        self.stats.advance_to(to);
+    }
+}

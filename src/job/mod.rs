@@ -1,0 +1,184 @@
+//! A job: one run of the pipeline with everything around it — the results store and sinks,
+//! the HTTP server, `--out`, the terminal chart, checkpoints' commits, and the summary.
+//!
+//! [`JobConfig`] is the typed form of `run`'s flags (built by `commands::run` for `run` and
+//! `demo`, and by anything embedding the engine); [`run`] carries it out: the dataflow on an
+//! engine thread, its windows consumed here by the output loop (`output.rs`), in order.
+
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::TuiArg;
+use crate::dataflow::{self, checkpoint, Cluster, Emitted, Plan, WindowSink};
+use crate::metrics::{Metrics, Summary};
+use crate::results::{Results, ResultsConfig};
+use crate::sources::{SourceContext, SourceSpec};
+
+/// What sources are told besides their URIs.
+#[derive(Clone, Debug)]
+pub struct SourceOptions {
+    /// Lines longer than this are skipped and counted.
+    pub max_line: usize,
+    /// Base URL for live sources instead of the service's public host.
+    pub endpoint: Option<String>,
+    /// `--track` words.
+    pub track: Vec<String>,
+}
+
+/// Where and how windows are shown.
+#[derive(Clone, Debug)]
+pub struct OutputConfig {
+    /// `--out`: a JSON-lines file, or `-` for stdout.
+    pub out: Option<PathBuf>,
+    /// The results store and sinks.
+    pub results: ResultsConfig,
+    /// Address of the HTTP API and dashboard.
+    pub http: Option<String>,
+    /// An HTTP server that cannot start is a warning, not an error (the demo: port 8080 may
+    /// be taken, and the terminal chart still works).
+    pub http_optional: bool,
+    /// The live terminal chart.
+    pub tui: TuiArg,
+    /// The chart's title.
+    pub title: String,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// No informational messages.
+    pub quiet: bool,
+    /// Write the summary as JSON here at the end (`-`: stderr).
+    pub summary_json: Option<PathBuf>,
+}
+
+/// Everything a run needs, typed.
+#[derive(Clone)]
+pub struct JobConfig {
+    /// What the pipeline computes.
+    pub plan: Plan,
+    /// Workers, processes, hosts.
+    pub cluster: Cluster,
+    /// The sources.
+    pub sources: Vec<SourceSpec>,
+    /// What sources are told besides their URIs.
+    pub source_options: SourceOptions,
+    /// Where windows go.
+    pub output: OutputConfig,
+    /// Set to stop the run (open windows are emitted, outputs flushed); the process's
+    /// SIGINT/SIGTERM flag for the command line.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Runs a job to its end: until its finite sources end, `duration` passes or `stop` is set.
+/// Returns its summary (also logged, and written to `--summary-json`).
+pub fn run(cfg: JobConfig) -> Result<Summary> {
+    let JobConfig {
+        plan,
+        cluster,
+        sources,
+        source_options: opts,
+        output,
+        stop,
+    } = cfg;
+    cluster.timely_config().map_err(anyhow::Error::msg)?;
+    crate::log::set_quiet(output.quiet);
+    let metrics = Arc::new(Metrics::default());
+    let ctx = SourceContext {
+        max_line: opts.max_line,
+        endpoint: opts.endpoint,
+        track: opts.track,
+        ..SourceContext::new(metrics.clone(), stop.clone())
+    };
+    let fatal = ctx.fatal.clone();
+    let ckpt = plan.checkpoint.clone();
+    let resume = ckpt.as_ref().and_then(|c| c.restore);
+    if let (Some(c), Some(epoch)) = (&ckpt, resume) {
+        if let Some(out) = output.out.as_deref().filter(|o| *o != Path::new("-")) {
+            trim_out(out, epoch * c.shape.batch_ms)?;
+        }
+        crate::log::info(format_args!("resuming from checkpoint epoch {epoch}"));
+    }
+    let file = output::open_out(output.out.as_deref(), resume.is_some())?;
+    let results = Results::open(&output.results, metrics.clone()).map_err(anyhow::Error::msg)?;
+    if let Some(addr) = &output.http {
+        match crate::views::http::serve(addr, results.live().clone()) {
+            Ok(()) => {}
+            Err(e) if output.http_optional => crate::log::warn(format_args!("{e}")),
+            Err(e) => bail!("{e}"),
+        }
+    }
+
+    let (tx, rx) = crossbeam_channel::unbounded::<Emitted>();
+    let sink: WindowSink = Arc::new(move |w| {
+        let _ = tx.send(w);
+    });
+    let started = Instant::now();
+    let engine = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || dataflow::run(plan, &cluster, &sources, ctx, sink))
+        .context("starting the engine thread")?;
+
+    let out = output::Output::new(&output, file, results, ckpt.clone());
+    let out_err = out.run(&rx, &metrics, &stop, output.duration.map(|d| started + d));
+    let result = engine
+        .join()
+        .map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
+    result.map_err(anyhow::Error::msg)?;
+    if let Some(e) = fatal.lock().ok().and_then(|f| f.clone()) {
+        bail!("{e}");
+    }
+    if let Some(e) = out_err {
+        return Err(e);
+    }
+    let summary = metrics.summary(started.elapsed(), ckpt.is_some());
+    for line in summary.lines() {
+        crate::log::info(format_args!("{line}"));
+    }
+    if let Some(path) = &output.summary_json {
+        write_summary(path, &summary)?;
+    }
+    Ok(summary)
+}
+
+/// Writes the summary as one JSON object (`-`: one line on stderr).
+fn write_summary(path: &Path, summary: &Summary) -> Result<()> {
+    let json = serde_json::to_string(summary)?;
+    if path == Path::new("-") {
+        eprintln!("{json}");
+        return Ok(());
+    }
+    std::fs::write(path, format!("{json}\n"))
+        .with_context(|| format!("cannot write --summary-json {}", path.display()))
+}
+
+/// On resuming from `epoch`, keeps in `--out` exactly the windows emitted up to it (those after
+/// it are emitted again), so the file ends as if the run had never stopped.
+fn trim_out(path: &Path, end_ms: u64) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut keep = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let end = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("window_end")?.as_str().map(str::to_owned))
+            .and_then(|e| crate::time::parse_time(&e));
+        match end {
+            Some(e) if line.ends_with('\n') && e <= end_ms => keep.push_str(line),
+            _ => break,
+        }
+    }
+    checkpoint::write_atomic(path, keep.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Sets `stop` (a `--duration` deadline, a closed stdout, an output error).
+fn request_stop(stop: &AtomicBool) {
+    stop.store(true, Ordering::SeqCst);
+}

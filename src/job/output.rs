@@ -1,0 +1,199 @@
+//! The output loop: every window worker 0 emits, in order, to `--out` (or stdout), the
+//! results (store, sinks, the live state behind HTTP), and the terminal chart or a plain
+//! table; every completed checkpoint epoch committed once the windows it covers are written.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use window::Window;
+
+use super::{request_stop, OutputConfig};
+use crate::cli::TuiArg;
+use crate::dataflow::{checkpoint, Emitted};
+use crate::metrics::Metrics;
+use crate::results::{json, Results};
+use crate::views::{table, term};
+
+/// Opens `--out` FILE (`None` for stdout or no `--out`): appended to when resuming, else
+/// truncated.
+pub fn open_out(out: Option<&Path>, resume: bool) -> Result<Option<BufWriter<File>>> {
+    let Some(p) = out.filter(|p| *p != Path::new("-")) else {
+        return Ok(None);
+    };
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .append(resume)
+        .truncate(!resume)
+        .open(p)
+        .with_context(|| format!("cannot write {}", p.display()))?;
+    Ok(Some(BufWriter::new(f)))
+}
+
+/// Where windows go.
+pub struct Output {
+    file: Option<BufWriter<File>>,
+    to_stdout: bool,
+    /// No `--out` and no chart: a plain table per window on stdout.
+    table: bool,
+    results: Results,
+    ckpt: Option<checkpoint::Config>,
+    view: term::View,
+    terminal: Option<ratatui::DefaultTerminal>,
+    progress: bool,
+}
+
+impl Output {
+    /// The outputs `cfg` asks for (`file`: `--out`, opened).
+    pub fn new(
+        cfg: &OutputConfig,
+        file: Option<BufWriter<File>>,
+        results: Results,
+        ckpt: Option<checkpoint::Config>,
+    ) -> Output {
+        let to_stdout = cfg.out.as_deref() == Some(Path::new("-"));
+        let use_tui = !to_stdout
+            && match cfg.tui {
+                TuiArg::On => true,
+                TuiArg::Off => false,
+                TuiArg::Auto => std::io::stdout().is_terminal(),
+            };
+        let terminal = use_tui.then(|| {
+            crate::log::capture(true);
+            ratatui::init()
+        });
+        Output {
+            file,
+            to_stdout,
+            table: !use_tui && cfg.out.is_none(),
+            results,
+            ckpt,
+            view: term::View::new(cfg.title.clone()),
+            terminal,
+            progress: !use_tui && !cfg.quiet && std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Consumes `rx` until the engine is done; sets `stop` at `deadline`, on a closed stdout
+    /// or 'q' in the chart. Returns the first error writing `--out`, if any.
+    pub fn run(
+        mut self,
+        rx: &Receiver<Emitted>,
+        metrics: &Arc<Metrics>,
+        stop: &AtomicBool,
+        deadline: Option<Instant>,
+    ) -> Option<anyhow::Error> {
+        let started = Instant::now();
+        let mut last_progress = Instant::now();
+        let mut out_err: Option<anyhow::Error> = None;
+        loop {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                request_stop(stop);
+            }
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(Emitted::Checkpoint(epoch)) => self.commit(epoch, metrics),
+                Ok(Emitted::Window(w)) => {
+                    metrics.windows_emitted.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = self.window(&w, stop) {
+                        out_err.get_or_insert(e);
+                        request_stop(stop);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if let Some(t) = self.terminal.as_mut() {
+                self.view.tick(metrics.snapshot());
+                self.view.sources = metrics.source_summaries();
+                let _ = t.draw(|f| term::draw(f, &self.view));
+                if quit_key_pressed() {
+                    request_stop(stop);
+                }
+            }
+            if self.progress && last_progress.elapsed() >= Duration::from_secs(1) {
+                last_progress = Instant::now();
+                let s = metrics.snapshot();
+                let secs = started.elapsed().as_secs_f64();
+                eprint!(
+                    "\rtagstream: {} records ({:.0}/s)  {}  windows {}   ",
+                    s.records_in,
+                    s.records_in as f64 / secs,
+                    s.skipped_summary(),
+                    s.windows_emitted
+                );
+            }
+        }
+        self.results.finish();
+        if self.terminal.take().is_some() {
+            ratatui::restore();
+            crate::log::capture(false);
+        }
+        if self.progress {
+            eprintln!();
+        }
+        out_err
+    }
+
+    /// Every window up to the epoch was written (and flushed) before this: commit it.
+    fn commit(&mut self, epoch: u64, metrics: &Metrics) {
+        let Some(c) = &self.ckpt else { return };
+        match checkpoint::commit(&c.dir, &c.shape, epoch) {
+            Ok(()) => {
+                metrics
+                    .checkpoints_committed
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => crate::log::warn(format_args!("{e}")),
+        }
+    }
+
+    /// One window to every output. A closed stdout (e.g. `| head`) stops the run quietly; an
+    /// error writing `--out` is returned.
+    fn window(&mut self, w: &Window, stop: &AtomicBool) -> Result<()> {
+        if let Some(f) = self.file.as_mut() {
+            writeln!(f, "{}", json::line(w))
+                .and_then(|_| f.flush())
+                .context("writing --out")?;
+        }
+        if self.to_stdout || self.table {
+            let text = if self.to_stdout {
+                format!("{}\n", json::line(w))
+            } else {
+                table::render(w)
+            };
+            let mut s = std::io::stdout().lock();
+            if s.write_all(text.as_bytes())
+                .and_then(|_| s.flush())
+                .is_err()
+            {
+                request_stop(stop);
+            }
+        }
+        self.results.publish(w);
+        if self.terminal.is_some() {
+            self.view.window = Some(w.clone());
+        }
+        Ok(())
+    }
+}
+
+/// True if 'q', Esc or Ctrl-C was pressed (the terminal is in raw mode, so Ctrl-C is a key).
+fn quit_key_pressed() -> bool {
+    use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
+    while event::poll(Duration::ZERO).unwrap_or(false) {
+        if let Ok(Event::Key(k)) = event::read() {
+            let ctrl_c =
+                k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
+            if ctrl_c || matches!(k.code, KeyCode::Char('q') | KeyCode::Esc) {
+                return true;
+            }
+        }
+    }
+    false
+}
