@@ -2,7 +2,7 @@
 """tagstream vs the tutorial's Spark pipeline, on the same input and machine, in one run.
 
 Called by bench/compare.sh (which builds the binary first); python3 stdlib only. See
-`bench/compare.sh --help` for the options and bench-runs/*-compare*/summary.md for results.
+`bench/compare.sh --help` for the options and bench/runs/*-compare*/summary.md for results.
 
 Parts (--only):
   socket        highest sustained socket rate, tagstream 1 and 2 workers (rate ladder)
@@ -235,16 +235,21 @@ def histogram(m, name):
     return int(count), top
 
 
-def done_line(txt):
-    m = re.search(r"done: windows (\d+), records (\d+) \(([\d.]+) MB\) in ([\d.]+)s = (\d+) records/s, ([\d.]+) MB/s", txt)
-    if not m:
+def summary(path):
+    """The run's summary, written by `--summary-json PATH` at its end (keys: records, seconds,
+    records_per_s, mb_per_s, windows, ...), with the short names used here; None if absent."""
+    try:
+        s = json.load(open(path, encoding="utf-8"))
+    except (OSError, ValueError):
         return None
-    return dict(windows=int(m[1]), records=int(m[2]), mb=float(m[3]), secs=float(m[4]), rps=int(m[5]), mbps=float(m[6]))
+    return dict(windows=s["windows"], records=s["records"], mb=round(s["bytes"] / 1e6, 1),
+                secs=round(s["seconds"], 2), rps=round(s["records_per_s"]), mbps=round(s["mb_per_s"], 1))
 
 
 def run_args(h, workers, port, out, db, http):
     return ["run", "--source", f"socket://127.0.0.1:{port}", "--workers", str(workers), "--out", out,
-            "--tui", "off", "--db", db, "--http", f"127.0.0.1:{http}"] + h.ts_args
+            "--tui", "off", "--db", db, "--http", f"127.0.0.1:{http}",
+            "--summary-json", out + ".summary.json"] + h.ts_args
 
 
 def tag_socket(h, rate, workers, secs, attempt):
@@ -282,7 +287,7 @@ def tag_socket(h, rate, workers, secs, attempt):
     _, maxrss = wait_rusage(ts, peak)
     mo = mon.result()
     st, done = srv.stats()
-    d = done_line(read(L + ".ts.log")) or {}
+    d = summary(L + ".out.jsonl.summary.json") or {}
     n_batches, batch_top = histogram(m, "tagstream_batch_processing_seconds")
     steady = [s for s in st if s["t"] >= 2.0]
     max_backlog = max((s["backlog"] for s in steady), default=0)
@@ -467,7 +472,8 @@ def tag_latency(h, workers, secs, extra=()):
 def tag_replay(h, path, fmt, workers, run):
     name = f"ts_replay_{fmt}_w{workers}_{run}"
     L = os.path.join(h.logs, name)
-    cmd = [h.bin, "run", "--source", path, "--workers", str(workers), "--out", "/dev/null", "--tui", "off", "--db", "none"]
+    cmd = [h.bin, "run", "--source", path, "--workers", str(workers), "--out", "/dev/null", "--tui", "off", "--db", "none",
+           "--summary-json", L + ".summary.json"]
     if fmt == "jsonl":
         cmd += ["--format", "jsonl", "--text-field", "text"]
     cmd += h.ts_args
@@ -478,7 +484,7 @@ def tag_replay(h, path, fmt, workers, run):
     code, maxrss = wait_rusage(p, peak)
     wall = time.time() - t0
     mo = mon.result()
-    d = done_line(read(L + ".ts.log")) or {}
+    d = summary(L + ".summary.json") or {}
     row = dict(part="replay", engine="tagstream", variant=f"{fmt}, {workers} worker{'s' if workers > 1 else ''}",
                workers=workers, attempt=run, records=d.get("records"), seconds=d.get("secs"),
                lines_per_s=d.get("rps"), mb_per_s=d.get("mbps"), process_s=round(wall, 2),
@@ -781,7 +787,7 @@ def summarize(h, rows, tag_best, started, ended, load0, load1):
            "judged by summarize.py's KEEPS_UP (after the window is full, every batch processed in < 10 s, scheduling "
            "delay < 5 s and not growing), as in ../shared/bench/README.md; fed by the same server on 127.0.0.1:5555.",
            "- **File replay**: `tagstream run --source FILE --workers W --out /dev/null --tui off --db none` (`--format jsonl "
-           "--text-field text` for JSON lines); lines/s from its closing `done:` line (records ÷ wall time from the engine's "
+           "--text-field text` for JSON lines); lines/s from its `--summary-json` (records ÷ wall time from the engine's "
            "start to the last window written); best of the runs. Spark: `batch_job.py df|rdd data/tweets_5M.txt --master "
            "local[2]` as run_batch.sh; lines/s over the job time (SparkSession up → result collected), best of the runs; "
            "whole-process figures beside them. The JSON-lines file wraps each line of the 5M file in an X v1.1-shaped "
@@ -831,7 +837,7 @@ def main():
     ap.add_argument("--wait-quiet", type=int, default=-1, help="wait up to N s for a quiet machine before each run")
     ap.add_argument("--ts-args", default="", help="extra flags for every `tagstream run` (e.g. '--counts 0')")
     ap.add_argument("--spark-dir", default=os.environ.get("TAGSTREAM_SPARK_DIR", os.path.expanduser("~/.cache/tagstream-spark")))
-    ap.add_argument("--out", default="", help="results folder (default bench-runs/<date>-<machine>-compare[-quick])")
+    ap.add_argument("--out", default="", help="results folder (default bench/runs/<date>-<machine>-compare[-quick])")
     a = ap.parse_args()
 
     class H:
@@ -859,9 +865,9 @@ def main():
     need_spark = any(p.startswith("spark") for p in parts)
     mach = f"{os.cpu_count()}cpu-{round(int(read('/proc/meminfo').split()[1]) / 2 ** 20)}G"
     date = time.strftime("%Y-%m-%d", time.gmtime())
-    out = a.out or os.path.join(REPO, "bench-runs", f"{date}-{mach}-compare{'-quick' if q else ''}")
+    out = a.out or os.path.join(REPO, "bench", "runs", f"{date}-{mach}-compare{'-quick' if q else ''}")
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    h.logs = os.path.join(os.path.expanduser("~/.cache/tagstream-compare"), stamp)
+    h.logs = os.path.join(REPO, "target", "bench", "compare-" + stamp)
     h.spark_logs = os.path.join(a.spark_dir, "logs", "compare-" + stamp)
     os.makedirs(h.logs, exist_ok=True)
 

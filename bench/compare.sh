@@ -6,7 +6,7 @@
 #   - the 5M-line file replayed (tagstream text and JSON lines, 1 and 2 workers; Spark's batch df
 #     and rdd jobs);
 #   - peak RSS at 10,000 lines/s, process start -> ready, window end -> row visible;
-# then one table of figures and ratios, and bench-runs/<date>-<machine>-compare/{raw.csv,summary.md}.
+# then one table of figures and ratios, and bench/runs/<date>-<machine>-compare/{raw.csv,summary.md}.
 #
 # usage: bench/compare.sh [--quick] [--no-spark] [--only socket,latency,replay,spark-socket,spark-batch]
 #                         [--tag-rates 1e6,2e6] [--spark-rates 10000] [--repeat N] ...   (--help: all)

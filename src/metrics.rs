@@ -87,6 +87,8 @@ pub struct Metrics {
 pub struct SourceCounters {
     /// Connections open now.
     pub connected: AtomicU64,
+    /// Connections opened so far (a listening source's clients included).
+    pub connections: AtomicU64,
     /// Reconnections after a connection ended or failed.
     pub reconnects: AtomicU64,
     /// Records (posts, lines) received.
@@ -96,6 +98,24 @@ pub struct SourceCounters {
 }
 
 impl SourceCounters {
+    /// A connection of a source that reconnects (socket, X, Jetstream, Mastodon): counted as
+    /// open until the guard is dropped, and as a reconnect unless it is the first.
+    pub fn connection(&self) -> Open<'_> {
+        if self.connections.fetch_add(1, Relaxed) > 0 {
+            self.reconnects.fetch_add(1, Relaxed);
+        }
+        self.connected.fetch_add(1, Relaxed);
+        Open(self)
+    }
+
+    /// A client of a listening source: counted as open until the guard is dropped (clients
+    /// come and go, which is no reconnect).
+    pub fn client(&self) -> Open<'_> {
+        self.connections.fetch_add(1, Relaxed);
+        self.connected.fetch_add(1, Relaxed);
+        Open(self)
+    }
+
     /// Counts one skipped frame or message.
     pub fn skip(&self, reason: &'static str) {
         if let Ok(mut m) = self.skipped.lock() {
@@ -119,20 +139,25 @@ impl SourceCounters {
             .unwrap_or_default()
     }
 
-    /// One line: "connected 1, reconnects 2, records 10, skipped bad_frame 1".
-    pub fn summary(&self) -> String {
-        let mut s = format!(
-            "connected {}, reconnects {}, records {}",
-            self.connected.load(Relaxed),
-            self.reconnects.load(Relaxed),
-            self.records.load(Relaxed)
-        );
-        if let Ok(m) = self.skipped.lock() {
-            for (k, v) in m.iter() {
-                s.push_str(&format!(", skipped {k} {v}"));
-            }
+    /// These counters now.
+    pub fn summary(&self) -> SourceSummary {
+        SourceSummary {
+            connected: self.connected.load(Relaxed),
+            connections: self.connections.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
+            records: self.records.load(Relaxed),
+            skipped: self.skipped_all().into_iter().collect(),
         }
-        s
+    }
+}
+
+/// An open connection of a source; counted closed when dropped.
+#[derive(Debug)]
+pub struct Open<'a>(&'a SourceCounters);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.connected.fetch_sub(1, Relaxed);
     }
 }
 
@@ -168,7 +193,9 @@ impl Metrics {
     /// Every source's name and one-line summary.
     pub fn source_summaries(&self) -> Vec<(String, String)> {
         let m = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        m.iter().map(|(k, v)| (k.clone(), v.summary())).collect()
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.summary().line()))
+            .collect()
     }
 
     /// Every source's name and counters, by name.
@@ -306,6 +333,8 @@ pub struct Summary {
 pub struct SourceSummary {
     /// Connections open at the time of the summary.
     pub connected: u64,
+    /// Connections opened so far.
+    pub connections: u64,
     /// Reconnections after a connection ended or failed.
     pub reconnects: u64,
     /// Records received.
@@ -338,15 +367,7 @@ impl Metrics {
         let sources = self
             .sources()
             .into_iter()
-            .map(|(name, c)| {
-                let v = SourceSummary {
-                    connected: c.connected.load(Relaxed),
-                    reconnects: c.reconnects.load(Relaxed),
-                    records: c.records.load(Relaxed),
-                    skipped: c.skipped_all().into_iter().collect(),
-                };
-                (name, v)
-            })
+            .map(|(name, c)| (name, c.summary()))
             .collect();
         let checkpoints = checkpoints.then(|| {
             let files = self.checkpoint_files.load(Relaxed);
@@ -405,14 +426,7 @@ impl Summary {
             self.reconnects
         )];
         for (name, c) in &self.sources {
-            let mut line = format!(
-                "source {name}: connected {}, reconnects {}, records {}",
-                c.connected, c.reconnects, c.records
-            );
-            for (k, v) in &c.skipped {
-                line.push_str(&format!(", skipped {k} {v}"));
-            }
-            out.push(line);
+            out.push(format!("source {name}: {}", c.line()));
         }
         if let Some(c) = &self.checkpoints {
             out.push(format!(
@@ -422,5 +436,19 @@ impl Summary {
             ));
         }
         out
+    }
+}
+
+impl SourceSummary {
+    /// One line: "connected 1, connections 3, reconnects 2, records 10, skipped bad_frame 1".
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "connected {}, connections {}, reconnects {}, records {}",
+            self.connected, self.connections, self.reconnects, self.records
+        );
+        for (k, v) in &self.skipped {
+            s.push_str(&format!(", skipped {k} {v}"));
+        }
+        s
     }
 }

@@ -33,4 +33,7 @@ mod http;
 mod browser;
 /// `tagstream chart` PNG and SVG exports.
 mod chart;
+/// Checkpoints: kill -9 and restart, damaged files.
 mod recover;
+/// The layering of src/: no import cycles, checkpoints and results import only downward.
+mod structure;

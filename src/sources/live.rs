@@ -68,6 +68,33 @@ impl<'d> PostSink<'d> {
     }
 }
 
+/// Reads a stream on a thread of its own, so that the caller's loop notices shutdown and
+/// stalls while a read blocks: `next` turns the next read of `reader` into a message and says
+/// whether it is the last. The thread ends after the last message, or when the receiver is
+/// dropped (a reader left blocked ends at its next read: the HTTP agents' per-read timeout).
+pub fn spawn_reader<R, M>(
+    name: &str,
+    queue: usize,
+    mut reader: R,
+    mut next: impl FnMut(&mut R) -> (M, bool) + Send + 'static,
+) -> Result<crossbeam_channel::Receiver<M>, String>
+where
+    R: Send + 'static,
+    M: Send + 'static,
+{
+    let (tx, rx) = crossbeam_channel::bounded::<M>(queue);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || loop {
+            let (msg, last) = next(&mut reader);
+            if tx.send(msg).is_err() || last {
+                return;
+            }
+        })
+        .map_err(|e| format!("cannot start the reader thread: {e}"))?;
+    Ok(rx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::dealer::Dealer;
 use super::lines::{LineReader, Step};
 use super::SourceContext;
-use crate::metrics::Skip;
+use crate::metrics::{Skip, SourceCounters};
 
 /// Wait between connection attempts (Spark's receiver restarts after 2 s too).
 pub const RETRY: Duration = Duration::from_secs(2);
@@ -26,19 +26,14 @@ const READ_SIZE: usize = 256 << 10;
 pub fn connect_loop(addr: &str, deal: &mut Dealer, ctx: &SourceContext) {
     let counters = ctx.metrics.source(&format!("socket://{addr}"));
     let mut last_error = String::new();
-    let mut connected_before = false;
     while !ctx.stopping() {
         match connect(addr) {
             Ok(stream) => {
-                if connected_before {
-                    counters.reconnects.fetch_add(1, Relaxed);
-                }
-                connected_before = true;
                 last_error.clear();
                 crate::log::info(format_args!("socket://{addr}: connected"));
-                counters.connected.fetch_add(1, Relaxed);
-                let more = read_lines(stream, deal, ctx);
-                counters.connected.fetch_sub(1, Relaxed);
+                let open = counters.connection();
+                let more = pump(stream, ctx, &counters, |c| deal.deal(c));
+                drop(open);
                 if !more {
                     return;
                 }
@@ -84,8 +79,14 @@ fn sleep_unless_stopping(total: Duration, ctx: &SourceContext) {
     }
 }
 
-/// Reads one connection to its end. Returns false if the source should stop altogether.
-fn read_lines(stream: TcpStream, deal: &mut Dealer, ctx: &SourceContext) -> bool {
+/// Reads one connection to its end, handing each chunk of lines to `send` (false: stop) and
+/// counting its records. Returns false if the source should stop altogether.
+fn pump(
+    stream: TcpStream,
+    ctx: &SourceContext,
+    counters: &SourceCounters,
+    mut send: impl FnMut(super::Chunk) -> bool,
+) -> bool {
     let _ = stream.set_read_timeout(Some(TICK));
     let _ = stream.set_nodelay(true);
     let mut r = LineReader::new(stream, ctx.max_line);
@@ -100,7 +101,8 @@ fn read_lines(stream: TcpStream, deal: &mut Dealer, ctx: &SourceContext) -> bool
         counted = r.too_long;
         match step {
             Ok(Step::Lines(c)) => {
-                if !deal.deal(c) {
+                counters.records.fetch_add(c.len() as u64, Relaxed);
+                if !c.is_empty() && !send(c) {
                     return false;
                 }
             }
@@ -136,10 +138,8 @@ pub fn accept_loop(listener: TcpListener, deal: &mut Dealer, ctx: &SourceContext
                 let _ = std::thread::Builder::new()
                     .name(format!("client-{peer}"))
                     .spawn(move || {
-                        counters.connected.fetch_add(1, Relaxed);
-                        let mut fwd = Forward(tx);
-                        client_lines(stream, &mut fwd, &ctx);
-                        counters.connected.fetch_sub(1, Relaxed);
+                        let _open = counters.client();
+                        pump(stream, &ctx, &counters, |c| tx.send(c).is_ok());
                     });
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
@@ -158,30 +158,6 @@ pub fn accept_loop(listener: TcpListener, deal: &mut Dealer, ctx: &SourceContext
                 }
             }
             Err(_) => continue,
-        }
-    }
-}
-
-/// A client thread's way to hand chunks to the accept loop.
-struct Forward(crossbeam_channel::Sender<super::Chunk>);
-
-fn client_lines(stream: TcpStream, fwd: &mut Forward, ctx: &SourceContext) {
-    let _ = stream.set_read_timeout(Some(TICK));
-    let mut r = LineReader::new(stream, ctx.max_line);
-    r.set_read_size(READ_SIZE);
-    let mut counted = 0;
-    while !ctx.stopping() {
-        let step = r.read_chunk();
-        ctx.metrics.skip_n(Skip::LineTooLong, r.too_long - counted);
-        counted = r.too_long;
-        match step {
-            Ok(Step::Lines(c)) => {
-                if !c.is_empty() && fwd.0.send(c).is_err() {
-                    return;
-                }
-            }
-            Ok(Step::Idle) => {}
-            Ok(Step::Eof) | Err(_) => return,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::metrics::{Histogram, BUCKETS};
+use crate::metrics::{Histogram, SourceCounters, BUCKETS};
 use crate::results::live::LiveState;
 
 /// Writes one metric family's HELP and TYPE lines.
@@ -105,47 +105,38 @@ pub fn render(live: &LiveState) -> String {
         s.windows_emitted,
     );
     let sources = m.sources();
-    family(
-        o,
-        "tagstream_source_connected",
-        "gauge",
-        "Connections open now, by source.",
-    );
-    for (name, c) in &sources {
-        let _ = writeln!(
-            o,
-            "tagstream_source_connected{{source=\"{}\"}} {}",
-            label(name),
-            c.connected.load(Relaxed)
-        );
-    }
-    family(
-        o,
-        "tagstream_source_reconnects_total",
-        "counter",
-        "Reconnections, by source.",
-    );
-    for (name, c) in &sources {
-        let _ = writeln!(
-            o,
-            "tagstream_source_reconnects_total{{source=\"{}\"}} {}",
-            label(name),
-            c.reconnects.load(Relaxed)
-        );
-    }
-    family(
-        o,
-        "tagstream_source_records_total",
-        "counter",
-        "Records received, by source.",
-    );
-    for (name, c) in &sources {
-        let _ = writeln!(
-            o,
-            "tagstream_source_records_total{{source=\"{}\"}} {}",
-            label(name),
-            c.records.load(Relaxed)
-        );
+    type Read = fn(&SourceCounters) -> u64;
+    let per_source: [(&str, &str, &str, Read); 4] = [
+        (
+            "tagstream_source_connected",
+            "gauge",
+            "Connections open now, by source.",
+            |c| c.connected.load(Relaxed),
+        ),
+        (
+            "tagstream_source_connections_total",
+            "counter",
+            "Connections opened (clients of a listening source included), by source.",
+            |c| c.connections.load(Relaxed),
+        ),
+        (
+            "tagstream_source_reconnects_total",
+            "counter",
+            "Reconnections, by source.",
+            |c| c.reconnects.load(Relaxed),
+        ),
+        (
+            "tagstream_source_records_total",
+            "counter",
+            "Records received, by source.",
+            |c| c.records.load(Relaxed),
+        ),
+    ];
+    for (metric, kind, help, read) in per_source {
+        family(o, metric, kind, help);
+        for (name, c) in &sources {
+            let _ = writeln!(o, "{metric}{{source=\"{}\"}} {}", label(name), read(c));
+        }
     }
     family(
         o,

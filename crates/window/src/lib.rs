@@ -295,6 +295,31 @@ impl fmt::Display for SpecError {
 
 impl std::error::Error for SpecError {}
 
+/// Slides a running sum of panes (`sum`) from the window ending at `cur` to the one ending at
+/// `target` (`window` panes long): panes that fall out of it are removed from `panes` and
+/// handed to `leave` with whether the sum held them (those at `cur` or later were never
+/// added); panes that come into it are handed to `enter`. The one eviction loop of both the
+/// shards' tag counts and the merger's statistics.
+pub(crate) fn slide<P, S>(
+    panes: &mut std::collections::BTreeMap<u64, P>,
+    sum: &mut S,
+    (cur, target, window): (u64, u64, u64),
+    leave: impl Fn(&mut S, P, bool),
+    enter: impl Fn(&mut S, &P),
+) {
+    let new_lo = target.saturating_sub(window);
+    while let Some(entry) = panes.first_entry() {
+        if *entry.key() >= new_lo {
+            break;
+        }
+        let was_counted = *entry.key() < cur;
+        leave(sum, entry.remove(), was_counted);
+    }
+    for (_, p) in panes.range(cur.max(new_lo)..target) {
+        enter(sum, p);
+    }
+}
+
 /// A duration in ms printed in the largest unit that divides it exactly: `1500ms`, `65s`,
 /// `2m`, `1h`, `1d`.
 pub(crate) struct Compact(pub(crate) u64);

@@ -291,21 +291,18 @@ impl Merger {
 
     /// Makes `target > cur` the next window, moving the stats sum as a shard moves its counts.
     fn move_to(&mut self, target: u64) {
-        let old_hi = self.cur;
-        let new_lo = target.saturating_sub(self.spec.window_panes());
-        while let Some(entry) = self.panes.first_entry() {
-            if *entry.key() >= new_lo {
-                break;
-            }
-            let was_counted = *entry.key() < old_hi;
-            let stats = entry.remove();
-            if was_counted {
-                self.sum -= stats;
-            }
-        }
-        for (_, &stats) in self.panes.range(old_hi.max(new_lo)..target) {
-            self.sum += stats;
-        }
+        let span = (self.cur, target, self.spec.window_panes());
+        crate::slide(
+            &mut self.panes,
+            &mut self.sum,
+            span,
+            |sum, stats, counted| {
+                if counted {
+                    *sum -= stats;
+                }
+            },
+            |sum, &stats| *sum += stats,
+        );
         self.cur = target;
     }
 }

@@ -231,25 +231,25 @@ impl Shard {
     /// Makes `target > cur` the next window: subtracts the panes leaving, drops the panes no
     /// later window needs, adds the panes entering.
     fn move_to(&mut self, target: u64) {
-        let old_hi = self.cur;
-        let new_lo = target.saturating_sub(self.spec.window_panes());
-        while let Some(entry) = self.panes.first_entry() {
-            if *entry.key() >= new_lo {
-                break;
-            }
-            let was_counted = *entry.key() < old_hi;
-            for (id, n) in entry.remove().iter() {
-                if was_counted {
-                    self.tags.sub(id, n);
+        let span = (self.cur, target, self.spec.window_panes());
+        crate::slide(
+            &mut self.panes,
+            &mut self.tags,
+            span,
+            |tags, pane, counted| {
+                for (id, n) in pane.iter() {
+                    if counted {
+                        tags.sub(id, n);
+                    }
+                    tags.release(id);
                 }
-                self.tags.release(id);
-            }
-        }
-        for (_, counts) in self.panes.range(old_hi.max(new_lo)..target) {
-            for (id, n) in counts.iter() {
-                self.tags.add(id, n);
-            }
-        }
+            },
+            |tags, pane| {
+                for (id, n) in pane.iter() {
+                    tags.add(id, n);
+                }
+            },
+        );
         self.cur = target;
     }
 

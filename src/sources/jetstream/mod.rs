@@ -151,16 +151,11 @@ pub fn run_with(
     let mut sink = PostSink::new(deal);
     let mut resume = Resume::new(spec.cursor, spec.rewind);
     let mut backoff = Backoff::exponential(Duration::from_secs(1), Duration::from_secs(60));
-    let mut connected_before = false;
     let mut last_error = String::new();
     while !ctx.stopping() {
         let url = spec.url(ctx.endpoint.as_deref(), resume.cursor());
         match connect(&url) {
             Ok(ws) => {
-                if connected_before {
-                    counters.reconnects.fetch_add(1, Relaxed);
-                }
-                connected_before = true;
                 last_error.clear();
                 crate::log::info(format_args!(
                     "jetstream: connected{}",
@@ -169,9 +164,9 @@ pub fn run_with(
                         .map(|c| format!(" (cursor {c})"))
                         .unwrap_or_default()
                 ));
-                counters.connected.fetch_add(1, Relaxed);
+                let open = counters.connection();
                 let end = read(ws, &mut sink, &mut resume, &counters, spec.stall);
-                counters.connected.fetch_sub(1, Relaxed);
+                drop(open);
                 match end {
                     End::Stop => return,
                     End::Lost { why, progressed } => {

@@ -23,7 +23,6 @@ pub mod sse;
 pub mod status;
 mod stream;
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use super::backoff::{Backoff, RealSleeper, Sleeper};
@@ -176,7 +175,6 @@ pub fn run_with(
     let mut net_first = Duration::from_secs(1);
     let mut http = Backoff::exponential(Duration::from_secs(5), Duration::from_secs(320));
     let mut limited = Backoff::exponential(Duration::from_secs(60), Duration::from_secs(960));
-    let mut connected_before = false;
     let mut last_error = String::new();
     while !ctx.stopping() {
         let mut req = agent.get(&url).header("Accept", "text/event-stream");
@@ -200,20 +198,14 @@ pub fn run_with(
                 Ok(None) => {
                     http.reset();
                     limited.reset();
-                    if connected_before {
-                        counters.reconnects.fetch_add(1, Relaxed);
-                    }
-                    connected_before = true;
                     last_error.clear();
                     crate::log::info(format_args!("{name}: connected"));
-                    counters.connected.fetch_add(1, Relaxed);
+                    let _open = counters.connection();
                     // A new connection starts a new stream: no half event carries over.
                     let (retry, last_id) = (parser.retry, parser.last_id.take());
                     parser = Parser::new(ctx.max_line);
                     (parser.retry, parser.last_id) = (retry, last_id);
-                    let end = read(resp.into_body(), &mut parser, &mut sink, &counters, spec);
-                    counters.connected.fetch_sub(1, Relaxed);
-                    end
+                    read(resp.into_body(), &mut parser, &mut sink, &counters, spec)
                 }
             },
         };

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, RecvTimeoutError};
+use crossbeam_channel::RecvTimeoutError;
 
 use super::sse::{Parser, Sse};
 use super::{status, End, MastodonSpec, TICK, TOKEN_VAR};
@@ -82,33 +82,28 @@ pub(super) fn read(
     counters: &SourceCounters,
     spec: &MastodonSpec,
 ) -> End {
-    let (tx, rx) = bounded::<Bytes>(16);
-    let spawned = std::thread::Builder::new()
-        .name("mastodon-body".into())
-        .spawn(move || {
-            let mut r = body.into_reader();
-            loop {
-                let mut buf = vec![0u8; 16 << 10];
-                let msg = match r.read(&mut buf) {
-                    Ok(0) => Bytes::End("closed by the server".into()),
-                    Ok(n) => {
-                        buf.truncate(n);
-                        Bytes::Data(buf)
-                    }
-                    Err(e) => Bytes::End(format!("connection lost: {e}")),
-                };
-                let end = matches!(msg, Bytes::End(_));
-                if tx.send(msg).is_err() || end {
-                    return;
-                }
+    let reader = body.into_reader();
+    let rx = match crate::sources::live::spawn_reader("mastodon-body", 16, reader, |r| {
+        let mut buf = vec![0u8; 16 << 10];
+        let msg = match r.read(&mut buf) {
+            Ok(0) => Bytes::End("closed by the server".into()),
+            Ok(n) => {
+                buf.truncate(n);
+                Bytes::Data(buf)
             }
-        });
-    if let Err(e) = spawned {
-        return End::Lost {
-            why: format!("cannot start a reader thread: {e}"),
-            progressed: false,
+            Err(e) => Bytes::End(format!("connection lost: {e}")),
         };
-    }
+        let end = matches!(msg, Bytes::End(_));
+        (msg, end)
+    }) {
+        Ok(rx) => rx,
+        Err(why) => {
+            return End::Lost {
+                why,
+                progressed: false,
+            }
+        }
+    };
     let mut last_data = Instant::now();
     let mut last_flush = Instant::now();
     let mut progressed = false;

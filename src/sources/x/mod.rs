@@ -17,7 +17,7 @@ use std::io::Read;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{bounded, RecvTimeoutError};
+use crossbeam_channel::RecvTimeoutError;
 
 use super::backoff::{Backoff, RealSleeper, Sleeper};
 use super::dealer::Dealer;
@@ -176,7 +176,6 @@ pub fn stream(
     let agent = http::agent(spec.stall);
     let mut delays = Delays::new();
     let mut rules_synced = false;
-    let mut connected_before = false;
     let mut recent = RecentIds::new(10_000);
     let mut last_problem = String::new();
     loop {
@@ -208,14 +207,10 @@ pub fn stream(
             Ok(body) => {
                 delays.reset();
                 last_problem.clear();
-                if connected_before {
-                    counters.reconnects.fetch_add(1, Relaxed);
-                }
-                connected_before = true;
                 crate::log::info(format_args!("x://: connected to {base}"));
-                counters.connected.fetch_add(1, Relaxed);
+                let open = counters.connection();
                 let end = read(body, spec, ctx, out, &counters, &mut recent);
-                counters.connected.fetch_sub(1, Relaxed);
+                drop(open);
                 match end {
                     End::Stop => return,
                     // After an established connection drops, reconnect at once (once):
@@ -271,37 +266,26 @@ fn read(
     counters: &SourceCounters,
     recent: &mut RecentIds,
 ) -> End {
-    let (tx, rx) = bounded::<Got>(64);
-    let max_line = ctx.max_line;
-    let spawned = std::thread::Builder::new()
-        .name("x-stream-read".into())
-        .spawn(move || {
-            let mut r = LineReader::new(body, max_line);
-            r.set_read_size(16 << 10);
-            let mut too_long = 0;
-            loop {
-                let got = match r.read_chunk() {
-                    Ok(Step::Lines(c)) => {
-                        Got::Lines(c, r.too_long - std::mem::replace(&mut too_long, r.too_long))
-                    }
-                    Ok(Step::Idle) => Got::Stalled,
-                    Ok(Step::Eof) => Got::Eof,
-                    // The agent's per-read timeout: `stall` without a byte.
-                    Err(e) if is_timeout(&e) => Got::Stalled,
-                    Err(e) => Got::Failed(e.to_string()),
-                };
-                let last = !matches!(got, Got::Lines(..));
-                if tx.send(got).is_err() || last {
-                    return;
-                }
+    let mut r = LineReader::new(body, ctx.max_line);
+    r.set_read_size(16 << 10);
+    let mut too_long = 0;
+    let rx = match super::live::spawn_reader("x-stream-read", 64, r, move |r| {
+        let got = match r.read_chunk() {
+            Ok(Step::Lines(c)) => {
+                Got::Lines(c, r.too_long - std::mem::replace(&mut too_long, r.too_long))
             }
-        });
-    if let Err(e) = spawned {
-        return End::Dropped {
-            why: format!("cannot start the reader thread: {e}"),
-            heard: false,
+            Ok(Step::Idle) => Got::Stalled,
+            Ok(Step::Eof) => Got::Eof,
+            // The agent's per-read timeout: `stall` without a byte.
+            Err(e) if is_timeout(&e) => Got::Stalled,
+            Err(e) => Got::Failed(e.to_string()),
         };
-    }
+        let last = !matches!(got, Got::Lines(..));
+        (got, last)
+    }) {
+        Ok(rx) => rx,
+        Err(why) => return End::Dropped { why, heard: false },
+    };
     let mut heard = false;
     let mut last = Instant::now();
     let stalled = |heard| End::Dropped {
