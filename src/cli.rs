@@ -31,7 +31,7 @@ pub enum Command {
         mut_arg("db", |a| a.default_value(":memory:")),
         mut_arg("http", |a| a.default_value("127.0.0.1:8080")),
     )]
-    Demo(DemoArgs),
+    Demo(Box<DemoArgs>),
     /// Run the engine on one or more sources.
     Run(Box<RunArgs>),
     /// Print the tags of each stdin line as a JSON array (debugging; conformance runner).
