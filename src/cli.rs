@@ -31,7 +31,7 @@ pub enum Command {
         mut_arg("db", |a| a.default_value(":memory:")),
         mut_arg("http", |a| a.default_value("127.0.0.1:8080")),
     )]
-    Demo(DemoArgs),
+    Demo(Box<DemoArgs>),
     /// Run the engine on one or more sources.
     Run(Box<RunArgs>),
     /// Print the tags of each stdin line as a JSON array (debugging; conformance runner).
@@ -425,6 +425,16 @@ pub struct ChartArgs {
     /// Image size in pixels, WIDTHxHEIGHT.
     #[arg(long, value_name = "WxH", default_value = "1200x700", value_parser = size)]
     pub size: (u32, u32),
+    /// Font folders to search instead of the system's (/usr/share/fonts,
+    /// /usr/local/share/fonts, ~/.fonts, ~/.local/share/fonts), separated by ':'. A bundled
+    /// Latin font is always there; other scripts need a font for them (CJK: fonts-noto-cjk).
+    #[arg(
+        long,
+        value_name = "DIRS",
+        env = "TAGSTREAM_FONT_DIRS",
+        value_delimiter = ':'
+    )]
+    pub font_dirs: Vec<PathBuf>,
 }
 
 /// Parses `1200x700`.

@@ -28,7 +28,7 @@ fn main() {
         }
     };
     let result = match cli.command {
-        Command::Demo(a) => commands::run::demo(a),
+        Command::Demo(a) => commands::run::demo(*a),
         Command::Run(a) => commands::run::run(*a),
         Command::Extract(a) => commands::extract::run(a).or_else(broken_pipe_ok),
         Command::Sql(a) => commands::sql::run(a),

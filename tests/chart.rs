@@ -1,5 +1,6 @@
 //! `tagstream chart`: PNG and SVG from a database written by a run and from a running engine;
-//! size, that the PNG decodes, and the labels (a non-Latin one included) in the SVG.
+//! size, that the PNG decodes, and the labels (a non-Latin one included) in the SVG; ink in
+//! every label of the PNG, with the system's fonts and with only the bundled Latin font.
 
 use std::path::Path;
 
@@ -127,6 +128,184 @@ fn chart_from_a_running_engine() {
     e.stop();
 }
 
+/// A decoded RGB PNG.
+struct Image {
+    width: usize,
+    height: usize,
+    rgb: Vec<u8>,
+}
+
+/// The bar colours of ranks 1, 2, 3, … (the chart's palette).
+const RANK_COLOURS: [[u8; 3]; 6] = [
+    [0x2b, 0x8c, 0xd6],
+    [0xf0, 0x8a, 0x24],
+    [0x2f, 0xb3, 0x6b],
+    [0xe0, 0x4f, 0x7e],
+    [0x8a, 0x63, 0xd2],
+    [0xd9, 0xa4, 0x0e],
+];
+
+impl Image {
+    fn read(path: &Path) -> Image {
+        let decoder = png::Decoder::new(std::io::Cursor::new(std::fs::read(path).unwrap()));
+        let mut reader = decoder.read_info().expect("PNG header");
+        let mut rgb = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut rgb).expect("PNG decodes");
+        assert_eq!(info.color_type, png::ColorType::Rgb, "an RGB PNG");
+        Image {
+            width: info.width as usize,
+            height: info.height as usize,
+            rgb,
+        }
+    }
+
+    fn at(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.width + x) * 3;
+        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+
+    /// The label of `rank`: the pixels left of its bar (short of the axis ticks), in the
+    /// bar's rows.
+    fn label(&self, rank: usize) -> Vec<Vec<[u8; 3]>> {
+        let colour = RANK_COLOURS[rank - 1];
+        let (mut top, mut bottom, mut left) = (usize::MAX, 0, usize::MAX);
+        for y in 0..self.height {
+            for x in 0..self.width {
+                if self.at(x, y) == colour {
+                    (top, bottom, left) = (top.min(y), bottom.max(y), left.min(x));
+                }
+            }
+        }
+        assert!(top <= bottom, "no bar of rank {rank}");
+        (top..=bottom)
+            .map(|y| (0..left.saturating_sub(8)).map(|x| self.at(x, y)).collect())
+            .collect()
+    }
+
+    /// How wide the label of `rank` is inked: from its first to its last dark column.
+    fn label_ink_width(&self, rank: usize) -> usize {
+        let dark = |p: &[u8; 3]| p.iter().all(|&c| c < 110);
+        let label = self.label(rank);
+        let columns: Vec<usize> = (0..label[0].len())
+            .filter(|&x| label.iter().any(|row| dark(&row[x])))
+            .collect();
+        match (columns.first(), columns.last()) {
+            (Some(a), Some(b)) => b - a + 1,
+            _ => 0,
+        }
+    }
+}
+
+/// A results database holding one window of `tags` (counts decide the ranks).
+fn database_of(dir: &TempDir, tags: &[(&str, usize)]) -> std::path::PathBuf {
+    let input = dir.path("in.txt");
+    std::fs::write(&input, burst(tags).join("\n")).unwrap();
+    let db = dir.path("t.db");
+    run_ok(
+        bin()
+            .args([
+                "run", "--tui", "off", "--batch", "1s", "--window", "3s", "-q",
+            ])
+            .arg("--source")
+            .arg(&input)
+            .arg("--db")
+            .arg(&db),
+    );
+    db
+}
+
+/// Draws the chart of `db` into `out`; returns stderr.
+fn chart(db: &Path, out: &Path, font_dirs: Option<&Path>) -> String {
+    let mut cmd = bin();
+    cmd.args(["chart", "--db"]).arg(db).arg("--out").arg(out);
+    match font_dirs {
+        Some(d) => cmd.env("TAGSTREAM_FONT_DIRS", d),
+        None => cmd.env_remove("TAGSTREAM_FONT_DIRS"),
+    };
+    String::from_utf8_lossy(&run_ok(&mut cmd).stderr).into_owned()
+}
+
+const MIXED: [(&str, usize); 4] = [("#rust", 6), ("#日本語", 5), ("#café", 4), ("#rust日本", 3)];
+
+/// Issue 11: the PNG's text needs no system library; with a CJK font installed, CJK labels
+/// are drawn with it, beside Latin ones and inside a Latin label.
+#[test]
+fn chart_png_draws_latin_and_cjk_labels() {
+    let dir = TempDir::new("chart-cjk");
+    let db = database_of(&dir, &MIXED);
+    let png = dir.path("top.png");
+    let err = chart(&db, &png, None);
+    let img = Image::read(&png);
+    for (rank, (tag, _)) in MIXED.iter().enumerate() {
+        let ink = img.label_ink_width(rank + 1);
+        assert!(
+            ink >= 5 * tag.chars().count(),
+            "label {tag}: ink {ink} px wide"
+        );
+    }
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let _ = std::fs::copy(&png, keep.join("chart-cjk.png"));
+    if err.contains("no installed font has glyphs") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no CJK font under CI (.ci/run installs fonts-noto-cjk): {err}"
+        );
+        eprintln!("SKIP: no CJK font is installed (Debian: fonts-noto-cjk); Latin labels only");
+        return;
+    }
+    assert_eq!(err.trim(), "", "no warning when every glyph is found");
+    // The CJK labels' pixels are the CJK font's glyphs, not the boxes drawn without it.
+    let empty = TempDir::new("chart-cjk-nofonts");
+    let bare_png = dir.path("bare.png");
+    chart(&db, &bare_png, Some(&empty.0));
+    let bare = Image::read(&bare_png);
+    for rank in [2, 4] {
+        assert_ne!(
+            img.label(rank),
+            bare.label(rank),
+            "label {}: the same pixels as the boxes",
+            MIXED[rank - 1].0
+        );
+    }
+}
+
+/// Issue 11: with no font but the bundled Latin one, Latin still renders and CJK is never
+/// dropped silently: boxes in its place, and one warning naming the script and the package.
+#[test]
+fn chart_with_only_the_bundled_font_draws_boxes_and_warns() {
+    let dir = TempDir::new("chart-nofonts");
+    let db = database_of(&dir, &MIXED);
+    let empty = TempDir::new("chart-nofonts-dir");
+    let png = dir.path("top.png");
+    let err = chart(&db, &png, Some(&empty.0));
+    let img = Image::read(&png);
+    for (rank, (tag, _)) in MIXED.iter().enumerate() {
+        let ink = img.label_ink_width(rank + 1);
+        assert!(
+            ink >= 5 * tag.chars().count(),
+            "label {tag}: ink {ink} px wide"
+        );
+    }
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one warning line: {err}");
+    for want in [
+        "warning",
+        "Han",
+        "\"#日本語\"",
+        "\"#rust日本\"",
+        "fonts-noto-cjk",
+    ] {
+        assert!(lines[0].contains(want), "{want} in: {err}");
+    }
+    assert!(!lines[0].contains("#café"), "{err}");
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let _ = std::fs::copy(&png, keep.join("chart-nofonts.png"));
+    // An SVG keeps its text for the viewer's fonts: nothing to warn about.
+    let svg = dir.path("top.svg");
+    assert_eq!(chart(&db, &svg, Some(&empty.0)).trim(), "");
+    svg_has_labels(&svg, &["#rust", "#日本語", "#café", "#rust日本"]);
+}
+
 #[test]
 fn chart_errors_are_one_line_and_exit_2() {
     let dir = TempDir::new("chart-err");
@@ -144,6 +323,13 @@ fn chart_errors_are_one_line_and_exit_2() {
             "soon",
         ],
         vec!["chart", "--out", "x.png", "--url", "http://127.0.0.1:9"],
+        vec![
+            "chart",
+            "--out",
+            "x.png",
+            "--font-dirs",
+            "/nonexistent/fonts",
+        ],
     ] {
         let out = bin().args(&args).current_dir(&dir.0).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);

@@ -1,6 +1,7 @@
 //! `tagstream chart`: the bar chart of the latest (or a given) window as PNG or SVG, read
 //! from a running engine's HTTP API or from a results database.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
@@ -12,6 +13,14 @@ use crate::views::chart::{self, ChartWindow};
 /// Runs the subcommand.
 pub fn run(a: ChartArgs) -> Result<()> {
     chart::Format::of(&a.out).map_err(anyhow::Error::msg)?;
+    // An empty entry (`TAGSTREAM_FONT_DIRS=`) means no override.
+    let dirs: Vec<PathBuf> = a
+        .font_dirs
+        .iter()
+        .filter(|d| !d.as_os_str().is_empty())
+        .cloned()
+        .collect();
+    let fonts = chart::Fonts::load(&dirs).map_err(anyhow::Error::msg)?;
     let end_ms = a
         .window
         .as_deref()
@@ -21,7 +30,7 @@ pub fn run(a: ChartArgs) -> Result<()> {
         (Some(url), _) => from_url(url, end_ms)?,
         (None, db) => from_db(db.as_deref().unwrap_or("tagstream.db"), end_ms)?,
     };
-    chart::draw(&w, &a.out, a.size).map_err(anyhow::Error::msg)
+    chart::draw(&w, &a.out, a.size, &fonts).map_err(anyhow::Error::msg)
 }
 
 /// A window's JSON line (DESIGN.md §4) as drawn.

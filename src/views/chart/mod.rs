@@ -1,6 +1,13 @@
 //! The tutorial's bar chart as a PNG or SVG file (plotters): one horizontal bar per tag of a
 //! window's top-K, rank 1 at the top, the count at the end of each bar, the window's times in
 //! the title.
+//!
+//! Text needs no system library: `fonts.rs` finds fonts at run time (a bundled Latin font plus
+//! the system's, chosen per character) and `text.rs` draws the PNG's text with them.
+
+mod fonts;
+mod scripts;
+mod text;
 
 use std::path::Path;
 
@@ -8,9 +15,12 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-/// A font family with CJK glyphs, so non-Latin tags are readable; plotters falls back to the
-/// system's sans-serif when it is not installed (`.ci/run` installs `fonts-noto-cjk`).
-const FONT: &str = "Noto Sans CJK JP";
+pub use fonts::Fonts;
+use text::TextBackend;
+
+/// The family every text style names. Only the SVG uses it (as its font-family list); the
+/// PNG's glyphs come from [`Fonts`] whatever the name.
+const FONT: &str = fonts::SVG_FAMILIES;
 
 /// The dashboard's palette, so the chart and the page look alike.
 const PALETTE: [RGBColor; 6] = [
@@ -61,17 +71,26 @@ impl Format {
     }
 }
 
-/// Draws `w` into `out` at `size` (width, height) pixels.
-pub fn draw(w: &ChartWindow, out: &Path, size: (u32, u32)) -> Result<(), String> {
+/// Draws `w` into `out` at `size` (width, height) pixels, its text with `fonts`.
+///
+/// For a PNG, characters that no font has are drawn as boxes and one warning names their
+/// script and the package to install. An SVG keeps its text as text, for the viewer's fonts.
+pub fn draw(w: &ChartWindow, out: &Path, size: (u32, u32), fonts: &Fonts) -> Result<(), String> {
     let fail = |e: String| format!("drawing {}: {e}", out.display());
     match Format::of(out)? {
         Format::Png => {
-            let root = BitMapBackend::new(out, size).into_drawing_area();
+            let root =
+                TextBackend::raster(BitMapBackend::new(out, size), fonts).into_drawing_area();
             plot(&root, w).map_err(fail)?;
-            root.present().map_err(|e| fail(e.to_string()))
+            root.present().map_err(|e| fail(e.to_string()))?;
+            if let Some(missing) = fonts.missing_report() {
+                crate::log::warn(format_args!("{}: {missing}", out.display()));
+            }
+            Ok(())
         }
         Format::Svg => {
-            let root = SVGBackend::new(out, size).into_drawing_area();
+            let root =
+                TextBackend::measure_only(SVGBackend::new(out, size), fonts).into_drawing_area();
             plot(&root, w).map_err(fail)?;
             root.present().map_err(|e| fail(e.to_string()))
         }
@@ -86,10 +105,19 @@ where
     let (width, height) = root.dim_in_pixel();
     root.fill(&WHITE).map_err(err)?;
     let title = format!("Top hashtags · {} → {}", w.start, w.end);
+    // 24 px, or smaller so that the title fits a narrow image.
+    let mut title_size = 24;
+    while title_size > 10 {
+        let style = TextStyle::from((FONT, title_size).into_font());
+        if root.estimate_text_size(&title, &style).map_err(err)?.0 + 48 <= width {
+            break;
+        }
+        title_size -= 1;
+    }
     let n = w.top.len();
     if n == 0 {
         let area = root
-            .titled(&title, (FONT, 24).into_font().color(&BLACK))
+            .titled(&title, (FONT, title_size).into_font().color(&BLACK))
             .map_err(err)?;
         let style = TextStyle::from((FONT, 20).into_font())
             .color(&RGBColor(0x70, 0x70, 0x70))
@@ -104,26 +132,21 @@ where
         return Ok(());
     }
     let max = w.top.iter().map(|(_, c)| *c).max().unwrap_or(1).max(1);
-    // Room for the longest label (CJK glyphs are about twice as wide as Latin ones).
-    let longest = w
-        .top
-        .iter()
-        .map(|(t, _)| {
-            t.chars()
-                .map(|c| if c.is_ascii() { 9 } else { 17 })
-                .sum::<u32>()
-        })
-        .max()
-        .unwrap_or(0);
-    let label_area = (longest + 24).clamp(80, width * 2 / 5);
     let label_size = (height / (n as u32 + 4) / 2).clamp(11, 20);
+    let label_style = TextStyle::from((FONT, label_size).into_font()).color(&BLACK);
+    // Room for the longest label, measured with the fonts that draw it.
+    let mut longest = 0;
+    for (tag, _) in &w.top {
+        longest = longest.max(root.estimate_text_size(tag, &label_style).map_err(err)?.0);
+    }
+    let label_area = (longest + 24).clamp(80, width * 2 / 5);
     // Bars take ~64% of their row (a discrete range 0..n-1 has n segments, one per tag).
     let row = height.saturating_sub(130) / n as u32;
     let gap = (row * 18 / 100).max(2);
     // Rank 1 at the top: segment i holds the tag of rank n − i.
     let tag_at = |i: usize| w.top.get(n.checked_sub(i + 1)?).map(|(t, _)| t.clone());
     let mut chart = ChartBuilder::on(root)
-        .caption(&title, (FONT, 24).into_font().color(&BLACK))
+        .caption(&title, (FONT, title_size).into_font().color(&BLACK))
         .margin(24)
         .x_label_area_size(44)
         .y_label_area_size(label_area)
@@ -138,7 +161,7 @@ where
             _ => String::new(),
         })
         .x_label_formatter(&|v| v.to_string())
-        .label_style((FONT, label_size).into_font().color(&BLACK))
+        .label_style(label_style)
         .x_desc("count")
         .axis_desc_style((FONT, 16).into_font().color(&RGBColor(0x55, 0x55, 0x55)))
         .light_line_style(RGBColor(0xee, 0xee, 0xee))
