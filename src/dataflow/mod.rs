@@ -6,7 +6,7 @@
 //!        ─► exchange to worker 0 ─► merger (with per-pane stats) ─► sink (windows out)
 //! ```
 //!
-//! [`run`] opens the sources and starts the workers; each worker [`build`]s the dataflow and
+//! [`run`] opens the sources and starts the workers; each worker `build`s the dataflow and
 //! then runs its loop (`worker.rs`), which feeds the dataflow's inputs from its shares of the
 //! sources. Checkpoints (`checkpoint/`) ride on the same loop.
 //!
