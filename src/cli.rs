@@ -106,8 +106,8 @@ pub struct PipelineArgs {
     #[arg(long, value_parser = duration, env = "TAGSTREAM_SLIDE")]
     pub slide: Option<Duration>,
     /// Rows per window (top-K).
-    #[arg(long, default_value_t = 10, env = "TAGSTREAM_TOP")]
-    pub top: usize,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), env = "TAGSTREAM_TOP")]
+    pub top: u64,
     /// Worker threads in this process.
     #[arg(long, default_value_t = 1, env = "TAGSTREAM_WORKERS")]
     pub workers: usize,
@@ -207,9 +207,27 @@ pub struct RunArgs {
     /// Allowed lateness in event time: the watermark trails the greatest time seen by this.
     #[arg(long, value_parser = duration_or_zero, default_value = "0s", env = "TAGSTREAM_LATENESS")]
     pub lateness: Duration,
+    /// In event time, records must be after this time, else they are skipped and counted as
+    /// bad_time (the default refuses a zero time, the usual stand-in for none).
+    #[arg(long, value_name = "TIME", value_parser = event_time, default_value = "1970-01-01T00:00:00Z", env = "TAGSTREAM_MIN_TIME")]
+    pub min_time: u64,
+    /// In event time, records must be before this time, else they are skipped and counted as
+    /// bad_time.
+    #[arg(long, value_name = "TIME", value_parser = event_time, default_value = "2200-01-01T00:00:00Z", env = "TAGSTREAM_MAX_TIME")]
+    pub max_time: u64,
+    /// In event time, a record more than this many slides ahead of its partition's clock is
+    /// skipped and counted as skew, so one absurd time cannot open years of windows (0: no
+    /// limit).
+    #[arg(
+        long,
+        value_name = "WINDOWS",
+        default_value_t = 100_000,
+        env = "TAGSTREAM_MAX_SKEW"
+    )]
+    pub max_skew: u64,
     /// Lines longer than this many bytes are skipped and counted.
-    #[arg(long, default_value_t = 1 << 20, env = "TAGSTREAM_MAX_LINE")]
-    pub max_line: usize,
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..), env = "TAGSTREAM_MAX_LINE")]
+    pub max_line: u64,
     /// Base URL for live sources instead of the service's public host (tests, proxies).
     #[arg(
         long,

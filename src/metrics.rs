@@ -21,21 +21,25 @@ pub enum Skip {
     MissingField,
     /// The text field is not a string, or the time field is neither a string nor a number.
     BadField,
-    /// The time field could not be parsed as a timestamp, or lies before 1970.
+    /// The time field could not be parsed as a timestamp, or lies outside the believed range
+    /// (`--min-time`, `--max-time`).
     BadTime,
     /// A line longer than the configured maximum (`--max-line`).
     LineTooLong,
+    /// An event time too far ahead of its partition's clock (`--max-skew`).
+    Skew,
 }
 
 impl Skip {
     /// All reasons, in the order they are shown.
-    pub const ALL: [Skip; 6] = [
+    pub const ALL: [Skip; 7] = [
         Skip::InvalidUtf8,
         Skip::BadJson,
         Skip::MissingField,
         Skip::BadField,
         Skip::BadTime,
         Skip::LineTooLong,
+        Skip::Skew,
     ];
 
     /// The reason's name in counters and metrics.
@@ -47,6 +51,7 @@ impl Skip {
             Skip::BadField => "bad_field",
             Skip::BadTime => "bad_time",
             Skip::LineTooLong => "line_too_long",
+            Skip::Skew => "skew",
         }
     }
 }
@@ -59,7 +64,7 @@ pub struct Metrics {
     /// Bytes of input lines read (without line endings).
     pub bytes_in: AtomicU64,
     /// Records skipped, by reason (index of `Skip::ALL`).
-    skipped: [AtomicU64; 6],
+    skipped: [AtomicU64; 7],
     /// Records dropped because every window that could hold them was already emitted.
     pub late: AtomicU64,
     /// Records left out by the `--track` topic filter.
@@ -265,7 +270,7 @@ pub struct Snapshot {
     /// See [`Metrics::bytes_in`].
     pub bytes_in: u64,
     /// Skipped records by reason name.
-    pub skipped: [(&'static str, u64); 6],
+    pub skipped: [(&'static str, u64); 7],
     /// See [`Metrics::late`].
     pub late: u64,
     /// See [`Metrics::filtered`].

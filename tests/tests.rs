@@ -35,5 +35,7 @@ mod browser;
 mod chart;
 /// Checkpoints: kill -9 and restart, damaged files.
 mod recover;
+/// Issue 13: absurd times, gaps of years, overflowing flags.
+mod hostile;
 /// The layering of src/: no import cycles, checkpoints and results import only downward.
 mod structure;

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use window::WindowSpec;
 
 use crate::cli::{DemoArgs, RunArgs, TimeArg};
-use crate::dataflow::ingest::Clock;
+use crate::dataflow::ingest::{Clock, TimeGuard};
 use crate::dataflow::{checkpoint, Cluster, Plan};
 use crate::job::{self, JobConfig, OutputConfig, SourceOptions};
 use crate::record::{Decoder, Format};
@@ -66,8 +66,20 @@ pub fn config(a: &RunArgs) -> Result<JobConfig> {
                      kafka://…?time=timestamp)"
                 );
             }
+            if a.min_time >= a.max_time {
+                bail!(
+                    "--min-time {} must be before --max-time {}",
+                    crate::time::rfc3339(a.min_time),
+                    crate::time::rfc3339(a.max_time)
+                );
+            }
             Clock::Event {
                 lateness_ms: ms(a.lateness),
+                guard: TimeGuard {
+                    after_ms: a.min_time,
+                    before_ms: a.max_time,
+                    max_skew_windows: a.max_skew,
+                },
             }
         }
     };
@@ -83,7 +95,7 @@ pub fn config(a: &RunArgs) -> Result<JobConfig> {
     };
     let plan = Plan {
         spec,
-        top: p.top,
+        top: usize::try_from(p.top).unwrap_or(usize::MAX),
         counts_limit: p.results.counts_limit(),
         mode: p.extract.into(),
         decoder: Decoder::new(a.format, &a.text_field, time_field),
@@ -131,7 +143,7 @@ pub fn config(a: &RunArgs) -> Result<JobConfig> {
         cluster,
         sources,
         source_options: SourceOptions {
-            max_line: a.max_line,
+            max_line: usize::try_from(a.max_line).unwrap_or(usize::MAX),
             endpoint: a.endpoint.clone(),
             track: a.track.clone(),
         },

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use window::WindowSpec;
 
 pub use super::checkpoint::ShareClock;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Skip};
 
 /// A tag's counting key as it travels to the shards: inline up to 24 bytes (almost every
 /// tag), so the per-pane maps compare keys without a pointer chase and the exchange moves
@@ -47,7 +47,34 @@ pub enum Clock {
     Event {
         /// Allowed lateness in milliseconds.
         lateness_ms: u64,
+        /// Which times are believed.
+        guard: TimeGuard,
     },
+}
+
+/// Which event times are believed: a time outside `(after_ms, before_ms)` is skipped and
+/// counted (`bad_time`), and so is one more than `max_skew_windows` slides ahead of its
+/// share's clock (`skew`): one absurd record must not open years of windows, nor move the
+/// watermark so far that everything after it is late.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeGuard {
+    /// Times must be after this (ms; 0, the usual stand-in for a missing time, is refused).
+    pub after_ms: u64,
+    /// Times must be before this (ms).
+    pub before_ms: u64,
+    /// Slides a record may be ahead of its share's clock (0: no limit).
+    pub max_skew_windows: u64,
+}
+
+impl Default for TimeGuard {
+    fn default() -> Self {
+        TimeGuard {
+            after_ms: 0,
+            // 2200-01-01T00:00:00Z.
+            before_ms: 7_258_118_400_000,
+            max_skew_windows: 100_000,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -117,7 +144,9 @@ impl Ingest {
     /// The watermark pane of one share's greatest time.
     fn share_pane(&self, max_time: u64) -> u64 {
         match self.clock {
-            Clock::Event { lateness_ms } => self.spec.pane_of(max_time.saturating_sub(lateness_ms)),
+            Clock::Event { lateness_ms, .. } => {
+                self.spec.pane_of(max_time.saturating_sub(lateness_ms))
+            }
             Clock::Processing => 0,
         }
     }
@@ -190,13 +219,26 @@ impl Ingest {
                 metrics.filtered.fetch_add(1, Relaxed);
                 continue;
             }
-            records += 1;
             let event = rec.time_ms.or_else(|| chunk.times.get(i).copied());
             let mut moved = false;
             let pane = match (self.clock, event) {
-                (Clock::Event { .. }, Some(t)) => {
+                (Clock::Event { guard, .. }, Some(t)) => {
+                    if t <= guard.after_ms || t >= guard.before_ms {
+                        metrics.skip(Skip::BadTime);
+                        continue;
+                    }
                     let pane = self.spec.pane_of(t);
                     let before = self.clocks[idx].max_time;
+                    if let (Some(m), true) = (before, guard.max_skew_windows > 0) {
+                        let ahead = guard
+                            .max_skew_windows
+                            .saturating_mul(self.spec.slide_panes());
+                        if pane > self.spec.pane_of(m).saturating_add(ahead) {
+                            metrics.skip(Skip::Skew);
+                            continue;
+                        }
+                    }
+                    records += 1;
                     // Late against this share's own watermark (never below the worker's).
                     let own = before.map_or(time, |m| self.share_pane(m).max(time));
                     if self.spec.is_late(pane, own) {
@@ -209,7 +251,10 @@ impl Ingest {
                     moved = before.is_none_or(|m| self.share_pane(m) != self.share_pane(max));
                     pane
                 }
-                _ => now_pane,
+                _ => {
+                    records += 1;
+                    now_pane
+                }
             };
             self.count(pane, &rec.text, &rec.tags);
             if moved {
@@ -328,7 +373,10 @@ mod tests {
         let spec = WindowSpec::new(10_000, 10_000, 10_000).unwrap();
         let mut ing = Ingest::new(
             spec,
-            Clock::Event { lateness_ms: 0 },
+            Clock::Event {
+                lateness_ms: 0,
+                guard: TimeGuard::default(),
+            },
             hashtag::Mode::Hashtags,
         );
         ing.set_shares([true, true]);

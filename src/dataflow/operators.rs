@@ -126,9 +126,7 @@ pub fn merge<'s>(
                     return;
                 }
                 last = Some(f);
-                for w in merger.advance(f) {
-                    emit(w);
-                }
+                merger.advance_each(f, &mut emit);
                 if let (Some(t), Some(snaps)) = (f, snaps.as_ref()) {
                     if snaps.is_epoch(t) {
                         let mut bytes = Vec::new();

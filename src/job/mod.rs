@@ -112,7 +112,9 @@ pub fn run(cfg: JobConfig) -> Result<Summary> {
         }
     }
 
-    let (tx, rx) = crossbeam_channel::unbounded::<Emitted>();
+    // Bounded: a worker that emits faster than the outputs take (years of empty windows after
+    // a jump in event time) waits here, instead of holding them all in memory.
+    let (tx, rx) = crossbeam_channel::bounded::<Emitted>(1024);
     let sink: WindowSink = Arc::new(move |w| {
         let _ = tx.send(w);
     });
@@ -123,7 +125,9 @@ pub fn run(cfg: JobConfig) -> Result<Summary> {
         .context("starting the engine thread")?;
 
     let out = output::Output::new(&output, file, results, ckpt.clone());
-    let out_err = out.run(&rx, &metrics, &stop, output.duration.map(|d| started + d));
+    // A deadline too far to represent is no deadline.
+    let deadline = output.duration.and_then(|d| started.checked_add(d));
+    let out_err = out.run(&rx, &metrics, &stop, deadline);
     let result = engine
         .join()
         .map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;

@@ -182,8 +182,16 @@ impl Merger {
     /// merger is done.
     pub fn advance(&mut self, frontier: Option<u64>) -> Vec<Window> {
         let mut out = Vec::new();
+        self.advance_each(frontier, |w| out.push(w));
+        out
+    }
+
+    /// [`Merger::advance`], handing each window to `emit` as it is made: nothing is held in
+    /// proportion to how many windows the frontier passed (a jump over years of empty windows
+    /// emits them one by one, in constant memory).
+    pub fn advance_each(&mut self, frontier: Option<u64>, mut emit: impl FnMut(Window)) {
         if self.done {
-            return out;
+            return;
         }
         self.fold_range(frontier);
         // The last window to emit now: the last ending at or before the frontier, or the
@@ -199,7 +207,7 @@ impl Merger {
                 self.move_to(start);
             }
             while self.cur >= start && self.cur <= last {
-                out.push(self.emit());
+                emit(self.emit());
                 let next = self.cur.saturating_add(self.spec.slide_panes());
                 if next <= self.cur {
                     break; // only at the end of u64 time
@@ -213,7 +221,6 @@ impl Merger {
                 ..Merger::new(self.spec, self.k)
             };
         }
-        out
     }
 
     /// Notes what a push delivered at `time` does to the range.
