@@ -77,11 +77,9 @@ pub fn duration(s: &str) -> Result<Duration, String> {
 
 /// Like [`duration`], but zero (`0`, `0s`) is allowed.
 pub fn duration_or_zero(s: &str) -> Result<Duration, String> {
-    if !s.is_empty()
-        && s.trim_start_matches('0')
-            .chars()
-            .all(|c| c.is_ascii_alphabetic())
-    {
+    // `0`, `0s`, `00ms`: zero with any unit (humantime wants a unit, and "0" has none).
+    let unit = s.trim_start_matches('0');
+    if unit.len() < s.len() && unit.chars().all(|c| c.is_ascii_alphabetic()) {
         return Ok(Duration::ZERO);
     }
     let d = humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration: {e}"))?;

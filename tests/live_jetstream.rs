@@ -65,3 +65,93 @@ fn jetstream_posts_give_the_top_hashtags() {
     assert!(res.status.success(), "{err}");
     assert_eq!(summary_count(&err, "records"), 9, "{err}");
 }
+
+/// Issue 13: Jetstream's cursor is saved in checkpoints. Killed with SIGKILL after a commit,
+/// the restarted run reconnects with `cursor=` at a post it had read (not the live tail, as
+/// live sources used to), so nothing after the committed posts is lost.
+#[test]
+fn a_restart_resumes_jetstream_from_the_checkpointed_cursor() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (uris_tx, uris) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(s) = conn else { return };
+            let tx = uris_tx.clone();
+            std::thread::spawn(move || {
+                let mut uri = String::new();
+                let cb = |req: &tungstenite::handshake::server::Request,
+                          resp: tungstenite::handshake::server::Response| {
+                    uri = req.uri().to_string();
+                    Ok(resp)
+                };
+                let Ok(mut ws) = tungstenite::accept_hdr(s, cb) else {
+                    return;
+                };
+                let _ = tx.send(uri);
+                // A post every 20 ms, as a live firehose would send them.
+                for i in 0..100_000 {
+                    if ws
+                        .send(Message::text(post(i, "live #alpha", &[], &[])))
+                        .is_err()
+                    {
+                        return;
+                    }
+                    std::thread::park_timeout(std::time::Duration::from_millis(20));
+                }
+            });
+        }
+    });
+    let t = TempDir::new("jetstream-ckpt");
+    let (dir, out) = (t.path("ckpt"), t.path("out.jsonl"));
+    let run = || {
+        let mut c = bin();
+        c.args(["run", "--source", "jetstream://"])
+            .args(["--endpoint", &format!("ws://127.0.0.1:{port}")])
+            .args(["--batch", "1s", "--window", "2s", "--tui", "off", "--quiet"])
+            .arg("--checkpoint-dir")
+            .arg(&dir)
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    };
+    let mut first = run().spawn().unwrap();
+    let uri = uris
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap();
+    assert!(!uri.contains("cursor="), "{uri}");
+    // A commit made after posts were counted (the first epochs may come before any post).
+    let commit = dir.join("COMMIT");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let counted = || std::fs::read_to_string(&out).is_ok_and(|o| o.contains("#alpha"));
+    while !counted() {
+        assert!(std::time::Instant::now() < deadline, "nothing counted");
+        std::thread::park_timeout(std::time::Duration::from_millis(20));
+    }
+    let then = std::fs::read_to_string(&commit).ok();
+    while std::fs::read_to_string(&commit).ok() == then {
+        assert!(std::time::Instant::now() < deadline, "no commit");
+        std::thread::park_timeout(std::time::Duration::from_millis(20));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut second = run().spawn().unwrap();
+    let uri = uris
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap();
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let cursor: u64 = uri
+        .split("cursor=")
+        .nth(1)
+        .and_then(|c| c.split('&').next())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no cursor in {uri}"));
+    // The posts' times are T0 + i µs: the cursor is one of them.
+    assert!(
+        (1_781_204_403_000_000..1_781_204_403_100_000).contains(&cursor),
+        "{uri}"
+    );
+}

@@ -231,3 +231,288 @@ fn a_damaged_or_foreign_checkpoint_is_refused_naming_the_file() {
         "{err}"
     );
 }
+
+/// A small random number from the clock (a kill point); printed by the tests that use it.
+fn jitter(bound: u64) -> u64 {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    n.wrapping_mul(0x9E37_79B9_7F4A_7C15) % bound
+}
+
+/// One run of a cluster shape: `processes` processes of `workers` workers, each its command.
+fn cluster(
+    base: &Command,
+    processes: usize,
+    workers: usize,
+    hosts: &Path,
+    dir: Option<&Path>,
+) -> Vec<Command> {
+    (0..processes)
+        .map(|p| {
+            let mut c = Command::new(base.get_program());
+            c.args(base.get_args());
+            for (k, v) in base.get_envs() {
+                match v {
+                    Some(v) => c.env(k, v),
+                    None => c.env_remove(k),
+                };
+            }
+            c.args(["--workers", &workers.to_string()]);
+            if processes > 1 {
+                c.args([
+                    "--processes",
+                    &processes.to_string(),
+                    "--process",
+                    &p.to_string(),
+                ]);
+                // (Only process 0 writes --out: the others ignore it.)
+                c.arg("--hosts").arg(hosts);
+            }
+            if let Some(d) = dir {
+                c.arg("--checkpoint-dir").arg(d);
+            }
+            c
+        })
+        .collect()
+}
+
+/// Runs every process of a cluster to its end, asserting success.
+fn run_cluster(cmds: &mut [Command]) {
+    let children: Vec<_> = cmds
+        .iter_mut()
+        .map(|c| c.stderr(Stdio::piped()).spawn().unwrap())
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+/// Starts a cluster and kills every process with SIGKILL once `commits` more epochs were
+/// committed and `after` passed; false if it ended first.
+fn kill_cluster_after_commits(
+    cmds: &mut [Command],
+    dir: &Path,
+    commits: usize,
+    after: Duration,
+) -> bool {
+    let mut children: Vec<_> = cmds
+        .iter_mut()
+        .map(|c| {
+            c.stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut seen = committed(dir);
+    let mut count = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if children.iter_mut().any(|c| c.try_wait().unwrap().is_some()) {
+            // One ended (the run is over, or a process failed): the others end with it, or
+            // are stopped (a peer that lost its cluster would wait for it forever).
+            let until = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < until
+                && children.iter_mut().any(|c| c.try_wait().unwrap().is_none())
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            for c in &mut children {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            return false;
+        }
+        let now = committed(dir);
+        if now != seen {
+            seen = now;
+            count += 1;
+            if count >= commits {
+                std::thread::sleep(after);
+                for c in &mut children {
+                    let _ = c.kill();
+                }
+                for c in &mut children {
+                    let _ = c.wait();
+                }
+                return true;
+            }
+        }
+        assert!(Instant::now() < deadline, "the run made no progress");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Issue 13: kill -9 at three random points then restart, for 1 worker, 2 workers and 2
+/// processes, on a file and on the generator in event time: the windows equal an
+/// uninterrupted run's.
+#[test]
+fn issue_13_killed_at_random_points_any_worker_count_file_and_generator() {
+    let t = TempDir::new("recover-any");
+    let input = t.path("in.jsonl");
+    corpus(&input, 400_000);
+    let hosts = t.path("hosts");
+    let ports = [crate::util::free_port(), crate::util::free_port()];
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
+    )
+    .unwrap();
+    let gen = "gen://?count=400000&rate=0&seed=7&start=2023-11-14T22:13:20Z&step=10ms";
+    for (name, source, format) in [
+        ("file", input.to_str().unwrap(), "jsonl"),
+        ("gen", gen, "text"),
+    ] {
+        let base_cmd = |out: &Path| {
+            let mut c = bin();
+            c.args([
+                "run", "--source", source, "--format", format, "--time", "event",
+            ])
+            .args([
+                "--batch", "10s", "--window", "60s", "--tui", "off", "--quiet",
+            ])
+            .arg("--out")
+            .arg(out);
+            c
+        };
+        let base_out = t.path(&format!("{name}-base.jsonl"));
+        run_cluster(&mut cluster(&base_cmd(&base_out), 1, 1, &hosts, None));
+        let base = std::fs::read_to_string(&base_out).unwrap();
+        assert!(
+            base.lines().count() > 300,
+            "{name}: {}",
+            base.lines().count()
+        );
+        for (processes, workers) in [(1, 1), (1, 2), (2, 1)] {
+            let shape = format!("{name}, {processes} process(es) of {workers} worker(s)");
+            let out = t.path(&format!("{name}-{processes}-{workers}.jsonl"));
+            let dir = t.path(&format!("{name}-{processes}-{workers}-ckpt"));
+            let mut kills = Vec::new();
+            for commits in [1, 2, 2] {
+                let after = jitter(3000);
+                let mut cmds = cluster(&base_cmd(&out), processes, workers, &hosts, Some(&dir));
+                if kill_cluster_after_commits(
+                    &mut cmds,
+                    &dir,
+                    commits,
+                    Duration::from_micros(after),
+                ) {
+                    kills.push(after);
+                }
+            }
+            assert!(
+                kills.len() >= 2,
+                "{shape}: ended before two kills ({kills:?})"
+            );
+            run_cluster(&mut cluster(
+                &base_cmd(&out),
+                processes,
+                workers,
+                &hosts,
+                Some(&dir),
+            ));
+            let got = std::fs::read_to_string(&out).unwrap();
+            assert!(
+                got == base,
+                "{shape}: --out differs after kills {kills:?} µs after a commit"
+            );
+        }
+    }
+}
+
+/// Issue 13: with 2 workers a live run commits while it runs (it used to commit only at a
+/// clean stop), the old epochs are pruned, and a restart after kill -9 resumes.
+#[test]
+fn issue_13_two_workers_commit_while_running() {
+    let t = TempDir::new("recover-live");
+    let dir = t.path("ckpt");
+    let out = t.path("out.jsonl");
+    let started = Instant::now();
+    let mut child = bin()
+        .args(["run", "--source", "gen://?rate=2000", "--workers", "2"])
+        .args(["--batch", "1s", "--window", "2s", "--tui", "off", "--quiet"])
+        .arg("--checkpoint-dir")
+        .arg(&dir)
+        .arg("--out")
+        .arg(&out)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while committed(&dir).is_none() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no COMMIT within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let first = started.elapsed();
+    // The first epoch is the next slide boundary after start; it commits once its windows
+    // are written: within two slides (2 s), plus the process's start.
+    assert!(
+        first < Duration::from_millis(3000),
+        "first COMMIT after {first:?}"
+    );
+    let e1 = committed(&dir).unwrap();
+    while committed(&dir) == Some(e1) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let epochs = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("epoch-"))
+        .count();
+    assert!(epochs <= 3, "{epochs} epoch directories kept");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = std::fs::read_to_string(&out).unwrap().lines().count();
+    let o = bin()
+        .args(["run", "--source", "gen://?rate=2000", "--workers", "2"])
+        .args([
+            "--batch",
+            "1s",
+            "--window",
+            "2s",
+            "--tui",
+            "off",
+            "--duration",
+            "2s",
+        ])
+        .arg("--checkpoint-dir")
+        .arg(&dir)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resuming from checkpoint epoch"), "{err}");
+    let after = std::fs::read_to_string(&out).unwrap().lines().count();
+    assert!(after > before.min(1), "{before} → {after} windows");
+}
+
+/// Issue 13: a checkpoint restored against another file (even one at least as large) is
+/// refused with one line naming both.
+#[test]
+fn issue_13_restoring_with_another_file_is_refused() {
+    let t = TempDir::new("recover-other");
+    let (a, b) = (t.path("a.jsonl"), t.path("b.jsonl"));
+    corpus(&a, 300_000);
+    corpus(&b, 300_000);
+    // Same size, other content: one line changed.
+    let text = std::fs::read_to_string(&b)
+        .unwrap()
+        .replacen("line 0 ", "LINE 0 ", 1);
+    std::fs::write(&b, text).unwrap();
+    let (out, db, dir) = (t.path("out.jsonl"), t.path("db"), t.path("ckpt"));
+    run_ok(&mut run_cmd(&a, &out, &db, Some(&dir)));
+    assert!(committed(&dir).is_some());
+    let o = run_cmd(&b, &out, &db, Some(&dir)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("a.jsonl") && err.contains("b.jsonl"), "{err}");
+}

@@ -23,7 +23,7 @@ mod pool;
 
 use crate::cli::GenArgs;
 use crate::record::Format;
-use crate::sources::generator::{GenSpec, Generator};
+use crate::sources::generator::Model;
 use crate::sources::kafka;
 use pool::{peer_of, serve_pool, Pace, Pool};
 
@@ -98,9 +98,11 @@ fn serve_all(a: GenArgs, addr: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The generated stream: each tweet as a line, with its event time.
+/// The generated stream: each tweet as a line, with its event time. Tweet `i` is the same as
+/// tweet `i` of `gen://` with the same seed, start and step.
 struct Tweets {
-    gen: Generator,
+    model: Model,
+    seed: u64,
     format: Format,
     /// Event time of tweet 0 (ms), or `None` for the wall clock.
     start: Option<u64>,
@@ -109,31 +111,30 @@ struct Tweets {
     left: Option<u64>,
     made: u64,
     started: Instant,
+    text: String,
     line: Vec<u8>,
 }
 
 impl Tweets {
     fn new(a: &GenArgs) -> Tweets {
-        let spec = GenSpec {
-            rate: a.rate,
-            seed: a.seed,
-            count: a.count,
-        };
         Tweets {
-            gen: spec.partition(0, 1),
+            model: Model::new(),
+            seed: a.seed,
             format: a.format,
             start: a.start,
-            step_ms: a.time_step.as_millis() as u64,
+            step_ms: crate::time::ms(a.time_step),
             rate: a.rate,
             left: a.count,
             made: 0,
             started: Instant::now(),
+            text: String::new(),
             line: Vec::new(),
         }
     }
 
     /// The next tweet as a line (without its ending) and its event time in ms, waiting for
-    /// its turn at `--rate`; `None` after `--count`. `idle` runs before any wait.
+    /// its turn at `--rate`; `None` after `--count`. `idle` runs before any wait. In JSON lines
+    /// it is `{"created_at":TIME,"author":NAME,"text":TEXT}`.
     fn next(&mut self, idle: &mut impl FnMut()) -> Option<(&[u8], u64)> {
         if self.left == Some(0) {
             return None;
@@ -147,21 +148,21 @@ impl Tweets {
             }
         }
         let time = match self.start {
-            Some(s) => s + self.made * self.step_ms,
+            Some(s) => s.saturating_add(self.made.saturating_mul(self.step_ms)),
             None => SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
         };
-        let text = self.gen.tweet_at(time / 1000);
+        let author = self.model.tweet(self.seed, self.made, time, &mut self.text);
         self.line.clear();
         match self.format {
-            Format::Text => self.line.extend_from_slice(text.as_bytes()),
+            Format::Text => self.line.extend_from_slice(self.text.as_bytes()),
             Format::Jsonl => {
                 let created = crate::time::rfc3339(time);
-                let text = serde_json::to_string(text).unwrap_or_default();
+                let text = serde_json::to_string(&self.text).unwrap_or_default();
                 let _ = write!(
                     self.line,
-                    "{{\"created_at\":\"{created}\",\"text\":{text}}}"
+                    "{{\"created_at\":\"{created}\",\"author\":\"{author}\",\"text\":{text}}}"
                 );
             }
         }

@@ -53,6 +53,7 @@ pub fn run(a: ReceiveArgs) -> Result<()> {
         mut part,
         decoder,
         track,
+        ..
     } = sources
         .take(0)
         .pop()

@@ -353,6 +353,7 @@ mod tests {
     fn share() -> Share {
         Share {
             part: Box::new(Nothing),
+            source: 0,
             decoder: Decoder::new(Format::Jsonl, "text", Some("t")),
             track: None,
         }

@@ -78,8 +78,9 @@ pub fn run(
     ctx: SourceContext,
     sink: WindowSink,
 ) -> Result<(), String> {
+    let sources = resume_streams(&plan, sources)?;
     let mut parts = ProcessSources::open(
-        sources,
+        &sources,
         cluster.process,
         cluster.processes,
         cluster.workers,
@@ -96,7 +97,8 @@ pub fn run(
                 Some(epoch) => {
                     let me = (first_local + local) as u64;
                     let s = checkpoint::load(&c.dir, &c.shape, epoch, me)?;
-                    parts.seek(local, &s.positions).map_err(|e| {
+                    let ids: Vec<&str> = s.shares.iter().map(|i| i.identity.as_str()).collect();
+                    parts.seek(local, &s.positions, &ids).map_err(|e| {
                         let f = checkpoint::worker_file(&c.dir, epoch, me);
                         format!("checkpoint {}: {e}", f.display())
                     })?;
@@ -122,6 +124,40 @@ pub fn run(
         r??;
     }
     Ok(())
+}
+
+/// The sources, with each dealt stream that can resume from a cursor (Jetstream) set to the
+/// least position any worker of the cluster saved for it in the committed checkpoint.
+fn resume_streams(plan: &Plan, sources: &[SourceSpec]) -> Result<Vec<SourceSpec>, String> {
+    let mut sources = sources.to_vec();
+    let Some((c, epoch)) = plan
+        .checkpoint
+        .as_ref()
+        .and_then(|c| c.restore.map(|e| (c, e)))
+    else {
+        return Ok(sources);
+    };
+    if !sources
+        .iter()
+        .any(|s| matches!(s, SourceSpec::Jetstream(_)))
+    {
+        return Ok(sources);
+    }
+    let mut least: Vec<Option<u64>> = vec![None; sources.len()];
+    for worker in 0..c.shape.peers {
+        let s = checkpoint::load(&c.dir, &c.shape, epoch, worker)?;
+        for (id, pos) in s.shares.iter().zip(&s.positions) {
+            if let (Some(l), Some(p)) = (least.get_mut(id.source as usize), pos) {
+                *l = Some(l.map_or(*p, |l: u64| l.min(*p)));
+            }
+        }
+    }
+    for (spec, pos) in sources.iter_mut().zip(least) {
+        if let Some(p) = pos {
+            spec.resume(p);
+        }
+    }
+    Ok(sources)
 }
 
 type TagsIn = InputHandle<u64, CapacityContainerBuilder<Vec<(u64, Tag, u64)>>>;

@@ -9,9 +9,9 @@ use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 use window::{Merger, Shard};
 
-use super::checkpoint::{self, WorkerCkpt, WorkerState};
+use super::checkpoint::{self, ShareId, WorkerCkpt, WorkerState};
 use super::ingest::{Clock, Ingest, StatsMsg, Tag};
-use super::{build, Pipeline, Plan, Start, StatsIn, TagsIn, WindowSink};
+use super::{build, AcksIn, Pipeline, Plan, Start, StatsIn, TagsIn, WindowSink};
 use crate::metrics::Metrics;
 use crate::sources::{Poll, Share, SourceContext};
 
@@ -38,7 +38,7 @@ pub(super) fn run(
     let mut ckpt = plan
         .checkpoint
         .clone()
-        .map(|c| WorkerCkpt::new(c, worker.index() as u64, parts.len()));
+        .map(|c| WorkerCkpt::new(c, worker.index() as u64, share_ids(&parts)));
     let (shard, merger) = stages(plan, restored.as_ref(), is_first)?;
     let start = Start {
         shard,
@@ -171,11 +171,7 @@ pub(super) fn run(
             worker.step_or_park(Some(Duration::from_millis(2)));
         }
         if let Some(c) = ckpt.as_mut() {
-            for epoch in c.write_ready(&ctx.metrics)? {
-                acks_in.send(epoch);
-                // An input batches what it is given until it is full: send now.
-                acks_in.flush();
-            }
+            acknowledge(&mut acks_in, c.write_ready(&ctx.metrics)?);
             if let Some(want) = c.release(|t| !probe.less_than(&t)) {
                 inputs.move_to(&mut ingest, &mut ckpt, want, None);
             }
@@ -192,17 +188,40 @@ pub(super) fn run(
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(1)));
         if let Some(c) = ckpt.as_mut() {
-            for epoch in c.write_ready(&ctx.metrics)? {
-                acks_in.send(epoch);
-                // An input batches what it is given until it is full: send now.
-                acks_in.flush();
-            }
+            acknowledge(&mut acks_in, c.write_ready(&ctx.metrics)?);
         }
     }
     // Timely runs the dataflow to its end after this returns: the last acknowledgements
     // reach worker 0 then.
     drop(acks_in);
     Ok(())
+}
+
+/// Each share's source and identity, as checkpoints record them.
+pub(super) fn share_ids(parts: &[Share]) -> Vec<ShareId> {
+    parts
+        .iter()
+        .map(|s| ShareId {
+            source: u32::try_from(s.source).unwrap_or(u32::MAX),
+            identity: s.part.identity().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Sends the epochs this worker saved to worker 0, now. An input batches what it is given
+/// until it is full, and an exchange to other workers holds its batches until the input's
+/// time moves: so the acknowledgements' time moves on after each (their time means nothing;
+/// worker 0 only counts them). Without this, with more than one worker, acknowledgements sat
+/// in the exchange until the run ended and nothing was committed while it ran.
+fn acknowledge(acks: &mut AcksIn, epochs: Vec<u64>) {
+    if epochs.is_empty() {
+        return;
+    }
+    for epoch in epochs {
+        acks.send(epoch);
+    }
+    let next = acks.time() + 1;
+    acks.advance_to(next);
 }
 
 /// The shard and merger this worker starts with: fresh, or restored from its checkpoint.

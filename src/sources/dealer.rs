@@ -95,6 +95,12 @@ impl Partition for Dealt {
             Err(TryRecvError::Disconnected) => Poll::Done,
         }
     }
+
+    /// A dealt stream resumes as a whole, before its reader starts: from the least position
+    /// any worker saved (`SourceSpec::resume`). Each worker's share has nothing to do.
+    fn seek(&mut self, _pos: u64) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The partition of a worker that has no share of a source.

@@ -11,6 +11,8 @@ use super::{Partition, Poll, SourceContext};
 /// One worker's byte range of a file: the lines that start in `[start, end)`.
 pub struct FilePartition {
     reader: Option<LineReader<File>>,
+    /// What this file is, for checkpoints (see [`fingerprint`]).
+    identity: String,
     path: std::path::PathBuf,
     start: u64,
     end: u64,
@@ -50,6 +52,7 @@ impl FilePartition {
         let counted_long = reader.as_ref().map_or(0, |r| r.too_long);
         Ok(FilePartition {
             reader,
+            identity: fingerprint(path, len).map_err(err)?,
             path: path.to_owned(),
             start,
             end,
@@ -57,6 +60,34 @@ impl FilePartition {
             counted_long,
         })
     }
+}
+
+/// What a file is, so that a checkpoint is never restored against another input: its path,
+/// size and modification time, and a hash of its first and last 64 KiB (a copy elsewhere, or
+/// the same name rewritten, shows as a different file).
+pub fn fingerprint(path: &Path, len: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    const EDGE: u64 = 64 << 10;
+    let mut f = File::open(path)?;
+    let modified = f
+        .metadata()?
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let mut head = Vec::with_capacity(EDGE as usize);
+    (&mut f).take(EDGE).read_to_end(&mut head)?;
+    let mut tail = Vec::with_capacity(EDGE as usize);
+    f.seek(SeekFrom::Start(len.saturating_sub(EDGE)))?;
+    f.take(EDGE).read_to_end(&mut tail)?;
+    Ok(format!(
+        "{} ({len} bytes, modified {}.{:09}, head {:016x}, tail {:016x})",
+        path.display(),
+        modified / 1_000_000_000,
+        modified % 1_000_000_000,
+        xxhash_rust::xxh3::xxh3_64(&head),
+        xxhash_rust::xxh3::xxh3_64(&tail)
+    ))
 }
 
 /// Reads from one byte before the range and drops the first line (the tail of the previous
@@ -77,6 +108,10 @@ fn skip_partial_line(r: &mut LineReader<File>) -> std::io::Result<()> {
 impl Partition for FilePartition {
     fn holds_watermark(&self) -> bool {
         self.reader.is_some()
+    }
+
+    fn identity(&self) -> Option<String> {
+        Some(self.identity.clone())
     }
 
     fn seek(&mut self, pos: u64) -> Result<(), String> {

@@ -46,9 +46,18 @@ impl<'d> PostSink<'d> {
     /// Adds one post; sends a full chunk. Returns false when the workers are gone or
     /// shutdown was asked for.
     pub fn push(&mut self, post: &Post) -> bool {
+        self.push_at(post, None)
+    }
+
+    /// Adds one post with its position in the stream (a cursor the source can resume from;
+    /// a source gives every post one, or none).
+    pub fn push_at(&mut self, post: &Post, position: Option<u64>) -> bool {
         self.line.clear();
         if serde_json::to_writer(&mut self.line, post).is_ok() {
             self.chunk.push_line(&self.line);
+            if let Some(p) = position {
+                self.chunk.positions.push(p);
+            }
         }
         if self.chunk.len() >= 256 {
             return self.flush();

@@ -113,10 +113,23 @@ impl SourceSpec {
     }
 
     /// True for sources that carry each record's event time themselves: the live services
-    /// (X's `created_at`, Jetstream's `time_us`, Mastodon's `created_at`) and
-    /// `kafka://…?time=timestamp`. `--time event` needs no `--format jsonl` for them.
+    /// (X's `created_at`, Jetstream's `time_us`, Mastodon's `created_at`),
+    /// `kafka://…?time=timestamp` and `gen://?start=…`. `--time event` needs no
+    /// `--format jsonl` for them.
     pub fn stamps_time(&self) -> bool {
-        self.is_live() || matches!(self, SourceSpec::Kafka(k) if k.stamp_time)
+        self.is_live()
+            || matches!(self, SourceSpec::Kafka(k) if k.stamp_time)
+            || matches!(self, SourceSpec::Generator(g) if g.start.is_some())
+    }
+
+    /// A dealt stream that can resume from a cursor, resumed at `position` (the least its
+    /// workers saved in a checkpoint): Jetstream, whose cursor is a `time_us`. Posts at the
+    /// cursor may be counted again (at least once: the workers' shares of the stream stop at
+    /// different posts); nothing before it is lost. Other sources ignore it.
+    pub fn resume(&mut self, position: u64) {
+        if let SourceSpec::Jetstream(j) = self {
+            j.cursor = Some(position);
+        }
     }
 
     /// Checks what can be checked before starting (a file exists and is readable).
@@ -166,6 +179,12 @@ pub trait Partition: Send {
     /// waits for its first record instead of running ahead on the worker's other partitions.
     fn holds_watermark(&self) -> bool {
         false
+    }
+
+    /// What this partition reads, for checkpoints: a checkpoint is restored only against the
+    /// same input (a file's path, size, time and content hashes). `None`: nothing to check.
+    fn identity(&self) -> Option<String> {
+        None
     }
 }
 
@@ -224,6 +243,8 @@ impl SourceContext {
 pub struct Share {
     /// The lines.
     pub part: Box<dyn Partition>,
+    /// Which `--source` (index in the list) this is a share of.
+    pub source: usize,
     /// How they become records.
     pub decoder: Decoder,
     /// The `--track` filter for these records: `None` without `--track`, and for X, whose
@@ -253,7 +274,7 @@ impl ProcessSources {
     ) -> Result<ProcessSources, String> {
         let peers = processes * threads;
         let mut per_worker: Vec<Vec<Share>> = (0..threads).map(|_| Vec::new()).collect();
-        for spec in specs {
+        for (source, spec) in specs.iter().enumerate() {
             let parts = open(spec, process, threads, peers, ctx)?;
             let d = if spec.is_live() {
                 live::decoder(event_time)
@@ -270,6 +291,7 @@ impl ProcessSources {
                 for part in parts {
                     per_worker[w].push(Share {
                         part,
+                        source,
                         decoder: d.clone(),
                         track: track.clone(),
                     });
@@ -279,10 +301,17 @@ impl ProcessSources {
         Ok(ProcessSources { per_worker })
     }
 
-    /// Moves the partitions of local worker `local` to the positions a checkpoint saved.
-    pub fn seek(&mut self, local: usize, positions: &[Option<u64>]) -> Result<(), String> {
+    /// Moves the partitions of local worker `local` to the positions a checkpoint saved, after
+    /// checking that each reads what it read then (`identities`: what the checkpoint saw,
+    /// empty where there was nothing to check).
+    pub fn seek(
+        &mut self,
+        local: usize,
+        positions: &[Option<u64>],
+        identities: &[&str],
+    ) -> Result<(), String> {
         let shares = &mut self.per_worker[local];
-        if shares.len() != positions.len() {
+        if shares.len() != positions.len() || shares.len() != identities.len() {
             return Err(format!(
                 "it holds {} source partition(s) for this worker, this run has {} (use the same \
                  --source list)",
@@ -290,7 +319,19 @@ impl ProcessSources {
                 shares.len()
             ));
         }
-        for (share, pos) in shares.iter_mut().zip(positions) {
+        for ((share, pos), saved) in shares.iter_mut().zip(positions).zip(identities) {
+            let now = share.part.identity().unwrap_or_default();
+            if !saved.is_empty() && *saved != now {
+                return Err(format!(
+                    "it was made reading {saved}, but this run reads {} (use the same input, or \
+                     another --checkpoint-dir)",
+                    if now.is_empty() {
+                        "something else"
+                    } else {
+                        &now
+                    }
+                ));
+            }
             if let Some(p) = pos {
                 share.part.seek(*p)?;
             }

@@ -19,7 +19,7 @@ mod worker;
 
 pub use worker::{Acks, Snapshots, WorkerCkpt};
 
-const MAGIC: &[u8; 8] = b"TSCKPT\0\x01";
+const MAGIC: &[u8; 8] = b"TSCKPT\0\x02";
 const COMMIT: &str = "COMMIT";
 
 /// The event-time clock of one share (one input partition), kept by the ingest and saved in
@@ -85,6 +85,9 @@ pub struct WorkerState {
     pub worker: u64,
     /// The worker's input time when it captured this (≥ epoch).
     pub input_time: u64,
+    /// Per share: which `--source` it belongs to, and what it reads (a file's identity; empty
+    /// when there is nothing to check). Restoring against another input is refused.
+    pub shares: Vec<ShareId>,
     /// Per share: the position after the last line sent before the epoch, if resumable.
     pub positions: Vec<Option<u64>>,
     /// Per share: its event-time clock.
@@ -93,6 +96,15 @@ pub struct WorkerState {
     pub shard: Vec<u8>,
     /// The merger's snapshot (worker 0 only; empty elsewhere).
     pub merger: Vec<u8>,
+}
+
+/// Which source a share belongs to, and what it reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShareId {
+    /// Index of its `--source`.
+    pub source: u32,
+    /// `Partition::identity` (e.g. a file's path, size, time and content hashes), or empty.
+    pub identity: String,
 }
 
 fn epoch_dir(dir: &Path, epoch: u64) -> PathBuf {
@@ -182,10 +194,12 @@ impl WorkerState {
         ] {
             w.u64(v);
         }
-        for (p, c) in self.positions.iter().zip(&self.clocks) {
+        for ((p, c), id) in self.positions.iter().zip(&self.clocks).zip(&self.shares) {
             w.opt(*p);
             w.opt(c.max_time);
             w.0.push(u8::from(c.holds) | (u8::from(c.done) << 1));
+            w.u64(u64::from(id.source));
+            w.bytes(id.identity.as_bytes());
         }
         w.bytes(&self.shard);
         w.bytes(&self.merger);
@@ -242,6 +256,9 @@ impl WorkerState {
                 holds: flags & 1 != 0,
                 done: flags & 2 != 0,
             });
+            let source = u32::try_from(r.u64()?).map_err(|_| "bad source index")?;
+            let identity = String::from_utf8(r.bytes()?).map_err(|_| "bad identity")?;
+            s.shares.push(ShareId { source, identity });
         }
         s.shard = r.bytes()?;
         s.merger = r.bytes()?;
@@ -376,6 +393,13 @@ mod tests {
             epoch: 170_000_006,
             worker: 1,
             input_time: 170_000_007,
+            shares: vec![
+                ShareId {
+                    source: 0,
+                    identity: "in.txt (12 bytes, …)".into(),
+                },
+                ShareId::default(),
+            ],
             positions: vec![Some(1234), None],
             clocks: vec![
                 ShareClock {
@@ -442,7 +466,7 @@ mod tests {
             ..shape()
         };
         assert!(committed(&dir, &other).unwrap_err().contains("window 30s"));
-        fs::write(worker_file(&dir, 7, 1), b"TSCKPT\0\x01some garbage bytes").unwrap();
+        fs::write(worker_file(&dir, 7, 1), b"TSCKPT\0\x02some garbage bytes").unwrap();
         let e = load(&dir, &shape(), 7, 1).unwrap_err();
         assert!(
             e.contains("worker-0001.ckpt") && e.contains("damaged"),

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use super::{ShareClock, WorkerState};
+use super::{ShareClock, ShareId, WorkerState};
 use crate::metrics::Metrics;
 
 /// Snapshots an operator took, by epoch.
@@ -70,13 +70,15 @@ pub struct WorkerCkpt {
     captures: Vec<Capture>,
     /// Per share: the position after the last line handed to the ingest.
     pub positions: Vec<Option<u64>>,
+    /// Per share: its source and what it reads (saved in every file).
+    shares: Vec<ShareId>,
     /// The epoch the input waits at until the probe reaches it, and the time it wants next.
     blocked: Option<(u64, u64)>,
 }
 
 impl WorkerCkpt {
     /// The state of worker `me` (global index) with `shares` shares.
-    pub fn new(cfg: super::Config, me: u64, shares: usize) -> WorkerCkpt {
+    pub fn new(cfg: super::Config, me: u64, shares: Vec<ShareId>) -> WorkerCkpt {
         let after = cfg.restore.unwrap_or(0);
         WorkerCkpt {
             shard: Snapshots::new(cfg.every, after),
@@ -85,7 +87,8 @@ impl WorkerCkpt {
             me,
             first: me == 0,
             captures: Vec::new(),
-            positions: vec![None; shares],
+            positions: vec![None; shares.len()],
+            shares,
             blocked: None,
         }
     }
@@ -198,6 +201,7 @@ impl WorkerCkpt {
                 epoch,
                 worker: self.me,
                 input_time: c.hi,
+                shares: self.shares.clone(),
                 positions: c.positions.clone(),
                 clocks: c.clocks.clone(),
                 shard,

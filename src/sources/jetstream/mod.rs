@@ -291,7 +291,9 @@ fn read(
                         Frame::Post { key, time_us, post } => {
                             if resume.first_time(key, time_us) {
                                 counters.records.fetch_add(1, Relaxed);
-                                if !sink.push(&post) {
+                                // Its time is its position: a checkpoint resumes the stream
+                                // from the cursor of the last post its workers counted.
+                                if !sink.push_at(&post, Some(time_us)) {
                                     return End::Stop;
                                 }
                             } else {
