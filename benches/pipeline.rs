@@ -64,6 +64,9 @@ fn plan(mode: hashtag::Mode) -> Plan {
         decoder: Decoder::new(Format::Text, "text", None),
         clock: Clock::Processing,
         checkpoint: None,
+        // As `run` by default: trends on (posts, no authors in plain text).
+        trends: Some(window::TrendSpec::new(10, 360.0)),
+        authors: false,
     }
 }
 

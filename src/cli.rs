@@ -56,6 +56,15 @@ pub enum TimeArg {
     Event,
 }
 
+/// On or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
 /// When to draw the live terminal chart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TuiArg {
@@ -105,6 +114,30 @@ pub struct PipelineArgs {
     /// Slide between windows: a multiple of the batch [default: the batch].
     #[arg(long, value_parser = duration, env = "TAGSTREAM_SLIDE")]
     pub slide: Option<Duration>,
+    /// Trending tags per window (rising against each tag's own history): on or off.
+    #[arg(long, value_enum, default_value = "on", env = "TAGSTREAM_TRENDS")]
+    pub trends: Switch,
+    /// How fast a tag's baseline forgets: its half-life in stream time (counted in slides,
+    /// at least one).
+    #[arg(long, value_parser = duration, default_value = "1h", env = "TAGSTREAM_TREND_HALFLIFE")]
+    pub trend_halflife: Duration,
+    /// The least expected distinct authors per window a tag is measured against (a tag never
+    /// seen is not infinitely surprising).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 2.0,
+        env = "TAGSTREAM_TREND_FLOOR"
+    )]
+    pub trend_floor: f64,
+    /// The least distinct authors (posts, without authors) for a tag to trend.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        env = "TAGSTREAM_TREND_MIN_AUTHORS"
+    )]
+    pub trend_min_authors: u64,
     /// Rows per window (top-K).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), env = "TAGSTREAM_TOP")]
     pub top: u64,
@@ -201,6 +234,11 @@ pub struct RunArgs {
     /// Processing time (arrival) or event time (--time-field).
     #[arg(long, value_enum, default_value = "processing", env = "TAGSTREAM_TIME")]
     pub time: TimeArg,
+    /// JSON field naming each record's author (dotted path, e.g. user.id or
+    /// user.screen_name): trends then count distinct authors per tag, not posts. x://,
+    /// jetstream://, mastodon:// and gen:// give authors themselves.
+    #[arg(long, value_name = "PATH", env = "TAGSTREAM_AUTHOR_FIELD")]
+    pub author_field: Option<String>,
     /// JSON field holding the event time: RFC 3339, Twitter's legacy format, or epoch s/ms.
     #[arg(long, default_value = "created_at", env = "TAGSTREAM_TIME_FIELD")]
     pub time_field: String,

@@ -13,6 +13,12 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 use crate::metrics::Skip;
 use crate::time::{epoch_to_ms, parse_time};
 
+/// The key of an author's name (an account id or handle, as the source gives it): the same
+/// for the same name from any source, so a generated stream and its JSON-lines file agree.
+pub fn author_key(name: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(name.as_bytes())
+}
+
 /// One input record: its text and, in event time, its timestamp.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record<'a> {
@@ -23,6 +29,9 @@ pub struct Record<'a> {
     /// Tags the source names besides those in the text (Bluesky facets, Mastodon `tags[]`),
     /// without the sign; empty for plain text and JSON lines without a tags field.
     pub tags: Vec<String>,
+    /// The author's key ([`author_key`] of the name or id), when an author
+    /// field was asked for and holds a string or a number.
+    pub author: Option<u64>,
 }
 
 /// How lines are read.
@@ -43,6 +52,7 @@ pub struct Decoder {
     text_path: Vec<String>,
     time_path: Option<Vec<String>>,
     tags_path: Option<Vec<String>>,
+    author_path: Option<Vec<String>>,
 }
 
 impl Decoder {
@@ -54,7 +64,20 @@ impl Decoder {
             text_path: split(text_field),
             time_path: time_field.map(split),
             tags_path: None,
+            author_path: None,
         }
+    }
+
+    /// Also reads the author at `author_field` (a dotted path; JSON lines only): a string or
+    /// a number. A record without one is counted, but has no author.
+    pub fn with_author(mut self, author_field: &str) -> Self {
+        self.author_path = Some(author_field.split('.').map(str::to_owned).collect());
+        self
+    }
+
+    /// True when this decoder reads authors.
+    pub fn reads_authors(&self) -> bool {
+        self.author_path.is_some()
     }
 
     /// Also reads an optional array of tag strings at `tags_field` (JSON lines only).
@@ -83,6 +106,7 @@ impl Decoder {
                 },
                 time_ms: None,
                 tags: Vec::new(),
+                author: None,
             }),
             Format::Jsonl => self.decode_json(line),
         }
@@ -115,14 +139,16 @@ impl Decoder {
             text,
             time_ms,
             tags: found.tags,
+            author: found.author,
         })
     }
 
-    fn paths(&self) -> [Option<&[String]>; 3] {
+    fn paths(&self) -> [Option<&[String]>; 4] {
         [
             Some(&self.text_path[..]),
             self.time_path.as_deref(),
             self.tags_path.as_deref(),
+            self.author_path.as_deref(),
         ]
     }
 }
@@ -141,13 +167,15 @@ struct Found<'a> {
     time: Option<TimeValue>,
     /// Strings of the tags array; anything else there is ignored.
     tags: Vec<String>,
+    /// The author's key.
+    author: Option<u64>,
 }
 
 /// Walks a JSON value, keeping only the values at the wanted paths and skipping the rest
 /// without building it (serde's `IgnoredAny`): no `Value` tree is ever allocated.
 struct Walk<'f, 'p, 'a> {
-    /// Index 0: the text path, 1: the time path, 2: the tags path.
-    paths: [Option<&'p [String]>; 3],
+    /// Index 0: the text path, 1: the time path, 2: the tags path, 3: the author path.
+    paths: [Option<&'p [String]>; 4],
     depth: usize,
     found: &'f mut Found<'a>,
 }
@@ -182,6 +210,8 @@ impl<'de: 'a, 'a> Visitor<'de> for Walk<'_, '_, 'a> {
                 found.time = Some(map.next_value::<TimeOrOther>()?.0);
             } else if leaf[2] {
                 found.tags = map.next_value::<TagList>()?.0;
+            } else if leaf[3] && found.author.is_none() {
+                found.author = map.next_value::<AuthorValue>()?.0;
             } else if wanted.iter().any(Option::is_some) {
                 let inner = Walk {
                     paths: wanted,
@@ -330,6 +360,48 @@ impl<'de> de::Deserialize<'de> for TagList {
             _ => Vec::new(),
         };
         Ok(TagList(tags))
+    }
+}
+
+/// An author: the key of a string, or of a number's decimal text; nothing for anything else.
+struct AuthorValue(Option<u64>);
+
+impl<'de> de::Deserialize<'de> for AuthorValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AuthorValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an author")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(AuthorValue(Some(author_key(v))))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(AuthorValue(Some(author_key(&v.to_string()))))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(AuthorValue(Some(author_key(&v.to_string()))))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(AuthorValue(None))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(AuthorValue(None))
+            }
+            fn visit_seq<S: de::SeqAccess<'de>>(self, mut s: S) -> Result<Self::Value, S::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(AuthorValue(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(AuthorValue(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(AuthorValue(None))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

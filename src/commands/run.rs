@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use window::WindowSpec;
+use window::{TrendSpec, WindowSpec};
 
-use crate::cli::{DemoArgs, RunArgs, TimeArg};
+use crate::cli::{DemoArgs, RunArgs, Switch, TimeArg};
 use crate::dataflow::ingest::{Clock, TimeGuard};
 use crate::dataflow::{checkpoint, Cluster, Plan};
 use crate::job::{self, JobConfig, OutputConfig, SourceOptions};
@@ -84,6 +84,29 @@ pub fn config(a: &RunArgs) -> Result<JobConfig> {
         }
     };
     let time_field = (clock != Clock::Processing).then_some(a.time_field.as_str());
+    if a.author_field.is_some() && a.format != Format::Jsonl {
+        bail!("--author-field needs --format jsonl (the author is a field of each JSON line)");
+    }
+    // Authors come from --author-field, or from sources that know them.
+    let authors = a.author_field.is_some()
+        || sources
+            .iter()
+            .any(|s| s.is_live() || matches!(s, SourceSpec::Generator(_)));
+    if !(p.trend_floor.is_finite() && p.trend_floor > 0.0) {
+        bail!("--trend-floor {} must be a positive number", p.trend_floor);
+    }
+    let trends = (p.trends == Switch::On).then(|| {
+        let slides = ms(p.trend_halflife) as f64 / spec.slide_ms() as f64;
+        TrendSpec {
+            floor: p.trend_floor,
+            min_authors: p.trend_min_authors,
+            ..TrendSpec::new(usize::try_from(p.top).unwrap_or(usize::MAX), slides)
+        }
+    });
+    let mut decoder = Decoder::new(a.format, &a.text_field, time_field);
+    if let Some(f) = &a.author_field {
+        decoder = decoder.with_author(f);
+    }
     let checkpoint = match &a.checkpoint_dir {
         Some(dir) => Some(checkpoint_config(
             dir,
@@ -98,9 +121,11 @@ pub fn config(a: &RunArgs) -> Result<JobConfig> {
         top: usize::try_from(p.top).unwrap_or(usize::MAX),
         counts_limit: p.results.counts_limit(),
         mode: p.extract.into(),
-        decoder: Decoder::new(a.format, &a.text_field, time_field),
+        decoder,
         clock,
         checkpoint,
+        trends,
+        authors,
     };
     let hosts = match (&a.hosts, a.processes) {
         (Some(f), _) => Cluster::read_hosts(f).map_err(anyhow::Error::msg)?,

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use window::WindowSpec;
 
@@ -80,6 +80,8 @@ impl Default for TimeGuard {
 #[derive(Default)]
 struct PaneAgg {
     counts: FxHashMap<Tag, u64>,
+    /// (tag, author) pairs of the pane, each once, when authors are counted.
+    authors: FxHashSet<(Tag, u64)>,
     records: u64,
     tagged: u64,
 }
@@ -96,8 +98,11 @@ pub struct Ingest {
     /// Event-time clocks, one per share of this worker (same order as its shares).
     clocks: Vec<ShareClock>,
     key: String,
-    /// Keys of the current record, to add a source's extra tags only once.
+    /// Keys of the current record, to add a source's extra tags only once (and to pair
+    /// them with its author).
     seen: Vec<String>,
+    /// Whether (tag, author) pairs are collected for distinct authors.
+    authors: bool,
 }
 
 /// Pending distinct (pane, tag) entries after which data is sent early, bounding memory.
@@ -116,7 +121,14 @@ impl Ingest {
             clocks: Vec::new(),
             key: String::new(),
             seen: Vec::new(),
+            authors: false,
         }
+    }
+
+    /// Also collects, per pane, each (tag, author) pair of the records that name an author.
+    pub fn with_authors(mut self, on: bool) -> Self {
+        self.authors = on;
+        self
     }
 
     /// Declares the worker's shares, in order: whether each holds the watermark back until
@@ -256,7 +268,8 @@ impl Ingest {
                     now_pane
                 }
             };
-            self.count(pane, &rec.text, &rec.tags);
+            let author = rec.author.or_else(|| chunk.authors.get(i).copied());
+            self.count(pane, &rec.text, &rec.tags, author);
             if moved {
                 if let Some(wm) = self.watermark_pane().filter(|&wm| wm > time) {
                     time = advance(self, wm, i);
@@ -270,7 +283,7 @@ impl Ingest {
 
     /// Counts one record's tags in `pane`: those found in the text, then the source's own
     /// `extra` tags that the text did not already give (each tag once per record).
-    fn count(&mut self, pane: u64, text: &str, extra: &[String]) {
+    fn count(&mut self, pane: u64, text: &str, extra: &[String], author: Option<u64>) {
         let slot = match self.pending.iter().rposition(|(p, _)| *p == pane) {
             Some(i) => i,
             None => {
@@ -288,6 +301,8 @@ impl Ingest {
         let mut new_keys = 0;
         let seen = &mut self.seen;
         seen.clear();
+        // Each key of the record is remembered when extra tags or an author need them.
+        let remember = !extra.is_empty() || (self.authors && author.is_some());
         let mut bump = |key: &str| match counts.get_mut(key) {
             Some(n) => *n += 1,
             None => {
@@ -299,7 +314,7 @@ impl Ingest {
             any = true;
             hashtag::count_key(mode, tag, key);
             bump(key);
-            if !extra.is_empty() {
+            if remember && !seen.iter().any(|s| s == key) {
                 seen.push(key.clone());
             }
         });
@@ -318,10 +333,23 @@ impl Ingest {
         }
         agg.tagged += u64::from(any);
         self.pending_keys += new_keys;
+        if let (true, Some(a)) = (self.authors, author) {
+            for k in seen.iter() {
+                if agg.authors.insert((Tag::from(k.as_str()), a)) {
+                    self.pending_keys += 1;
+                }
+            }
+        }
     }
 
-    /// Takes everything pending: tag counts `(pane, tag, n)` and statistics.
-    pub fn drain(&mut self, tags: &mut Vec<(u64, Tag, u64)>, stats: &mut Vec<StatsMsg>) {
+    /// Takes everything pending: tag counts `(pane, tag, n)`, (tag, author) pairs
+    /// `(pane, tag, author)` and statistics.
+    pub fn drain(
+        &mut self,
+        tags: &mut Vec<(u64, Tag, u64)>,
+        authors: &mut Vec<(u64, Tag, u64)>,
+        stats: &mut Vec<StatsMsg>,
+    ) {
         for (pane, agg) in self.pending.drain(..) {
             stats.push(StatsMsg::Pane {
                 pane,
@@ -329,6 +357,7 @@ impl Ingest {
                 tagged: agg.tagged,
             });
             tags.extend(agg.counts.into_iter().map(|(t, n)| (pane, t, n)));
+            authors.extend(agg.authors.into_iter().map(|(t, a)| (pane, t, a)));
         }
         if self.late > 0 {
             stats.push(StatsMsg::Late(std::mem::take(&mut self.late)));

@@ -28,7 +28,7 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
-use window::{Merger, Shard, Window, WindowSpec};
+use window::{Merger, Shard, TrendSpec, Window, WindowSpec};
 
 use checkpoint::{Snapshots, WorkerState};
 pub use cluster::Cluster;
@@ -55,6 +55,11 @@ pub struct Plan {
     pub clock: Clock,
     /// Checkpoints, if `--checkpoint-dir` is given.
     pub checkpoint: Option<checkpoint::Config>,
+    /// Trending tags per window (`None`: off).
+    pub trends: Option<TrendSpec>,
+    /// Whether records name authors (`--author-field`, or a source that knows them): trends
+    /// then count distinct authors, else posts.
+    pub authors: bool,
 }
 
 /// What worker 0 hands to the output, in order.
@@ -168,6 +173,8 @@ type AcksIn = InputHandle<u64, CapacityContainerBuilder<Vec<u64>>>;
 struct Pipeline {
     /// `(pane, tag, count)` from the ingest, for the shards.
     tags: TagsIn,
+    /// `(pane, tag, author)`, each pair once per pane and worker, for the shards' trends.
+    authors: TagsIn,
     /// Per-pane statistics and late counts from the ingest, for the merger.
     stats: StatsIn,
     /// Checkpoint epochs this worker has saved, for worker 0 to commit.
@@ -191,14 +198,16 @@ fn build(worker: &mut Worker, start: Start, sink: &WindowSink) -> Pipeline {
     let peers = worker.peers() as u64;
     let mut p = Pipeline {
         tags: TagsIn::new(),
+        authors: TagsIn::new(),
         stats: StatsIn::new(),
         acks: AcksIn::new(),
         probe: ProbeHandle::new(),
     };
     worker.dataflow::<u64, _, _>(|scope| {
         let tags = p.tags.to_stream(scope);
+        let authors = p.authors.to_stream(scope);
         let stats = p.stats.to_stream(scope);
-        let shards = operators::shard_windows(tags, start.shard, start.shard_snaps);
+        let shards = operators::shard_windows(tags, authors, start.shard, start.shard_snaps);
         let windows = sink.clone();
         operators::merge(stats, shards, start.merger, start.merger_snaps, move |w| {
             if is_first {

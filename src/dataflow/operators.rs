@@ -23,30 +23,44 @@ fn first(frontier: &MutableAntichain<u64>) -> Option<u64> {
     frontier.frontier().iter().next().copied()
 }
 
-/// Exchanges `(pane, tag, n)` by tag and keeps each shard's sliding windows (starting from
-/// `shard`); emits each shard's result for window E at time E − 1. With `snaps`, snapshots
-/// the shard whenever its frontier rests at an epoch.
+/// Exchanges `(pane, tag, n)` and `(pane, tag, author)` by tag and keeps each shard's sliding
+/// windows and trends (starting from `shard`); emits each shard's result for window E at time
+/// E − 1. With `snaps`, snapshots the shard whenever its frontier rests at an epoch.
 pub fn shard_windows<'s>(
     tags: StreamVec<'s, u64, (u64, Tag, u64)>,
+    authors: StreamVec<'s, u64, (u64, Tag, u64)>,
     shard: Shard,
     snaps: Option<Rc<Snapshots>>,
 ) -> StreamVec<'s, u64, ShardWindow> {
-    let pact = Exchange::new(|x: &(u64, Tag, u64)| route(&x.1));
-    tags.unary_frontier::<CapacityContainerBuilder<Vec<ShardWindow>>, _, _, _>(
-        pact,
+    let by_tag = || Exchange::new(|x: &(u64, Tag, u64)| route(&x.1));
+    type Out = CapacityContainerBuilder<Vec<ShardWindow>>;
+    tags.binary_frontier::<_, Out, _, _, _, _>(
+        authors,
+        by_tag(),
+        by_tag(),
         "ShardWindows",
         move |cap, _info| {
             let mut cap = Some(cap);
             let mut shard = shard;
-            move |(input, frontier), output| {
-                input.for_each(|stamp, data| {
+            move |(tags, f1), (authors, f2), output| {
+                tags.for_each(|stamp, data| {
                     if let Some(&t) = stamp.least() {
                         for (pane, tag, n) in data.drain(..) {
                             shard.push(t, pane, &tag, n);
                         }
                     }
                 });
-                let f = first(frontier);
+                authors.for_each(|stamp, data| {
+                    if let Some(&t) = stamp.least() {
+                        for (pane, tag, author) in data.drain(..) {
+                            shard.push_author(t, pane, &tag, author);
+                        }
+                    }
+                });
+                let f = match (first(f1), first(f2)) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 let Some(held) = cap.as_mut() else { return };
                 if Some(*held.time()) == f {
                     return;

@@ -48,17 +48,20 @@ pub(super) fn run(
     };
     let Pipeline {
         tags,
+        authors,
         stats,
         acks: mut acks_in,
         probe,
     } = build(worker, start, sink);
 
-    let mut ingest = Ingest::new(spec, plan.clock, plan.mode);
+    let mut ingest = Ingest::new(spec, plan.clock, plan.mode).with_authors(plan.authors);
     ingest.set_shares(parts.iter().map(|s| s.part.holds_watermark()));
     let mut inputs = Inputs {
         tags,
+        authors,
         stats,
         tag_buf: Vec::new(),
+        author_buf: Vec::new(),
         stat_buf: Vec::new(),
     };
     if let Some(s) = restored {
@@ -233,15 +236,20 @@ fn stages(
     let spec = plan.spec;
     let shard_k = plan.top.max(plan.counts_limit);
     let fresh_merger = || Merger::new(spec, plan.top).with_counts(plan.counts_limit);
+    let trends = plan.trends.map(|t| (t, plan.authors));
     let Some(s) = restored else {
-        return Ok((Shard::new(spec, shard_k), fresh_merger()));
+        let mut shard = Shard::new(spec, shard_k);
+        if let Some((t, authors)) = trends {
+            shard = shard.with_trends(t, authors);
+        }
+        return Ok((shard, fresh_merger()));
     };
     let file = |e: String| {
         let c = plan.checkpoint.as_ref().expect("restoring");
         let f = checkpoint::worker_file(&c.dir, s.epoch, s.worker);
         format!("checkpoint {}: {e}", f.display())
     };
-    let shard = Shard::restore(spec, shard_k, &s.shard).map_err(file)?;
+    let shard = Shard::restore_with(spec, shard_k, trends, &s.shard).map_err(file)?;
     let merger = if is_first {
         Merger::restore(spec, plan.top, plan.counts_limit, &s.merger).map_err(file)?
     } else {
@@ -282,11 +290,13 @@ impl BatchTimer {
     }
 }
 
-/// A worker's two inputs, advanced together.
+/// A worker's data inputs, advanced together.
 struct Inputs {
     tags: TagsIn,
+    authors: TagsIn,
     stats: StatsIn,
     tag_buf: Vec<(u64, Tag, u64)>,
+    author_buf: Vec<(u64, Tag, u64)>,
     stat_buf: Vec<StatsMsg>,
 }
 
@@ -298,9 +308,12 @@ impl Inputs {
 
     /// Sends everything pending at the current time.
     fn flush(&mut self, ingest: &mut Ingest) {
-        ingest.drain(&mut self.tag_buf, &mut self.stat_buf);
+        ingest.drain(&mut self.tag_buf, &mut self.author_buf, &mut self.stat_buf);
         for t in self.tag_buf.drain(..) {
             self.tags.send(t);
+        }
+        for a in self.author_buf.drain(..) {
+            self.authors.send(a);
         }
         for s in self.stat_buf.drain(..) {
             self.stats.send(s);
@@ -331,6 +344,7 @@ impl Inputs {
     fn advance(&mut self, ingest: &mut Ingest, to: u64) {
         self.flush(ingest);
         self.tags.advance_to(to);
+        self.authors.advance_to(to);
         self.stats.advance_to(to);
     }
 }

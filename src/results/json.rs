@@ -15,6 +15,17 @@ struct Line<'a> {
     distinct: u64,
     late: u64,
     top: Vec<Row<'a>>,
+    trending: Vec<TrendRow<'a>>,
+}
+
+#[derive(Serialize)]
+struct TrendRow<'a> {
+    rank: usize,
+    hashtag: &'a str,
+    score: f64,
+    count: u64,
+    expected: f64,
+    authors: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -44,6 +55,19 @@ pub fn line(w: &Window) -> String {
                 count: *count,
             })
             .collect(),
+        trending: w
+            .trending
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TrendRow {
+                rank: i + 1,
+                hashtag: &t.tag,
+                score: t.score,
+                count: t.count,
+                expected: t.expected,
+                authors: t.authors,
+            })
+            .collect(),
     };
     serde_json::to_string(&l).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
@@ -64,10 +88,17 @@ mod tests {
             late: 0,
             top: vec![("#trump2016".into(), 2)],
             counts: Vec::new(),
+            trending: vec![window::Trend {
+                tag: "#trump2016".into(),
+                score: 0.5,
+                count: 2,
+                expected: 2.0,
+                authors: Some(1),
+            }],
         };
         assert_eq!(
             line(&w),
-            r##"{"window_start":"2016-01-05T00:00:00Z","window_end":"2016-01-06T00:00:00Z","records":12,"tagged":3,"tags":5,"distinct":4,"late":0,"top":[{"rank":1,"hashtag":"#trump2016","count":2}]}"##
+            r##"{"window_start":"2016-01-05T00:00:00Z","window_end":"2016-01-06T00:00:00Z","records":12,"tagged":3,"tags":5,"distinct":4,"late":0,"top":[{"rank":1,"hashtag":"#trump2016","count":2}],"trending":[{"rank":1,"hashtag":"#trump2016","score":0.5,"count":2,"expected":2.0,"authors":1}]}"##
         );
     }
 }

@@ -136,6 +136,7 @@ mod tests {
             late: 0,
             top: vec![("#a".into(), 1)],
             counts: Vec::new(),
+            trending: Vec::new(),
         }
     }
 

@@ -39,6 +39,7 @@ pub(crate) fn window(end_h: u64, top: &[(&str, u64)], counts: &[(&str, u64)]) ->
         late: 1,
         top: own(top),
         counts: own(counts),
+        trending: Vec::new(),
     }
 }
 

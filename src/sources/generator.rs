@@ -17,8 +17,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::lines::author_key;
 use super::{Chunk, Partition, Poll};
+use crate::record::author_key;
 
 /// Tweets per chunk at most.
 const CHUNK: usize = 4096;
@@ -229,7 +229,7 @@ pub const SPAM_TAG: &str = "FreeCryptoGiveaway";
 /// The spammer's account.
 pub const SPAMMER: &str = "promo_bot_9000";
 /// Share of all tweets that are the spammer's.
-pub const SPAM_SHARE: f64 = 0.03;
+pub const SPAM_SHARE: f64 = 0.1;
 /// A new burst starts this often (s).
 pub const BURST_EVERY_S: u64 = 120;
 /// A burst rises for a third of this, holds for a third, fades for a third (s).
@@ -572,6 +572,6 @@ mod tests {
             .iter()
             .filter(|(_, _, a)| *a == author_key(SPAMMER))
             .count();
-        assert!((400..800).contains(&spam), "{spam}");
+        assert!((1700..2300).contains(&spam), "{spam}");
     }
 }

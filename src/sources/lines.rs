@@ -20,14 +20,8 @@ pub struct Chunk {
     /// in ms since the epoch, used as the event time when the decoder finds none; else empty.
     pub times: Vec<u64>,
     /// For sources that know each line's author (the generator), one per line: the author's
-    /// key ([`author_key`] of the name); else empty.
+    /// key (`record::author_key` of the name); else empty.
     pub authors: Vec<u64>,
-}
-
-/// The key of an author's name (an account id or handle, as the source gives it): the same
-/// for the same name from any source, so a generated stream and its JSON-lines file agree.
-pub fn author_key(name: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(name.as_bytes())
 }
 
 impl Chunk {

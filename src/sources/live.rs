@@ -19,11 +19,18 @@ pub struct Post {
     /// Tags the service names besides the text (facets, `tags[]`), without the sign.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Who posted it (X's `author_id`, Bluesky's DID, Mastodon's account id), for distinct
+    /// authors per tag; `None` for a repost (a retweet, a boost), which counts its tags but is
+    /// no new author of them: the same post never counts twice for trends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
 }
 
 /// The decoder for posts: processing time ignores `time`; event time requires it.
 pub fn decoder(event_time: bool) -> Decoder {
-    Decoder::new(Format::Jsonl, "text", event_time.then_some("time")).with_tags("tags")
+    Decoder::new(Format::Jsonl, "text", event_time.then_some("time"))
+        .with_tags("tags")
+        .with_author("author")
 }
 
 /// Collects posts into chunks and deals them to the workers.
@@ -114,12 +121,14 @@ mod tests {
             text: "a #b\nc".into(),
             time: Some(1_700_000_000_123),
             tags: vec!["x".into()],
+            author: Some("did:plc:abc".into()),
         };
         let line = serde_json::to_vec(&p).unwrap();
         let r = decoder(true).decode(&line).unwrap();
         assert_eq!(r.text, "a #b\nc");
         assert_eq!(r.time_ms, Some(1_700_000_000_123));
         assert_eq!(r.tags, ["x"]);
+        assert_eq!(r.author, Some(crate::record::author_key("did:plc:abc")));
         let no_time = serde_json::to_vec(&Post {
             text: "t".into(),
             ..Post::default()

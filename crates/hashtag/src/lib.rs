@@ -131,23 +131,46 @@ pub fn extract(mode: Mode, text: &str) -> Vec<&str> {
 
 /// Writes the counting key of a tag found by [`for_each_tag`] into `buf` (cleared first).
 ///
-/// * [`Mode::Hashtags`]: `#` followed by the Unicode lower case of the body.
-/// * [`Mode::Spark`]: the token lower-cased (as Python's `str.lower()` did in the pipeline).
-///
-/// Lower-casing has [`str::to_lowercase`] semantics, final sigma included. ASCII tags take a
-/// fast path, and no tag allocates unless it contains `Σ`.
+/// * [`Mode::Hashtags`]: `#` followed by the tag's identity: NFKC, then Unicode default case
+///   folding, then NFKC again (Unicode's compatibility caseless match), so `#Café`,
+///   `#cafe\u{301}` (a combining accent) and `#ＣＡＦÉ` (full width) are one tag. ASCII tags
+///   take a fast path (ASCII lower case) and allocate nothing.
+/// * [`Mode::Spark`]: the token lower-cased (as Python's `str.lower()` did in the pipeline),
+///   with [`str::to_lowercase`] semantics, final sigma included: the tutorial's rule.
 ///
 /// ```
 /// let mut key = String::new();
 /// hashtag::count_key(hashtag::Mode::Hashtags, "ΟΔΟΣ", &mut key);
+/// assert_eq!(key, "#οδοσ");
+/// hashtag::count_key(hashtag::Mode::Hashtags, "ＣＡＦÉ", &mut key);
+/// assert_eq!(key, "#café");
+/// hashtag::count_key(hashtag::Mode::Spark, "#ΟΔΟΣ", &mut key);
 /// assert_eq!(key, "#οδος");
 /// ```
 pub fn count_key(mode: Mode, tag: &str, buf: &mut String) {
     buf.clear();
-    if mode == Mode::Hashtags {
-        buf.push('#');
+    match mode {
+        Mode::Hashtags => {
+            buf.push('#');
+            push_identity(tag, buf);
+        }
+        Mode::Spark => push_lowercase(tag, buf),
     }
-    push_lowercase(tag, buf);
+}
+
+/// Appends the tag's identity (NFKC, case fold, NFKC) to `buf`.
+fn push_identity(s: &str, buf: &mut String) {
+    use unicode_normalization::UnicodeNormalization;
+    if s.is_ascii() {
+        let start = buf.len();
+        buf.push_str(s);
+        if let Some(tail) = buf.get_mut(start..) {
+            tail.make_ascii_lowercase();
+        }
+        return;
+    }
+    let nfkc: String = s.nfkc().collect();
+    buf.extend(caseless::default_case_fold_str(&nfkc).nfkc());
 }
 
 /// Appends `s.to_lowercase()` to `buf`.
@@ -247,20 +270,24 @@ mod tests {
         let mut buf = String::from("junk");
         for (mode, tag, key) in [
             (Mode::Hashtags, "RuSt", "#rust"),
+            // Case folding, not lower case: İ folds to i + combining dot, Σ and ς to σ, ß to ss.
             (Mode::Hashtags, "İstanbul", "#i\u{307}stanbul"),
-            (Mode::Hashtags, "ΣΟΦΟΣ", "#σοφος"),
-            (Mode::Hashtags, "ｈａｓｈ", "#ｈａｓｈ"),
+            (Mode::Hashtags, "ΣΟΦΟΣ", "#σοφοσ"),
+            (Mode::Hashtags, "Straße", "#strasse"),
+            // NFKC: full width to ASCII, a combining accent composed.
+            (Mode::Hashtags, "ｈａｓｈ", "#hash"),
+            (Mode::Hashtags, "Cafe\u{301}", "#café"),
+            (Mode::Hashtags, "ＣＡＦÉ", "#café"),
+            (Mode::Hashtags, "café", "#café"),
+            (Mode::Hashtags, "日本語", "#日本語"),
+            // Spark mode is the tutorial's str.lower(), unchanged.
             (Mode::Spark, "#Ελλάδα!", "#ελλάδα!"),
+            (Mode::Spark, "#ΣΟΦΟΣ", "#σοφος"),
+            (Mode::Spark, "#ｈａｓｈ", "#ｈａｓｈ"),
             (Mode::Spark, "#", "#"),
         ] {
             count_key(mode, tag, &mut buf);
-            assert_eq!(buf, key);
-            let want = if mode == Mode::Hashtags {
-                format!("#{}", tag.to_lowercase())
-            } else {
-                tag.to_lowercase()
-            };
-            assert_eq!(buf, want);
+            assert_eq!(buf, key, "{mode:?} {tag:?}");
         }
     }
 

@@ -120,6 +120,7 @@ mod pane;
 mod shard;
 mod tags;
 mod topk;
+mod trend;
 
 #[cfg(test)]
 mod cluster;
@@ -129,6 +130,7 @@ mod model;
 pub use merger::{Merger, PaneStats, Window};
 pub use shard::{Shard, ShardWindow};
 pub use topk::top_k;
+pub use trend::{rank_trends, Trend, TrendSpec};
 
 /// Batch, window length and slide, in milliseconds, with the pane arithmetic that follows.
 ///

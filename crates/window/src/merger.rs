@@ -6,7 +6,7 @@ use std::ops::{AddAssign, SubAssign};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{top_k, ShardWindow, WindowSpec};
+use crate::{rank_trends, top_k, ShardWindow, Trend, WindowSpec};
 
 /// Record statistics of one pane, as sent by one input worker.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +32,7 @@ impl SubAssign for PaneStats {
 }
 
 /// One window as emitted: one per window end, in end order, empty windows included.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Window {
     /// Window start, ms since the epoch (clipped at 0).
     pub start_ms: u64,
@@ -53,6 +53,9 @@ pub struct Window {
     /// Every tag of the window in the same order, up to the merger's counts limit (empty
     /// unless [`Merger::with_counts`] asked for them; the shards must then report that many).
     pub counts: Vec<(String, u64)>,
+    /// The trending tags, best first: score descending, then tag ascending by bytes (empty
+    /// unless the shards find trends).
+    pub trending: Vec<Trend>,
 }
 
 /// What the shards reported for one window.
@@ -62,6 +65,8 @@ struct Gathered {
     distinct: u64,
     /// The union of the shards' top lists (disjoint: shards hold disjoint tags).
     top: Vec<(String, u64)>,
+    /// The union of the shards' trending lists.
+    trending: Vec<Trend>,
 }
 
 /// Gathers per-pane stats, late counts and [`ShardWindow`]s, and emits every window of the
@@ -173,6 +178,7 @@ impl Merger {
         gathered.tags += w.tags;
         gathered.distinct += w.distinct;
         gathered.top.extend(w.top);
+        gathered.trending.extend(w.trending);
     }
 
     /// The frontier moved to `frontier`: returns every window `E <= f` of the range not yet
@@ -270,7 +276,9 @@ impl Merger {
         while self.shards.first_key_value().is_some_and(|(&e, _)| e < end) {
             self.shards.pop_first(); // outside the range: only if the caller broke the contract
         }
-        let gathered = self.shards.remove(&end).unwrap_or_default();
+        let mut gathered = self.shards.remove(&end).unwrap_or_default();
+        let mut trending = std::mem::take(&mut gathered.trending);
+        rank_trends(&mut trending, self.k);
         let mut ranked = top_k(
             gathered.top.iter().map(|(t, n)| (t.as_str(), *n)),
             self.k.max(self.counts_limit),
@@ -293,6 +301,7 @@ impl Merger {
             late: self.late,
             top: ranked,
             counts,
+            trending,
         }
     }
 

@@ -83,6 +83,16 @@ impl Merger {
                 w.bytes(tag.as_bytes());
                 w.u64(*n);
             }
+            let mut trending: Vec<_> = gathered.trending.iter().collect();
+            trending.sort_unstable_by(|a, b| a.tag.cmp(&b.tag));
+            w.u64(trending.len() as u64);
+            for t in trending {
+                w.bytes(t.tag.as_bytes());
+                w.u64(t.score.to_bits());
+                w.u64(t.count);
+                w.u64(t.expected.to_bits());
+                w.option(t.authors);
+            }
         }
         w.finish();
     }
@@ -168,11 +178,31 @@ impl Merger {
                 tags: r.u64()?,
                 distinct: r.u64()?,
                 top: Vec::new(),
+                trending: Vec::new(),
             };
             for _ in 0..r.count(2)? {
                 let tag =
                     std::str::from_utf8(r.bytes()?).map_err(|_| r.bad("a tag is not UTF-8"))?;
                 g.top.push((tag.to_owned(), r.u64()?));
+            }
+            for _ in 0..r.count(5)? {
+                let tag =
+                    std::str::from_utf8(r.bytes()?).map_err(|_| r.bad("a tag is not UTF-8"))?;
+                let tag = tag.to_owned();
+                let score = f64::from_bits(r.u64()?);
+                let count = r.u64()?;
+                let expected = f64::from_bits(r.u64()?);
+                let authors = r.option()?;
+                if !score.is_finite() || !expected.is_finite() {
+                    return Err(r.bad("a trend's score"));
+                }
+                g.trending.push(crate::Trend {
+                    tag,
+                    score,
+                    count,
+                    expected,
+                    authors,
+                });
             }
             m.shards.insert(end, g);
         }

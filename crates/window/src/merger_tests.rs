@@ -20,6 +20,7 @@ fn shard_window(end: u64, top: &[(&str, u64)], distinct: u64, tags: u64) -> Shar
         top,
         distinct,
         tags,
+        trending: Vec::new(),
     }
 }
 

@@ -74,6 +74,7 @@ pub(crate) fn shard_windows(
                 distinct: counts.len() as u64,
                 tags: counts.values().sum(),
                 top: ranked(counts, k),
+                trending: Vec::new(),
             });
         }
     }
@@ -130,6 +131,7 @@ pub(crate) fn windows(spec: &WindowSpec, k: usize, pushed: &Pushed) -> Vec<Windo
                 .map(|&(_, n)| n)
                 .sum(),
             top: ranked(counts, k),
+            trending: Vec::new(),
             counts: Vec::new(),
         });
         e += s;

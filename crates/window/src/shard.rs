@@ -21,10 +21,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::pane::Pane;
 use crate::tags::{TagId, TagTable, SPILLED};
+use crate::trend::{Trend, TrendSpec, Trends};
 use crate::WindowSpec;
 
 /// One shard's result for one closed window: its top-K and totals over the tags it holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardWindow {
     /// End pane of the window.
     pub end: u64,
@@ -34,6 +35,8 @@ pub struct ShardWindow {
     pub distinct: u64,
     /// Tag occurrences of this shard in the window.
     pub tags: u64,
+    /// The shard's trending tags, best first (empty without trends; see [`Shard::with_trends`]).
+    pub trending: Vec<Trend>,
 }
 
 /// One shard's sliding-window state over the tags routed to it.
@@ -51,6 +54,8 @@ pub struct Shard {
     stash: BTreeMap<(u64, u64), Batch>,
     /// Input ended: the state is empty and stays so.
     done: bool,
+    /// Distinct authors and baselines, when trends are on.
+    trends: Option<Trends>,
 }
 
 /// Data delivered at one time for one pane: `(tag, n)`, 8 bytes a datum. An `n` of
@@ -100,6 +105,26 @@ impl Shard {
             panes: BTreeMap::new(),
             stash: BTreeMap::new(),
             done: false,
+            trends: None,
+        }
+    }
+
+    /// Also finds each window's trending tags (`crate::trend`), counting distinct authors
+    /// (pushed with [`Shard::push_author`]) when `authors`, else posts.
+    pub fn with_trends(mut self, spec: TrendSpec, authors: bool) -> Self {
+        self.trends = Some(Trends::new(spec, authors));
+        self
+    }
+
+    /// Buffers that `author` (a key) wrote `tag` in `pane`, delivered at `time`, under the
+    /// same rules as [`Shard::push`]; ignored unless trends count authors.
+    pub fn push_author(&mut self, time: u64, pane: u64, tag: &str, author: u64) {
+        let last = self.spec.last_window_end_holding(pane);
+        if self.done || last <= pane || last <= time || last < self.cur {
+            return;
+        }
+        if let Some(t) = self.trends.as_mut().filter(|t| t.tracks_authors()) {
+            t.push_author(time, pane, tag, author);
         }
     }
 
@@ -134,12 +159,20 @@ impl Shard {
                 break;
             }
             self.apply_before(self.cur);
+            if let Some(t) = self.trends.as_mut() {
+                t.apply_before(self.cur, &self.spec);
+            }
             if self.tags.distinct() > 0 {
+                let trending = match self.trends.as_mut() {
+                    Some(t) => t.score(self.cur, self.spec.slide_panes(), self.tags.counts()),
+                    None => Vec::new(),
+                };
                 out.push(ShardWindow {
                     end: self.cur,
                     top: self.tags.top(self.k),
                     distinct: self.tags.distinct() as u64,
                     tags: self.tags.total(),
+                    trending,
                 });
             }
             // Never jump past the first open window: later data may still count in it.
@@ -159,6 +192,9 @@ impl Shard {
             self.panes = BTreeMap::new();
             self.stash = BTreeMap::new();
             self.tags = TagTable::default();
+            if let Some(t) = self.trends.as_mut() {
+                *t = Trends::new(t.spec, t.tracks_authors());
+            }
         } else if self.tags.slots() > COMPACT_SLACK + 4 * self.tags.live() {
             self.compact();
         } else {
@@ -231,6 +267,9 @@ impl Shard {
     /// Makes `target > cur` the next window: subtracts the panes leaving, drops the panes no
     /// later window needs, adds the panes entering.
     fn move_to(&mut self, target: u64) {
+        if let Some(t) = self.trends.as_mut() {
+            t.move_to(self.cur, target, &self.spec);
+        }
         let span = (self.cur, target, self.spec.window_panes());
         crate::slide(
             &mut self.panes,

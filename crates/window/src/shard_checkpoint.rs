@@ -18,6 +18,7 @@
 
 use super::{Batch, Pane, Shard, TagId, TagTable};
 use crate::codec::{Reader, Writer, SHARD};
+use crate::trend::{TrendSpec, Trends};
 use crate::WindowSpec;
 
 impl Shard {
@@ -75,6 +76,10 @@ impl Shard {
                 w.u64(n);
             }
         }
+        w.bool(self.trends.is_some());
+        if let Some(t) = &self.trends {
+            t.snapshot(before, &mut w);
+        }
         w.finish();
     }
 
@@ -82,6 +87,18 @@ impl Shard {
     /// snapshot made with another window shape or `k`, of another version, truncated,
     /// corrupt (it carries a checksum) or inconsistent; never panics.
     pub fn restore(spec: WindowSpec, k: usize, bytes: &[u8]) -> Result<Shard, String> {
+        Self::restore_with(spec, k, None, bytes)
+    }
+
+    /// [`Shard::restore`] for a shard with trends (`trends`: the spec, and whether it counts
+    /// authors), as [`Shard::with_trends`] made it; refuses a snapshot made with trends
+    /// differently set.
+    pub fn restore_with(
+        spec: WindowSpec,
+        k: usize,
+        trends: Option<(TrendSpec, bool)>,
+        bytes: &[u8],
+    ) -> Result<Shard, String> {
         let mut r = Reader::open(bytes, SHARD, &spec)?;
         r.param("k", k)?;
         let done = r.bool()?;
@@ -183,6 +200,14 @@ impl Shard {
                 return Err(r.bad(format_args!("stashed pane {pane} at time {time} is empty")));
             }
             shard.stash.insert(key, data);
+        }
+        if r.bool()? != trends.is_some() {
+            return Err(
+                r.bad("it was made with trends on where this run has them off, or the reverse")
+            );
+        }
+        if let Some((tspec, authors)) = trends {
+            shard.trends = Some(Trends::restore(tspec, authors, &mut r, cur, &spec)?);
         }
         r.finish()?;
         if done && !ids.is_empty() {

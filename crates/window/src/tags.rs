@@ -349,8 +349,7 @@ impl TagTable {
             .collect()
     }
 
-    /// `(tag, count)` of every tag in the current window, in no particular order.
-    #[cfg(test)]
+    /// `(tag, count)` of every tag in the current window, in slot order.
     pub(crate) fn counts(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
         let counted = self.slots.iter().enumerate().filter(|(_, s)| s.count > 0);
         counted.map(|(id, s)| {

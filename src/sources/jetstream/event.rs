@@ -116,6 +116,7 @@ pub fn parse(text: &str) -> Frame {
         tags: tags(&record),
         text: record.text,
         time: Some(time_us / 1000),
+        author: Some(did.clone()),
     };
     Frame::Post { key, time_us, post }
 }

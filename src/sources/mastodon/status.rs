@@ -17,6 +17,12 @@ struct Status {
     tags: Vec<Tag>,
     /// A boost carries the boosted status here and an empty `content` of its own.
     reblog: Option<Box<Status>>,
+    account: Option<Account>,
+}
+
+#[derive(Deserialize)]
+struct Account {
+    id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -30,10 +36,17 @@ pub fn post(data: &str) -> Option<Post> {
     let time = s.created_at.as_deref().and_then(crate::time::parse_time);
     // A boost counts like the tutorial's retweets: the boosted text and tags, at the time of
     // the boost. (Public timelines do not stream boosts; user streams do.)
-    let s = match s.reblog {
-        Some(r) if s.content.as_deref().unwrap_or("").is_empty() => *r,
-        _ => s,
+    // A boost is no new post: its tags count, but it names no author (trends count each
+    // post's author once, as Mastodon's own trends ignore boosts).
+    let (s, boost) = match s.reblog {
+        Some(r) if s.content.as_deref().unwrap_or("").is_empty() => (*r, true),
+        _ => (s, false),
     };
+    let author = s
+        .account
+        .as_ref()
+        .and_then(|a| a.id.clone())
+        .filter(|_| !boost);
     let content = s.content?;
     let mut tags: Vec<String> = Vec::new();
     for t in s.tags.iter().filter_map(|t| t.name.as_deref()) {
@@ -46,6 +59,7 @@ pub fn post(data: &str) -> Option<Post> {
         text: html_to_text(&content),
         time,
         tags,
+        author,
     })
 }
 

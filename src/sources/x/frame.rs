@@ -36,6 +36,15 @@ struct Data {
     text: Option<String>,
     created_at: Option<String>,
     entities: Option<Entities>,
+    author_id: Option<String>,
+    #[serde(default)]
+    referenced_tweets: Vec<Referenced>,
+}
+
+#[derive(Deserialize)]
+struct Referenced {
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -108,8 +117,15 @@ pub fn parse(line: &[u8]) -> Frame {
         text: Some(text),
         created_at,
         entities,
+        author_id,
+        referenced_tweets,
     }) = m.data
     {
+        // A retweet is no new post: its tags count (as the tutorial's did), but not as one
+        // more author of them (a quote or a reply is a post of its own).
+        let retweet = referenced_tweets
+            .iter()
+            .any(|r| r.kind.as_deref() == Some("retweeted"));
         let post = Post {
             text,
             // A missing or unparsable `created_at` leaves the time out: processing time still
@@ -118,6 +134,7 @@ pub fn parse(line: &[u8]) -> Frame {
             tags: entities
                 .map(|e| e.hashtags.into_iter().filter_map(|h| h.tag).collect())
                 .unwrap_or_default(),
+            author: author_id.filter(|_| !retweet),
         };
         return Frame::Post(id, post);
     }

@@ -12,7 +12,8 @@ use crate::sources::secret::Secret;
 /// Rules tagstream manages carry this tag; rules with any other tag belong to someone else.
 pub const RULE_TAG: &str = "tagstream";
 /// The stream, asking for the fields a trend counter needs.
-pub const STREAM_PATH: &str = "/2/tweets/search/stream?tweet.fields=created_at,entities";
+pub const STREAM_PATH: &str =
+    "/2/tweets/search/stream?tweet.fields=created_at,entities,author_id,referenced_tweets";
 const RULES_PATH: &str = "/2/tweets/search/stream/rules";
 
 /// Why an attempt failed, by what the published rules do next.

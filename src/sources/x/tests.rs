@@ -124,11 +124,9 @@ fn normal_flow_with_frames_split_across_chunks() {
         values,
         [("football", "tagstream"), ("worldcup", "tagstream")]
     );
-    assert!(st
-        .requests
-        .last()
-        .unwrap()
-        .ends_with("/2/tweets/search/stream?tweet.fields=created_at,entities"));
+    assert!(st.requests.last().unwrap().ends_with(
+        "/2/tweets/search/stream?tweet.fields=created_at,entities,author_id,referenced_tweets"
+    ));
     let c = ctx.metrics.source("x");
     assert_eq!(c.records.load(Ordering::Relaxed), 3);
     assert_eq!(c.skipped("bad_frame"), 0);

@@ -1,0 +1,517 @@
+//! Trends: which tags are rising now against their own history, counted in distinct authors.
+//!
+//! For each tag of a window a shard knows its count and (when the input names authors) its
+//! distinct authors; the *observed* value `o` is the authors (else the count). Each tag keeps
+//! a baseline: an exponentially decayed mean of its past observed values, one per slide,
+//! where a slide without the tag counts as 0. The *expected* value is `e = max(mean, floor)`,
+//! so a tag never seen before is measured against the floor, not against zero.
+//!
+//! The score is the chi-square term of Mastodon's trending tags and of Twitter's Poisson trend
+//! detection, `(o − e)² / e` when `o > e` (else 0): how surprising `o` is if the tag went on at
+//! its usual rate. A tag is listed only with at least `min_authors` observed and `o ≥
+//! min_ratio × e`: a tag that does not at least double its usual level is not "rising", however
+//! large its random wobble (this keeps the always-big tags out), and one account posting a tag
+//! a thousand times is one author (this keeps spam out).
+//!
+//! The baseline learns as a running average until it has `1/α` windows, then as an
+//! exponential mean with half-life `halflife` slides. A baseline that decayed below
+//! [`FORGET_BELOW`] is the same as none (a fresh tag), whenever it is looked at; entries
+//! found so are dropped, so memory follows the tags seen recently. Everything is a function
+//! of one tag's own history, in window order: the same for any number of shards, workers or
+//! processes, and restored from checkpoints.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+
+use crate::WindowSpec;
+
+/// A decayed mean below this is no baseline at all.
+pub const FORGET_BELOW: f64 = 1e-3;
+
+/// How trends are found.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrendSpec {
+    /// Rows of `trending` per window.
+    pub k: usize,
+    /// Half-life of a baseline, in slides.
+    pub halflife: f64,
+    /// The least expected value (a tag never seen is measured against this).
+    pub floor: f64,
+    /// The least observed value (distinct authors, or posts) to be listed.
+    pub min_authors: u64,
+    /// The least ratio of observed to expected to be listed.
+    pub min_ratio: f64,
+}
+
+impl TrendSpec {
+    /// Defaults for `k` rows with a half-life of `halflife` slides.
+    pub fn new(k: usize, halflife: f64) -> TrendSpec {
+        TrendSpec {
+            k,
+            halflife: halflife.max(1.0),
+            floor: 2.0,
+            min_authors: 3,
+            min_ratio: 2.0,
+        }
+    }
+
+    fn alpha(&self) -> f64 {
+        1.0 - 0.5f64.powf(1.0 / self.halflife)
+    }
+}
+
+/// One row of a window's `trending` list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trend {
+    /// The tag.
+    pub tag: String,
+    /// `(o − e)² / e`, rounded to 3 decimals.
+    pub score: f64,
+    /// Occurrences in the window.
+    pub count: u64,
+    /// The expected observed value `e`, rounded to 3 decimals.
+    pub expected: f64,
+    /// Distinct authors in the window, when the input names authors.
+    pub authors: Option<u64>,
+}
+
+/// Rounds to 3 decimals, so that the output text is the same wherever it is computed.
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Trend order: score descending, then tag ascending by bytes.
+pub fn rank_trends(rows: &mut Vec<Trend>, k: usize) {
+    rows.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.tag.as_bytes().cmp(b.tag.as_bytes()))
+    });
+    rows.truncate(k);
+}
+
+/// A tag's history.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Baseline {
+    mean: f64,
+    /// Windows it has learned from (capped), for the running-average start.
+    n: u32,
+    /// The window (end pane) it was last brought up to date at.
+    at: u64,
+}
+
+/// A tag's key in the trend state: a hash of the tag's bytes (64 bits: two tags sharing one
+/// would share a baseline, with odds far below one in a billion at a billion tags).
+pub(crate) fn key(tag: &str) -> u64 {
+    crate::tags::hash_tag(tag.as_bytes())
+}
+
+/// Distinct authors per tag over the window: per pane the (tag, author) pairs, and over the
+/// window how many of its panes hold each pair.
+#[derive(Debug, Default)]
+struct Authors {
+    /// Delivered, not yet applied, by (time, pane).
+    stash: BTreeMap<(u64, u64), Vec<(u64, u64)>>,
+    /// Applied pairs per pane, each once, for panes `>= cur − w`.
+    panes: BTreeMap<u64, FxHashSet<(u64, u64)>>,
+    /// Over the window `[cur − w, cur)`: panes holding each pair, and distinct authors per tag.
+    window: Window,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    pairs: FxHashMap<(u64, u64), u32>,
+    distinct: FxHashMap<u64, u64>,
+}
+
+impl Window {
+    fn enter(&mut self, pane: &FxHashSet<(u64, u64)>) {
+        for p in pane {
+            let n = self.pairs.entry(*p).or_default();
+            *n += 1;
+            if *n == 1 {
+                *self.distinct.entry(p.0).or_default() += 1;
+            }
+        }
+    }
+
+    fn leave(&mut self, pane: &FxHashSet<(u64, u64)>) {
+        for p in pane {
+            if let Some(n) = self.pairs.get_mut(p) {
+                *n -= 1;
+                if *n == 0 {
+                    self.pairs.remove(p);
+                    if let Some(d) = self.distinct.get_mut(&p.0) {
+                        *d -= 1;
+                        if *d == 0 {
+                            self.distinct.remove(&p.0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A shard's trend state: authors (optional) and baselines.
+#[derive(Debug)]
+pub(crate) struct Trends {
+    pub(crate) spec: TrendSpec,
+    authors: Option<Authors>,
+    baselines: FxHashMap<u64, Baseline>,
+    /// Windows scored since the last sweep of forgotten baselines.
+    since_sweep: u64,
+}
+
+impl Trends {
+    pub(crate) fn new(spec: TrendSpec, authors: bool) -> Trends {
+        Trends {
+            spec,
+            authors: authors.then(Authors::default),
+            baselines: FxHashMap::default(),
+            since_sweep: 0,
+        }
+    }
+
+    pub(crate) fn tracks_authors(&self) -> bool {
+        self.authors.is_some()
+    }
+
+    /// Buffers that `author` wrote `tag` in `pane`, delivered at `time` (the shard's rules
+    /// for what may still count apply: the caller checked them).
+    pub(crate) fn push_author(&mut self, time: u64, pane: u64, tag: &str, author: u64) {
+        if let Some(a) = self.authors.as_mut() {
+            a.stash
+                .entry((time, pane))
+                .or_default()
+                .push((key(tag), author));
+        }
+    }
+
+    /// Applies what was delivered before `end` (the next window to close), as the shard does
+    /// with its counts.
+    pub(crate) fn apply_before(&mut self, end: u64, spec: &WindowSpec) {
+        let Some(a) = self.authors.as_mut() else {
+            return;
+        };
+        let lo = end.saturating_sub(spec.window_panes());
+        while let Some(entry) = a.stash.first_entry() {
+            let (time, pane) = *entry.key();
+            if time >= end {
+                break;
+            }
+            let pairs = entry.remove();
+            if pane < lo {
+                continue;
+            }
+            let set = a.panes.entry(pane).or_default();
+            for p in pairs {
+                if set.insert(p) && pane < end {
+                    let n = a.window.pairs.entry(p).or_default();
+                    *n += 1;
+                    if *n == 1 {
+                        *a.window.distinct.entry(p.0).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Slides the author window from `cur` to `target`.
+    pub(crate) fn move_to(&mut self, cur: u64, target: u64, spec: &WindowSpec) {
+        if let Some(a) = self.authors.as_mut() {
+            crate::slide(
+                &mut a.panes,
+                &mut a.window,
+                (cur, target, spec.window_panes()),
+                |w, pane, counted| {
+                    if counted {
+                        w.leave(&pane);
+                    }
+                },
+                |w, pane| w.enter(pane),
+            );
+        }
+    }
+
+    /// The trending rows of window `end` (its tags and counts in `tags`), and each tag's
+    /// baseline brought forward by this window. `slide` is the slide in panes.
+    pub(crate) fn score<'t>(
+        &mut self,
+        end: u64,
+        slide: u64,
+        tags: impl Iterator<Item = (&'t str, u64)>,
+    ) -> Vec<Trend> {
+        let spec = self.spec;
+        let alpha = spec.alpha();
+        let mut rows = Vec::new();
+        for (tag, count) in tags {
+            let k = key(tag);
+            let authors = self
+                .authors
+                .as_ref()
+                .map(|a| a.window.distinct.get(&k).copied().unwrap_or(0));
+            let o = authors.unwrap_or(count) as f64;
+            let b = self.baselines.entry(k).or_default();
+            forward(b, end, slide, alpha);
+            let e = b.mean.max(spec.floor);
+            if o >= spec.min_authors as f64 && o >= spec.min_ratio * e {
+                rows.push(Trend {
+                    tag: tag.to_owned(),
+                    score: round3((o - e) * (o - e) / e),
+                    count,
+                    expected: round3(e),
+                    authors,
+                });
+            }
+            learn(b, o, alpha);
+        }
+        rank_trends(&mut rows, spec.k);
+        self.since_sweep += 1;
+        if self.since_sweep >= 64 {
+            self.sweep(end, slide, alpha);
+        }
+        rows
+    }
+
+    /// Drops baselines that are forgotten by now (as `forward` would find them).
+    fn sweep(&mut self, end: u64, slide: u64, alpha: f64) {
+        self.since_sweep = 0;
+        self.baselines.retain(|_, b| {
+            let mut b2 = *b;
+            forward(&mut b2, end, slide, alpha);
+            b2.n > 0
+        });
+    }
+
+    /// Distinct (tag, author) pairs held, for metrics.
+    #[allow(dead_code)] // read by the bounded-memory accounting (issue 15)
+    pub(crate) fn pairs(&self) -> usize {
+        self.authors.as_ref().map_or(0, |a| {
+            a.panes.values().map(|p| p.len()).sum::<usize>()
+                + a.stash.values().map(Vec::len).sum::<usize>()
+        })
+    }
+
+    /// Writes the state as of time `before` (stashed data delivered before it) into a
+    /// shard's checkpoint, in a fixed order: the same state gives the same bytes.
+    pub(crate) fn snapshot(&self, before: u64, w: &mut crate::codec::Writer<'_>) {
+        w.u64(self.baselines.len() as u64);
+        let mut keys: Vec<_> = self.baselines.iter().collect();
+        keys.sort_by_key(|(k, _)| **k);
+        for (k, b) in keys {
+            w.u64(*k);
+            w.u64(b.mean.to_bits());
+            w.u64(u64::from(b.n));
+            w.u64(b.at);
+        }
+        w.u64(self.since_sweep);
+        w.bool(self.authors.is_some());
+        let Some(a) = &self.authors else { return };
+        let stash: Vec<_> = a.stash.range(..(before, 0)).collect();
+        w.u64(stash.len() as u64);
+        for ((time, pane), pairs) in stash {
+            w.u64(*time);
+            w.u64(*pane);
+            w.u64(pairs.len() as u64);
+            for (t, au) in pairs {
+                w.u64(*t);
+                w.u64(*au);
+            }
+        }
+        w.u64(a.panes.len() as u64);
+        for (pane, set) in &a.panes {
+            w.u64(*pane);
+            w.u64(set.len() as u64);
+            let mut pairs: Vec<_> = set.iter().collect();
+            pairs.sort();
+            for (t, au) in pairs {
+                w.u64(*t);
+                w.u64(*au);
+            }
+        }
+    }
+
+    /// Reads what [`Trends::snapshot`] wrote; `cur` is the shard's next window, to rebuild the
+    /// window's author counts from its panes. `authors` is whether this run tracks them.
+    pub(crate) fn restore(
+        spec: TrendSpec,
+        authors: bool,
+        r: &mut crate::codec::Reader<'_>,
+        cur: u64,
+        wspec: &WindowSpec,
+    ) -> Result<Trends, String> {
+        let mut t = Trends::new(spec, false);
+        for _ in 0..r.count(4)? {
+            let k = r.u64()?;
+            let mean = f64::from_bits(r.u64()?);
+            let n = u32::try_from(r.u64()?).map_err(|_| r.bad("a baseline's window count"))?;
+            let at = r.u64()?;
+            if !mean.is_finite() || mean < 0.0 {
+                return Err(r.bad("a baseline's mean"));
+            }
+            t.baselines.insert(k, Baseline { mean, n, at });
+        }
+        t.since_sweep = r.u64()?;
+        if r.bool()? != authors {
+            return Err(r.bad(
+                "it was made with distinct authors on where this run has them off, or the \
+                 reverse (use the same --author-field)",
+            ));
+        }
+        if !authors {
+            return Ok(t);
+        }
+        let mut a = Authors::default();
+        for _ in 0..r.count(3)? {
+            let (time, pane) = (r.u64()?, r.u64()?);
+            let m = r.count(2)?;
+            let mut pairs = Vec::with_capacity(m);
+            for _ in 0..m {
+                pairs.push((r.u64()?, r.u64()?));
+            }
+            a.stash.insert((time, pane), pairs);
+        }
+        let lo = cur.saturating_sub(wspec.window_panes());
+        for _ in 0..r.count(2)? {
+            let pane = r.u64()?;
+            let m = r.count(2)?;
+            let mut set = FxHashSet::default();
+            for _ in 0..m {
+                set.insert((r.u64()?, r.u64()?));
+            }
+            if pane >= lo && pane < cur {
+                a.window.enter(&set);
+            }
+            a.panes.insert(pane, set);
+        }
+        t.authors = Some(a);
+        Ok(t)
+    }
+}
+
+/// Brings a baseline to window `end`: the windows since its last one had the tag at 0.
+fn forward(b: &mut Baseline, end: u64, slide: u64, alpha: f64) {
+    if b.n == 0 {
+        b.at = end;
+        return;
+    }
+    let gap = end.saturating_sub(b.at) / slide.max(1);
+    if gap > 1 {
+        // gap − 1 windows without the tag (this one is learned by `learn`).
+        for _ in 0..(gap - 1).min(64) {
+            let a = rate(b.n, alpha);
+            b.mean *= 1.0 - a;
+            b.n = b.n.saturating_add(1);
+            if b.mean < FORGET_BELOW {
+                break;
+            }
+        }
+        if gap - 1 > 64 && b.mean >= FORGET_BELOW {
+            // Past the running-average start the rate is alpha: the rest in one step.
+            b.mean *= (1.0 - alpha).powf((gap - 1 - 64) as f64);
+            b.n =
+                b.n.saturating_add(u32::try_from(gap - 1 - 64).unwrap_or(u32::MAX));
+        }
+    }
+    if b.mean < FORGET_BELOW {
+        *b = Baseline::default();
+    }
+    b.at = end;
+}
+
+/// The learning rate of a baseline that has learned from `n` windows.
+fn rate(n: u32, alpha: f64) -> f64 {
+    alpha.max(1.0 / (f64::from(n) + 1.0))
+}
+
+/// Learns the observed value of the current window.
+fn learn(b: &mut Baseline, o: f64, alpha: f64) {
+    let a = rate(b.n, alpha);
+    b.mean += a * (o - b.mean);
+    b.n = b.n.saturating_add(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(t: &mut Trends, end: u64, tags: &[(&str, u64)]) -> Vec<Trend> {
+        t.score(end, 1, tags.iter().copied())
+    }
+
+    #[test]
+    fn a_steady_tag_does_not_trend_a_rising_one_does() {
+        let mut t = Trends::new(TrendSpec::new(10, 60.0), false);
+        // The first window sees both as new (against the floor).
+        let first = run(&mut t, 1, &[("#big", 1000), ("#small", 3)]);
+        assert_eq!(first[0].tag, "#big");
+        for end in 2..100 {
+            let rows = run(&mut t, end, &[("#big", 1000 + end % 7), ("#small", 3)]);
+            assert!(rows.is_empty(), "window {end}: {rows:?}");
+        }
+        let rows = run(&mut t, 100, &[("#big", 1100), ("#small", 40)]);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].tag, "#small");
+        assert_eq!(rows[0].expected, 3.0);
+        assert_eq!(rows[0].score, round3(37.0 * 37.0 / 3.0));
+    }
+
+    #[test]
+    fn absent_windows_count_as_zero_and_old_baselines_are_forgotten() {
+        let spec = TrendSpec::new(10, 10.0);
+        let mut t = Trends::new(spec, false);
+        for end in 1..=50 {
+            run(&mut t, end, &[("#x", 100)]);
+        }
+        // 10 half-lives later the baseline is ~0.1: the floor again.
+        let rows = run(&mut t, 150, &[("#x", 100)]);
+        assert_eq!(rows[0].expected, 2.0, "{rows:?}");
+        // Swept or not, a forgotten baseline gives the same answer.
+        let mut swept = Trends::new(spec, false);
+        let mut kept = Trends::new(spec, false);
+        for s in [&mut swept, &mut kept] {
+            run(s, 1, &[("#y", 5)]);
+        }
+        swept.sweep(10_000, 1, spec.alpha());
+        assert!(swept.baselines.is_empty());
+        assert_eq!(
+            run(&mut swept, 10_001, &[("#y", 9)]),
+            run(&mut kept, 10_001, &[("#y", 9)])
+        );
+    }
+
+    #[test]
+    fn authors_are_distinct_over_the_window() {
+        let wspec = WindowSpec::new(1, 2, 1).unwrap();
+        let mut t = Trends::new(TrendSpec::new(10, 60.0), true);
+        for (pane, author) in [(0, 1), (0, 1), (0, 2), (1, 2), (1, 3)] {
+            t.push_author(0, pane, "#a", author);
+        }
+        t.apply_before(1, &wspec);
+        t.move_to(1, 2, &wspec);
+        t.apply_before(2, &wspec);
+        assert_eq!(t.authors.as_ref().unwrap().window.distinct[&key("#a")], 3);
+        t.move_to(2, 3, &wspec);
+        assert_eq!(t.authors.as_ref().unwrap().window.distinct[&key("#a")], 2);
+        let snap = |t: &Trends| {
+            let mut bytes = Vec::new();
+            let mut w = crate::codec::Writer::begin(&mut bytes, crate::codec::SHARD, &wspec);
+            t.snapshot(u64::MAX, &mut w);
+            w.finish();
+            bytes
+        };
+        let bytes = snap(&t);
+        let mut r = crate::codec::Reader::open(&bytes, crate::codec::SHARD, &wspec).unwrap();
+        let back = Trends::restore(t.spec, true, &mut r, 3, &wspec).unwrap();
+        r.finish().unwrap();
+        assert_eq!(
+            back.authors.as_ref().unwrap().window.distinct[&key("#a")],
+            2
+        );
+        let again = snap(&back);
+        assert_eq!(bytes, again);
+    }
+}
