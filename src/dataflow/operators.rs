@@ -120,7 +120,11 @@ pub fn merge<'s>(
                                 } => merger.push_stats(
                                     t,
                                     pane,
-                                    window::PaneStats { records, tagged },
+                                    window::PaneStats {
+                                        records,
+                                        tagged,
+                                        ..Default::default()
+                                    },
                                 ),
                                 StatsMsg::Late(n) => merger.push_late(t, n),
                             }

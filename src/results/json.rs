@@ -95,6 +95,7 @@ mod tests {
                 expected: 2.0,
                 authors: Some(1),
             }],
+            approx: None,
         };
         assert_eq!(
             line(&w),

@@ -137,6 +137,7 @@ mod tests {
             top: vec![("#a".into(), 1)],
             counts: Vec::new(),
             trending: Vec::new(),
+            approx: None,
         }
     }
 

@@ -40,6 +40,7 @@ pub(crate) fn window(end_h: u64, top: &[(&str, u64)], counts: &[(&str, u64)]) ->
         top: own(top),
         counts: own(counts),
         trending: Vec::new(),
+        approx: None,
     }
 }
 

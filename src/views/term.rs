@@ -156,6 +156,7 @@ mod tests {
             top: vec![("#rust".into(), 5), ("#日本語".into(), 2)],
             counts: Vec::new(),
             trending: Vec::new(),
+            approx: None,
         });
         let mut t = Terminal::new(TestBackend::new(80, 16)).unwrap();
         t.draw(|f| draw(f, &v)).unwrap();

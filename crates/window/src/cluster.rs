@@ -9,7 +9,7 @@
 //! frontier up to that and up to every shard's frontier (shard results for `E` are sent at
 //! time `E − 1`). Once the senders are drained, frontiers only end (`None`), as in timely.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::BuildHasher;
 
 use proptest::prelude::*;
@@ -37,6 +37,9 @@ struct Case {
     senders: Vec<Vec<Step>>,
     schedule: Vec<u32>,
     schedule_one: Vec<u32>,
+    /// The bound on distinct tags per shard and pane (issue 15); senders prune their own
+    /// pre-aggregates to this many tags per shard, as the engine's ingest does.
+    max_tags: Option<usize>,
 }
 
 /// What a sender delivers to one destination.
@@ -70,7 +73,9 @@ fn messages(case: &Case, shards: usize) -> (Vec<VecDeque<Msg>>, Pushed) {
         for step in steps {
             time += step.dt;
             let (mut stats, mut late) = (BTreeMap::<u64, PaneStats>::new(), 0);
-            let mut data = vec![BTreeMap::<(u64, &str), u64>::new(); shards];
+            // Per pane, every tag this step sends (a sender's pre-aggregate).
+            let mut sent = BTreeMap::<u64, HashMap<&str, u64>>::new();
+            let cap = case.max_tags.map(|n| n * shards);
             if step.hello {
                 stats.entry(time).or_default();
             }
@@ -83,10 +88,27 @@ fn messages(case: &Case, shards: usize) -> (Vec<VecDeque<Msg>>, Pushed) {
                 let st = stats.entry(pane).or_default();
                 st.records += 1;
                 st.tagged += u64::from(!tags.is_empty());
+                let agg = sent.entry(pane).or_default();
                 for &t in tags {
-                    *data[shard_of(TAGS[t], shards)]
-                        .entry((pane, TAGS[t]))
-                        .or_default() += 1;
+                    *agg.entry(TAGS[t]).or_default() += 1;
+                    pushed.data.push((time, pane, TAGS[t].to_owned(), 1));
+                }
+                // Past twice its bound the pre-aggregate is pruned, as the ingest does.
+                if let Some(cap) = cap.filter(|&c| agg.len() > 2 * c) {
+                    let p = crate::prune_map(agg, cap);
+                    let st = stats.entry(pane).or_default();
+                    (st.floor, st.dropped) = (st.floor + p.floor, st.dropped + p.dropped);
+                }
+            }
+            let mut data = vec![BTreeMap::<(u64, &str), u64>::new(); shards];
+            for (pane, mut agg) in sent {
+                if let Some(cap) = cap {
+                    let p = crate::prune_map(&mut agg, cap);
+                    let st = stats.entry(pane).or_default();
+                    (st.floor, st.dropped) = (st.floor + p.floor, st.dropped + p.dropped);
+                }
+                for (tag, n) in agg {
+                    data[shard_of(tag, shards)].insert((pane, tag), n);
                 }
             }
             for (&pane, &st) in &stats {
@@ -101,9 +123,6 @@ fn messages(case: &Case, shards: usize) -> (Vec<VecDeque<Msg>>, Pushed) {
                     .into_iter()
                     .map(|((p, t), n)| (p, t.to_owned(), n))
                     .collect();
-                pushed
-                    .data
-                    .extend(counts.iter().map(|(p, t, n)| (time, *p, t.clone(), *n)));
                 queue.push_back(Msg::Data(j, time, counts));
             }
         }
@@ -131,9 +150,20 @@ impl Cluster {
         let (queues, _) = messages(case, shards);
         Cluster {
             queues,
-            shard: (0..shards).map(|_| Shard::new(case.spec, case.k)).collect(),
+            shard: (0..shards)
+                .map(|_| {
+                    // As the engine does: the shards report as many rows as the counts need.
+                    let shard = Shard::new(case.spec, case.k.max(counts_limit));
+                    match case.max_tags {
+                        Some(n) => shard.with_max_tags(n),
+                        None => shard,
+                    }
+                })
+                .collect(),
             frontier: vec![Some(0); shards],
-            merger: Merger::new(case.spec, case.k).with_counts(counts_limit),
+            merger: Merger::new(case.spec, case.k)
+                .with_counts(counts_limit)
+                .with_max_tags(case.max_tags.unwrap_or(0)),
             merger_frontier: 0,
             merger_done: false,
             out: Vec::new(),
@@ -287,7 +317,8 @@ fn run_with_checkpoint(
     for (i, shard) in before.shard.iter().enumerate() {
         let mut bytes = vec![7]; // a snapshot is appended to what the buffer holds
         shard.snapshot(t, &mut bytes);
-        let restored = Shard::restore(case.spec, case.k, &bytes[1..]).expect("restores");
+        let restored =
+            Shard::restore(case.spec, case.k.max(counts_limit), &bytes[1..]).expect("restores");
         restored.check();
         let mut again = Vec::new();
         restored.snapshot(t, &mut again);
@@ -315,7 +346,9 @@ fn run_with_checkpoint(
         bytes, clean_bytes,
         "the merger's snapshot holds what was sent before t"
     );
-    after.merger = Merger::restore(case.spec, case.k, counts_limit, &bytes).expect("restores");
+    after.merger = Merger::restore(case.spec, case.k, counts_limit, &bytes)
+        .expect("restores")
+        .with_max_tags(case.max_tags.unwrap_or(0));
     let mut again = Vec::new();
     after.merger.snapshot(t, &mut again);
     assert_eq!(again, bytes, "snapshot ∘ restore is the identity");
@@ -369,6 +402,7 @@ fn case() -> impl Strategy<Value = Case> {
             senders,
             schedule,
             schedule_one,
+            max_tags: None,
         })
 }
 
@@ -395,12 +429,16 @@ proptest! {
     /// Checkpointing at any time `t` (advance to `t`, snapshot, restore, then feed what was
     /// sent at `t` or later) changes nothing: the merger's windows and every shard's results
     /// are those of the uninterrupted run. Snapshots restore and come back byte for byte.
+    /// With a bound on distinct tags (issue 15) too, where every shard's summaries depend
+    /// on the data and its order per sender only.
     #[test]
     fn a_checkpoint_at_any_time_changes_nothing(
-        case in case(),
+        mut case in case(),
         t in any::<u32>(),
         with_counts in any::<bool>(),
+        max_tags in proptest::option::weighted(0.5, 1usize..=3),
     ) {
+        case.max_tags = max_tags;
         let (queues, _) = messages(&case, case.shards);
         let last = queues.iter().flatten().map(Msg::time).max().unwrap_or(0);
         // As in `run`, no frontier passes the greatest time sent before the input ends (a
@@ -412,5 +450,66 @@ proptest! {
         let (got, shard_out) = run_with_checkpoint(&case, t, counts_limit, &case.schedule);
         prop_assert_eq!(got, whole.out);
         prop_assert_eq!(shard_out, whole.shard_out);
+    }
+
+    /// Issue 15: with a bound that no shard's pane exceeds, the output is the oracle's, byte
+    /// for byte: nothing is pruned, by the senders or by the shards.
+    #[test]
+    fn below_the_bound_the_output_is_exact(mut case in case()) {
+        let (_, pushed) = messages(&case, case.shards);
+        let mut held: HashMap<(usize, u64), BTreeSet<&str>> = HashMap::new();
+        for (_, pane, tag, _) in &pushed.data {
+            held.entry((shard_of(tag, case.shards), *pane)).or_default().insert(tag);
+        }
+        case.max_tags = Some(held.values().map(BTreeSet::len).max().unwrap_or(1));
+        let want = model::windows(&case.spec, case.k, &pushed);
+        let (got, _) = run(&case, case.shards, &case.schedule);
+        prop_assert_eq!(format!("{got:?}"), format!("{want:?}"));
+    }
+
+    /// Issue 15: past the bound (1 to 3 tags per shard and pane, out of 6), every window
+    /// keeps the guarantees of its summaries against the oracle's exact counts: totals exact,
+    /// every count's interval `[count − error, count]` holds the true count, every tag above
+    /// the window's bound is listed, the bound is at most `tags / (N + 1)`, and a window
+    /// marked exact is exact. The output does not depend on the schedule.
+    #[test]
+    fn past_the_bound_every_count_holds_the_truth(mut case in case(), n in 1usize..=3) {
+        case.max_tags = Some(n);
+        let (_, pushed) = messages(&case, case.shards);
+        // Every tag of every window, ranked.
+        let exact = model::windows(&case.spec, TAGS.len(), &pushed);
+        let bounded = |schedule: &[u32]| {
+            let mut c = Cluster::new(&case, case.shards, TAGS.len());
+            c.finish(&mut schedule.iter().copied());
+            c.out
+        };
+        let got = bounded(&case.schedule);
+        prop_assert_eq!(got.len(), exact.len());
+        for (g, e) in got.iter().zip(&exact) {
+            let fields = |w: &Window| (w.start_ms, w.end_ms, w.records, w.tagged, w.tags, w.late);
+            prop_assert_eq!(fields(g), fields(e));
+            prop_assert_eq!(&g.top[..], &g.counts[..g.top.len()], "the top is the counts' head");
+            let Some(a) = &g.approx else {
+                prop_assert_eq!(&g.counts, &e.top, "a window marked exact is exact");
+                prop_assert_eq!(g.distinct, e.distinct);
+                continue;
+            };
+            let truth: HashMap<&str, u64> = e.top.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+            prop_assert!(a.bound > 0 && a.bound * (n as u64 + 1) <= g.tags, "{a:?} {}", g.tags);
+            prop_assert_eq!((a.top.len(), a.counts.len()), (g.top.len(), g.counts.len()));
+            for ((tag, count), error) in g.counts.iter().zip(&a.counts) {
+                let f = truth.get(tag.as_str()).copied().unwrap_or(0);
+                prop_assert!(count - error <= f && f <= *count, "{tag}: {f} in {count} − {error}");
+                prop_assert!(*error <= a.bound);
+            }
+            prop_assert_eq!(&a.top[..], &a.counts[..a.top.len()]);
+            for (tag, f) in &truth {
+                if *f > a.bound {
+                    prop_assert!(g.counts.iter().any(|(t, _)| t == tag), "{tag} ({f}) > {}", a.bound);
+                }
+            }
+            prop_assert!(g.distinct <= e.distinct);
+        }
+        prop_assert_eq!(bounded(&case.schedule_one), got, "whatever the schedule");
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! magic     4 bytes   "TSws" (shard) or "TSwm" (merger)
-//! version   1 byte    1
+//! version   1 byte    2
 //! length    8 bytes   of the body, little-endian
 //! body                unsigned LEB128 varints and length-prefixed byte strings
 //! checksum  8 bytes   XXH3-64 of everything before it, little-endian
@@ -19,8 +19,9 @@ use std::fmt;
 
 use crate::{Compact, WindowSpec};
 
-/// The format version written, and the only one read.
-const VERSION: u8 = 1;
+/// The format version written, and the only one read. 2: panes carry their floor and
+/// dropped occurrences and shards their bound (issue 15), shards their trends (issue 14).
+const VERSION: u8 = 2;
 /// Magic, version and body length.
 const HEADER: usize = 4 + 1 + 8;
 /// The checksum.
@@ -380,11 +381,11 @@ mod tests {
             Reader::open(&bytes, MERGER, &spec()).err().unwrap(),
             "this is a shard checkpoint, not a merger checkpoint"
         );
-        let mut v2 = bytes.clone();
-        v2[4] = 2;
+        let mut v1 = bytes.clone();
+        v1[4] = 1;
         assert_eq!(
-            err(&v2),
-            "shard checkpoint has format version 2; this build reads version 1"
+            err(&v1),
+            "shard checkpoint has format version 1; this build reads version 2"
         );
         let mut longer = bytes.clone();
         longer.push(0);

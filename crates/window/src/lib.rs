@@ -57,7 +57,7 @@
 //!     let pane = spec.pane_of(t_ms);
 //!     let time = pane; // the sender's watermark: each record moves it to its own pane
 //!     assert!(!spec.is_late(pane, time));
-//!     merger.push_stats(time, pane, PaneStats { records: 1, tagged: 1 });
+//!     merger.push_stats(time, pane, PaneStats { records: 1, tagged: 1, ..PaneStats::default() });
 //!     for tag in tags {
 //!         shard.push(time, pane, tag, 1);
 //!     }
@@ -77,6 +77,17 @@
 //! assert_eq!((windows[11].start_ms, windows[11].end_ms, top(11)), (60_000, 120_000, vec!["b 1".into()]));
 //! # Ok::<(), window::SpecError>(())
 //! ```
+//!
+//! # Bounded memory
+//!
+//! [`Shard::with_max_tags`] bounds the distinct tags of each pane (issue 15). A pane that
+//! would hold more is pruned to a Misra–Gries heavy-hitters summary, which is mergeable: a
+//! window sums its panes' summaries, and the merger combines disjoint shards and adds the
+//! floor of what input workers pruned before sending ([`prune_map`], [`PaneStats::floor`]).
+//! An approximate window carries [`Approx`]: every count is an upper bound with the most it
+//! may overstate, and every tag above the window's `bound` (at most `tags / (N + 1)`) is
+//! counted. Below the bound nothing is pruned and the output is exactly the unbounded one.
+//! The guarantees are property-tested against the oracle (`src/cluster.rs`, `src/bound.rs`).
 //!
 //! # Checkpoints
 //!
@@ -114,6 +125,7 @@
 
 use std::fmt;
 
+mod bound;
 mod codec;
 mod merger;
 mod pane;
@@ -127,7 +139,8 @@ mod cluster;
 #[cfg(test)]
 mod model;
 
-pub use merger::{Merger, PaneStats, Window};
+pub use bound::{prune_map, Pruned};
+pub use merger::{Approx, Merger, PaneStats, Window};
 pub use shard::{Shard, ShardWindow};
 pub use topk::top_k;
 pub use trend::{rank_trends, Trend, TrendSpec};

@@ -1,12 +1,13 @@
 //! The one place where everything meets: per-pane record statistics from every input worker,
 //! late counts, and every shard's per-window results, merged into the emitted [`Window`]s.
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::ops::{AddAssign, SubAssign};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{rank_trends, top_k, ShardWindow, Trend, WindowSpec};
+use crate::{rank_trends, ShardWindow, Trend, WindowSpec};
 
 /// Record statistics of one pane, as sent by one input worker.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,12 +16,20 @@ pub struct PaneStats {
     pub records: u64,
     /// Records with at least one tag.
     pub tagged: u64,
+    /// Past the bound on distinct tags (issue 15): what the sender's own prunes of the pane
+    /// subtracted from every count it sent (`bound.rs`). It is added to every count and error
+    /// of the windows holding the pane: each tag may have lost that much.
+    pub floor: u64,
+    /// The tag occurrences those prunes removed, added to the windows' `tags`.
+    pub dropped: u64,
 }
 
 impl AddAssign for PaneStats {
     fn add_assign(&mut self, other: PaneStats) {
         self.records += other.records;
         self.tagged += other.tagged;
+        self.floor += other.floor;
+        self.dropped += other.dropped;
     }
 }
 
@@ -28,6 +37,8 @@ impl SubAssign for PaneStats {
     fn sub_assign(&mut self, other: PaneStats) {
         self.records -= other.records;
         self.tagged -= other.tagged;
+        self.floor -= other.floor;
+        self.dropped -= other.dropped;
     }
 }
 
@@ -44,7 +55,7 @@ pub struct Window {
     pub tagged: u64,
     /// Tag occurrences.
     pub tags: u64,
-    /// Distinct tags.
+    /// Distinct tags (in an approximate window: the tags its summary holds, a lower bound).
     pub distinct: u64,
     /// Records dropped as late so far: all late counts pushed with a time before the window end.
     pub late: u64,
@@ -56,6 +67,32 @@ pub struct Window {
     /// The trending tags, best first: score descending, then tag ascending by bytes (empty
     /// unless the shards find trends).
     pub trending: Vec<Trend>,
+    /// `None` while every count is exact; past the bound on distinct tags, how far the
+    /// counts may be off (issue 15).
+    pub approx: Option<Approx>,
+}
+
+/// How an approximate window's counts may be off: the guarantees of the heavy-hitters
+/// summaries its panes were pruned to (`bound.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approx {
+    /// The bound on distinct tags per shard and pane (`--max-tags`).
+    pub max_tags: u64,
+    /// No tag missing from the window's summary occurs more than this many times in the
+    /// window, so every tag above it is counted; it is at most `tags / (max_tags + 1)`.
+    pub bound: u64,
+    /// For each row of `top`, the most its count may overstate: the true count is in
+    /// `[count − error, count]`.
+    pub top: Vec<u64>,
+    /// The same for each row of `counts`.
+    pub counts: Vec<u64>,
+}
+
+/// One shard's top list for one window, best first, and its error.
+#[derive(Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Run {
+    top: Vec<(String, u64)>,
+    error: u64,
 }
 
 /// What the shards reported for one window.
@@ -63,8 +100,8 @@ pub struct Window {
 struct Gathered {
     tags: u64,
     distinct: u64,
-    /// The union of the shards' top lists (disjoint: shards hold disjoint tags).
-    top: Vec<(String, u64)>,
+    /// The shards' top lists, each best first (disjoint: shards hold disjoint tags).
+    runs: Vec<Run>,
     /// The union of the shards' trending lists.
     trending: Vec<Trend>,
 }
@@ -83,6 +120,8 @@ pub struct Merger {
     k: usize,
     /// How many tags of each window to keep in `Window::counts` (0: none).
     counts_limit: usize,
+    /// The shards' bound on distinct tags, as reported in [`Approx::max_tags`].
+    max_tags: u64,
     /// First window of the range, once any stats (or shard result) arrived.
     start: Option<u64>,
     /// Last window of the range at the end of input.
@@ -113,6 +152,7 @@ impl Merger {
             spec,
             k,
             counts_limit: 0,
+            max_tags: 0,
             start: None,
             end: 0,
             range: BTreeMap::new(),
@@ -131,6 +171,13 @@ impl Merger {
     /// [`Window::counts`]. The shards must be made with `k >= limit` for this to be exact.
     pub fn with_counts(mut self, limit: usize) -> Self {
         self.counts_limit = limit;
+        self
+    }
+
+    /// The shards' bound on distinct tags, to report in approximate windows
+    /// ([`Approx::max_tags`]); it changes nothing else.
+    pub fn with_max_tags(mut self, max_tags: usize) -> Self {
+        self.max_tags = max_tags as u64;
         self
     }
 
@@ -177,7 +224,14 @@ impl Merger {
         let gathered = self.shards.entry(w.end).or_default();
         gathered.tags += w.tags;
         gathered.distinct += w.distinct;
-        gathered.top.extend(w.top);
+        debug_assert!(
+            w.top.windows(2).all(|p| better(&p[0], &p[1])),
+            "a shard's top is best first"
+        );
+        gathered.runs.push(Run {
+            top: w.top,
+            error: w.error,
+        });
         gathered.trending.extend(w.trending);
     }
 
@@ -279,29 +333,46 @@ impl Merger {
         let mut gathered = self.shards.remove(&end).unwrap_or_default();
         let mut trending = std::mem::take(&mut gathered.trending);
         rank_trends(&mut trending, self.k);
-        let mut ranked = top_k(
-            gathered.top.iter().map(|(t, n)| (t.as_str(), *n)),
-            self.k.max(self.counts_limit),
-        );
+        // The shards' lists are ranked already: merge them, rather than rank them again.
+        let limit = self.k.max(self.counts_limit);
+        let shards_bound = gathered.runs.iter().map(|r| r.error).max().unwrap_or(0);
+        let (mut ranked, mut errors) = merge_runs(gathered.runs, limit);
+        // The senders' floor (their own prunes, issue 15) may be missing from every count.
+        let floor = self.sum.floor;
+        let approx = (floor > 0 || shards_bound > 0).then(|| {
+            for ((_, n), e) in ranked.iter_mut().zip(errors.iter_mut()) {
+                *n += floor;
+                *e += floor;
+            }
+            floor + shards_bound
+        });
         // One ranking serves both: the top-K is the head of the counts.
-        let counts = if self.counts_limit == 0 {
-            Vec::new()
+        let (counts, count_errors) = if self.counts_limit == 0 {
+            (Vec::new(), Vec::new())
         } else {
-            let all = ranked.clone();
+            let all = (ranked.clone(), errors.clone());
             ranked.truncate(self.k);
+            errors.truncate(self.k);
             all
         };
+        let approx = approx.map(|bound| Approx {
+            max_tags: self.max_tags,
+            bound,
+            top: errors,
+            counts: count_errors,
+        });
         Window {
             start_ms: self.spec.window_start_ms(end),
             end_ms: self.spec.window_end_ms(end),
             records: self.sum.records,
             tagged: self.sum.tagged,
-            tags: gathered.tags,
+            tags: gathered.tags + self.sum.dropped,
             distinct: gathered.distinct,
             late: self.late,
             top: ranked,
             counts,
             trending,
+            approx,
         }
     }
 
@@ -320,6 +391,80 @@ impl Merger {
             |sum, &stats| *sum += stats,
         );
         self.cur = target;
+    }
+}
+
+/// Whether row `a` ranks before row `b`: count descending, then tag ascending by bytes.
+fn better(a: &(String, u64), b: &(String, u64)) -> bool {
+    rank_order(a, b) == Ordering::Less
+}
+
+fn rank_order(a: &(String, u64), b: &(String, u64)) -> Ordering {
+    b.1.cmp(&a.1)
+        .then_with(|| a.0.as_bytes().cmp(b.0.as_bytes()))
+}
+
+/// Merges runs, each best first and disjoint, into the `limit` best rows, with each row's
+/// error (its run's): O(rows × log runs), no comparison of rows that are never output.
+fn merge_runs(mut runs: Vec<Run>, limit: usize) -> (Vec<(String, u64)>, Vec<u64>) {
+    let total: usize = runs.iter().map(|r| r.top.len()).sum();
+    let n = limit.min(total);
+    let (mut rows, mut errors) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    if runs.len() == 1 {
+        // One shard (one worker): its list is the answer.
+        let run = runs.pop().expect("one run");
+        let mut top = run.top;
+        top.truncate(n);
+        errors.resize(top.len(), run.error);
+        return (top, errors);
+    }
+    let mut pos = vec![0usize; runs.len()];
+    let mut best: BinaryHeap<Best<'_>> = runs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.top.first().map(|row| Best { row, run: i }))
+        .collect();
+    let mut picked: Vec<(usize, usize)> = Vec::with_capacity(n);
+    while picked.len() < n {
+        let Some(b) = best.pop() else { break };
+        let i = b.run;
+        picked.push((i, pos[i]));
+        pos[i] += 1;
+        if let Some(row) = runs[i].top.get(pos[i]) {
+            best.push(Best { row, run: i });
+        }
+    }
+    drop(best);
+    for (i, p) in picked {
+        rows.push(std::mem::take(&mut runs[i].top[p]));
+        errors.push(runs[i].error);
+    }
+    (rows, errors)
+}
+
+/// A run's next row in [`merge_runs`]: ordered so that the best row is the greatest.
+struct Best<'a> {
+    row: &'a (String, u64),
+    run: usize,
+}
+
+impl PartialEq for Best<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Best<'_> {}
+
+impl PartialOrd for Best<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Best<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        rank_order(other.row, self.row)
     }
 }
 

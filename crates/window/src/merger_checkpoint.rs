@@ -7,19 +7,21 @@
 //!
 //! ```text
 //! k, counts limit, done, start (flag, value), end, cur, late
-//! panes:  count, then each: pane, records, tagged
-//! stats:  count, then each time: time, entries, then each: pane, records, tagged
+//! panes:  count, then each: pane, records, tagged, floor, dropped
+//! stats:  count, then each time: time, entries, then each: pane, records, tagged, floor,
+//!         dropped
 //! late:   count, then each: time, n
-//! shards: count, then each window: end, tags, distinct, top length, then (tag, count)s
+//! shards: count, then each window: end, tags, distinct, runs, then each run (a shard's
+//!         top list): error, length, then (tag, count)s; then the trending rows
 //! ```
 //!
 //! The running sum of the window's stats is not stored: restore adds up the panes. Lists
-//! whose order is that of arrival (the stats of one time, a window's shard tops) are sorted,
+//! whose order is that of arrival (the stats of one time, a window's shard runs) are sorted,
 //! so that the bytes depend on what was delivered, not on the order it came in.
 
 use std::collections::BTreeMap;
 
-use super::{min_some, Gathered, Merger, PaneStats};
+use super::{better, min_some, Gathered, Merger, PaneStats, Run};
 use crate::codec::{Reader, Writer, MERGER};
 use crate::WindowSpec;
 
@@ -48,22 +50,30 @@ impl Merger {
         w.u64(self.panes.len() as u64);
         for (&pane, stats) in &self.panes {
             w.u64(pane);
-            w.u64(stats.records);
-            w.u64(stats.tagged);
+            write_stats(&mut w, stats);
         }
         w.u64(self.stats.range(..before).count() as u64);
         // Sorted: the order in which senders' stats for one time arrived changes nothing.
         let mut sorted = Vec::new();
         for (&time, entries) in self.stats.range(..before) {
             sorted.clear();
-            sorted.extend(entries.iter().map(|&(p, st)| (p, st.records, st.tagged)));
+            sorted.extend(
+                entries
+                    .iter()
+                    .map(|&(p, st)| (p, st.records, st.tagged, st.floor, st.dropped)),
+            );
             sorted.sort_unstable();
             w.u64(time);
             w.u64(sorted.len() as u64);
-            for &(pane, records, tagged) in &sorted {
+            for &(pane, records, tagged, floor, dropped) in &sorted {
                 w.u64(pane);
-                w.u64(records);
-                w.u64(tagged);
+                let st = PaneStats {
+                    records,
+                    tagged,
+                    floor,
+                    dropped,
+                };
+                write_stats(&mut w, &st);
             }
         }
         w.u64(self.late_stash.range(..before).count() as u64);
@@ -76,12 +86,17 @@ impl Merger {
             w.u64(end);
             w.u64(gathered.tags);
             w.u64(gathered.distinct);
-            let mut top: Vec<&(String, u64)> = gathered.top.iter().collect();
-            top.sort_unstable();
-            w.u64(top.len() as u64);
-            for (tag, n) in top {
-                w.bytes(tag.as_bytes());
-                w.u64(*n);
+            // Runs come in the order the shards sent them: sorted, they depend on what was sent.
+            let mut runs: Vec<&Run> = gathered.runs.iter().collect();
+            runs.sort_unstable();
+            w.u64(runs.len() as u64);
+            for run in runs {
+                w.u64(run.error);
+                w.u64(run.top.len() as u64);
+                for (tag, n) in &run.top {
+                    w.bytes(tag.as_bytes());
+                    w.u64(*n);
+                }
             }
             let mut trending: Vec<_> = gathered.trending.iter().collect();
             trending.sort_unstable_by(|a, b| a.tag.cmp(&b.tag));
@@ -119,18 +134,21 @@ impl Merger {
             return Err(r.bad(format_args!("{} is not a window end", m.cur)));
         }
         // Every sum the merger keeps is a sum of some of these: if they fit, none overflows.
-        let (mut records, mut tagged, mut late) = (0u64, 0u64, m.late);
+        let mut sums = [0u64; 4];
+        let mut late = m.late;
         let mut stats = |r: &mut Reader| -> Result<PaneStats, String> {
             let st = PaneStats {
                 records: r.u64()?,
                 tagged: r.u64()?,
+                floor: r.u64()?,
+                dropped: r.u64()?,
             };
-            records = records
-                .checked_add(st.records)
-                .ok_or_else(|| r.bad("counts overflow"))?;
-            tagged = tagged
-                .checked_add(st.tagged)
-                .ok_or_else(|| r.bad("counts overflow"))?;
+            for (sum, v) in sums
+                .iter_mut()
+                .zip([st.records, st.tagged, st.floor, st.dropped])
+            {
+                *sum = sum.checked_add(v).ok_or_else(|| r.bad("counts overflow"))?;
+            }
             Ok(st)
         };
         let lo = m.cur.saturating_sub(w);
@@ -177,13 +195,25 @@ impl Merger {
             let mut g = Gathered {
                 tags: r.u64()?,
                 distinct: r.u64()?,
-                top: Vec::new(),
+                runs: Vec::new(),
                 trending: Vec::new(),
             };
             for _ in 0..r.count(2)? {
-                let tag =
-                    std::str::from_utf8(r.bytes()?).map_err(|_| r.bad("a tag is not UTF-8"))?;
-                g.top.push((tag.to_owned(), r.u64()?));
+                let mut run = Run {
+                    error: r.u64()?,
+                    top: Vec::new(),
+                };
+                for _ in 0..r.count(2)? {
+                    let tag =
+                        std::str::from_utf8(r.bytes()?).map_err(|_| r.bad("a tag is not UTF-8"))?;
+                    run.top.push((tag.to_owned(), r.u64()?));
+                }
+                if !run.top.windows(2).all(|p| better(&p[0], &p[1])) {
+                    return Err(r.bad(format_args!(
+                        "a shard's list for window {end} is not ranked"
+                    )));
+                }
+                g.runs.push(run);
             }
             for _ in 0..r.count(5)? {
                 let tag =
@@ -212,6 +242,12 @@ impl Merger {
             return Err("merger checkpoint is inconsistent: a finished merger holds data".into());
         }
         Ok(m)
+    }
+}
+
+fn write_stats(w: &mut Writer, st: &PaneStats) {
+    for v in [st.records, st.tagged, st.floor, st.dropped] {
+        w.u64(v);
     }
 }
 

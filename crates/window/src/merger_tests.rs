@@ -6,7 +6,11 @@ fn spec() -> WindowSpec {
 }
 
 fn stats(records: u64, tagged: u64) -> PaneStats {
-    PaneStats { records, tagged }
+    PaneStats {
+        records,
+        tagged,
+        ..PaneStats::default()
+    }
 }
 
 fn ends(windows: &[Window]) -> Vec<u64> {
@@ -21,6 +25,7 @@ fn shard_window(end: u64, top: &[(&str, u64)], distinct: u64, tags: u64) -> Shar
         distinct,
         tags,
         trending: Vec::new(),
+        error: 0,
     }
 }
 
@@ -295,7 +300,7 @@ mod fuzz {
             header in any::<bool>(),
         ) {
             if header {
-                bytes.splice(0..0, *b"TSwm\x01");
+                bytes.splice(0..0, *b"TSwm\x02");
             }
             prop_assert!(Merger::restore(spec(), 2, 5, &bytes).is_err());
         }
@@ -317,4 +322,84 @@ mod fuzz {
             }
         }
     }
+}
+
+fn bounded_shard(end: u64, top: &[(&str, u64)], tags: u64, error: u64) -> ShardWindow {
+    ShardWindow {
+        error,
+        ..shard_window(end, top, top.len() as u64, tags)
+    }
+}
+
+#[test]
+fn issue_15_runs_merge_with_their_errors_and_the_senders_floor() {
+    let mut m = Merger::new(spec(), 2).with_counts(10).with_max_tags(20_000);
+    let st = PaneStats {
+        records: 9,
+        tagged: 9,
+        floor: 2,
+        dropped: 5,
+    };
+    m.push_stats(0, 0, st);
+    m.push_shard(bounded_shard(1, &[("b", 7), ("d", 4)], 11, 1));
+    m.push_shard(bounded_shard(1, &[("a", 7), ("c", 6), ("e", 1)], 14, 0));
+    let w = m.advance(Some(1)).remove(0);
+    let rows = |r: &[(String, u64)]| {
+        r.iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect::<Vec<_>>()
+    };
+    // Ranked by count (each plus the senders' floor 2), then tag; each with its shard's error.
+    assert_eq!(rows(&w.counts), ["a 9", "b 9", "c 8", "d 6", "e 3"]);
+    assert_eq!(rows(&w.top), ["a 9", "b 9"]);
+    let a = w.approx.expect("approximate");
+    assert_eq!((a.max_tags, a.bound), (20_000, 3));
+    assert_eq!(a.counts, [2, 3, 2, 3, 2]);
+    assert_eq!(a.top, [2, 3]);
+    assert_eq!((w.tags, w.distinct), (11 + 14 + 5, 5));
+}
+
+#[test]
+fn issue_15_a_window_is_exact_until_something_was_pruned() {
+    let mut m = Merger::new(spec(), 3);
+    m.push_stats(0, 0, stats(1, 1));
+    m.push_shard(shard_window(1, &[("a", 1)], 1, 1));
+    m.push_stats(
+        1,
+        1,
+        PaneStats {
+            floor: 1,
+            dropped: 2,
+            ..stats(2, 2)
+        },
+    );
+    m.push_shard(bounded_shard(2, &[("a", 1)], 3, 0));
+    let ws = m.advance(Some(2));
+    assert_eq!(ws[0].approx, None);
+    let a = ws[1].approx.as_ref().expect("the senders pruned pane 1");
+    assert_eq!((a.bound, &a.top[..]), (1, &[1][..]));
+    assert_eq!((ws[1].top[0].1, ws[1].tags), (2, 5));
+}
+
+#[test]
+fn issue_15_runs_and_floors_survive_a_checkpoint() {
+    let mut m = Merger::new(spec(), 2).with_counts(5);
+    m.push_stats(
+        0,
+        0,
+        PaneStats {
+            floor: 2,
+            dropped: 5,
+            ..stats(3, 3)
+        },
+    );
+    m.push_shard(bounded_shard(1, &[("b", 7), ("d", 4)], 11, 1));
+    m.push_shard(bounded_shard(1, &[("a", 7)], 7, 0));
+    let mut bytes = Vec::new();
+    m.snapshot(1, &mut bytes);
+    let mut back = Merger::restore(spec(), 2, 5, &bytes).unwrap();
+    let mut again = Vec::new();
+    back.snapshot(1, &mut again);
+    assert_eq!(again, bytes);
+    assert_eq!(back.advance(None), m.advance(None));
 }

@@ -75,6 +75,7 @@ pub(crate) fn shard_windows(
                 tags: counts.values().sum(),
                 top: ranked(counts, k),
                 trending: Vec::new(),
+                error: 0,
             });
         }
     }
@@ -133,6 +134,7 @@ pub(crate) fn windows(spec: &WindowSpec, k: usize, pushed: &Pushed) -> Vec<Windo
             top: ranked(counts, k),
             trending: Vec::new(),
             counts: Vec::new(),
+            approx: None,
         });
         e += s;
     }
@@ -150,6 +152,7 @@ mod tests {
         let one = PaneStats {
             records: 1,
             tagged: 1,
+            ..PaneStats::default()
         };
         let pushed = Pushed {
             data: [(0, "a"), (1, "a"), (1, "b"), (6, "b")]

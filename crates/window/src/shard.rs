@@ -14,11 +14,17 @@
 //! bytes at 10^7 distinct 12-byte tags in one pane (`examples/state_size.rs`); each further
 //! pane holding a tag adds an 8-byte entry to that pane's table (about 15 bytes with the
 //! table's slack).
+//!
+//! With a bound on distinct tags ([`Shard::with_max_tags`], issue 15) a pane that would hold
+//! more than N tags after its data is applied is pruned to a Misra–Gries summary
+//! (`bound.rs`): the window then sums summaries, and reports each count as an upper bound
+//! with its error. Below the bound nothing is pruned and nothing changes.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bound::Pruned;
 use crate::pane::Pane;
 use crate::tags::{TagId, TagTable, SPILLED};
 use crate::trend::{Trend, TrendSpec, Trends};
@@ -37,6 +43,10 @@ pub struct ShardWindow {
     pub tags: u64,
     /// The shard's trending tags, best first (empty without trends; see [`Shard::with_trends`]).
     pub trending: Vec<Trend>,
+    /// Past the bound on distinct tags (issue 15): the most each count of `top` may overstate
+    /// (the truth is in `[count − error, count]`), which is also the most occurrences a tag of
+    /// this shard left out of the window's summary may have. 0 while every count is exact.
+    pub error: u64,
 }
 
 /// One shard's sliding-window state over the tags routed to it.
@@ -56,6 +66,8 @@ pub struct Shard {
     done: bool,
     /// Distinct authors and baselines, when trends are on.
     trends: Option<Trends>,
+    /// The bound on distinct tags per pane (`None`: exact at any cardinality).
+    max_tags: Option<usize>,
 }
 
 /// Data delivered at one time for one pane: `(tag, n)`, 8 bytes a datum. An `n` of
@@ -106,7 +118,23 @@ impl Shard {
             stash: BTreeMap::new(),
             done: false,
             trends: None,
+            max_tags: None,
         }
+    }
+
+    /// Bounds the distinct tags of every pane to `max_tags` (issue 15): past it a pane is
+    /// pruned to a mergeable heavy-hitters summary (`bound.rs`), and the windows holding it
+    /// report upper bounds with an error. While no pane exceeds it, the output is exactly that
+    /// of an unbounded shard. A window sums its panes' summaries, so it holds at most
+    /// `window_panes × max_tags` tags.
+    pub fn with_max_tags(mut self, max_tags: usize) -> Self {
+        self.max_tags = Some(max_tags.max(1));
+        self
+    }
+
+    /// The bound on distinct tags per pane, if any ([`Shard::with_max_tags`]).
+    pub fn max_tags(&self) -> Option<usize> {
+        self.max_tags
     }
 
     /// Also finds each window's trending tags (`crate::trend`), counting distinct authors
@@ -162,17 +190,26 @@ impl Shard {
             if let Some(t) = self.trends.as_mut() {
                 t.apply_before(self.cur, &self.spec);
             }
-            if self.tags.distinct() > 0 {
+            // A window whose every tag was pruned away still reports its total and floor.
+            if self.tags.distinct() > 0 || self.tags.pruned().dropped > 0 {
                 let trending = match self.trends.as_mut() {
                     Some(t) => t.score(self.cur, self.spec.slide_panes(), self.tags.counts()),
                     None => Vec::new(),
                 };
+                // Past the bound a count is the summed counters plus the window's floor:
+                // the upper bound of the true count (`bound.rs`).
+                let floor = self.tags.pruned().floor;
+                let mut top = self.tags.top(self.k);
+                if floor > 0 {
+                    top.iter_mut().for_each(|(_, n)| *n += floor);
+                }
                 out.push(ShardWindow {
                     end: self.cur,
-                    top: self.tags.top(self.k),
+                    top,
                     distinct: self.tags.distinct() as u64,
                     tags: self.tags.total(),
                     trending,
+                    error: floor,
                 });
             }
             // Never jump past the first open window: later data may still count in it.
@@ -201,6 +238,21 @@ impl Shard {
             self.tags.compact_arena();
         }
         out
+    }
+
+    /// Heap bytes of the window state, from the capacities of its tables: tags, panes,
+    /// stash and trends (a tree node is counted as 64 bytes an entry). What `/metrics`
+    /// reports as window state: it follows the bound on distinct tags, where the process's
+    /// resident size also holds freed memory the allocator keeps.
+    pub fn state_bytes(&self) -> u64 {
+        const NODE: usize = 64;
+        let panes: usize = self.panes.values().map(|p| p.heap_bytes() + NODE).sum();
+        let stash: usize = (self.stash.values())
+            .map(|b| b.data.capacity() * 8 + b.big.capacity() * 8 + NODE)
+            .sum();
+        // A (tag, author) pair: 16 bytes, a control byte and the table's slack.
+        let trends = self.trends.as_ref().map_or(0, |t| t.pairs() * 24);
+        (self.tags.heap_bytes() + panes + stash + trends) as u64
     }
 
     /// Distinct tags held (in open windows, later panes or the stash), for metrics.
@@ -239,6 +291,30 @@ impl Shard {
                 }
             }
             counts.trim();
+            if let Some(cap) = self.max_tags {
+                // After each delivery time's data, in time order: where a pane is pruned
+                // depends on the data alone, not on when `advance` was called.
+                let counted = pane < end;
+                let (tags, trends) = (&mut self.tags, &mut self.trends);
+                let mut gone = Vec::new();
+                let pruned = counts.prune(cap, |id, lost, left| {
+                    if counted {
+                        tags.sub(id, lost);
+                    }
+                    if left {
+                        if trends.is_some() {
+                            gone.push(crate::trend::key(tags.tag(id)));
+                        }
+                        tags.release(id);
+                    }
+                });
+                if let Some(p) = pruned {
+                    if counted {
+                        tags.count_pruned(p, true);
+                    }
+                    pane_pruned(trends, pane, p, &gone);
+                }
+            }
         }
     }
 
@@ -282,11 +358,15 @@ impl Shard {
                     }
                     tags.release(id);
                 }
+                if counted {
+                    tags.count_pruned(pane.pruned, false);
+                }
             },
             |tags, pane| {
                 for (id, n) in pane.iter() {
                     tags.add(id, n);
                 }
+                tags.count_pruned(pane.pruned, true);
             },
         );
         self.cur = target;
@@ -312,6 +392,7 @@ impl Shard {
         let mut counted = Vec::new();
         for (&pane, counts) in self.panes.iter_mut() {
             let mut renumbered = Pane::with_capacity(counts.len());
+            renumbered.pruned = counts.pruned;
             for (id, n) in counts.iter() {
                 renumbered.add(renumber(id), n);
             }
@@ -328,6 +409,7 @@ impl Shard {
         for (id, n) in counted {
             new.add(id, n);
         }
+        new.count_pruned(old.pruned(), true);
         self.tags = new;
     }
 
@@ -343,13 +425,27 @@ impl Shard {
         assert!(self
             .panes
             .values()
-            .all(|c| c.len() > 0 && c.iter().all(|(_, n)| n > 0)));
+            .all(|c| (c.len() > 0 || c.pruned.floor > 0) && c.iter().all(|(_, n)| n > 0)));
+        assert!(
+            self.panes.values().all(|c| match self.max_tags {
+                Some(cap) => c.len() <= cap,
+                None => c.pruned == Pruned::default(),
+            }),
+            "panes are within the bound, and only pruned with one"
+        );
         let mut sum: std::collections::HashMap<&str, u64> = Default::default();
+        let mut pruned = Pruned::default();
         for (_, counts) in self.panes.range(lo..self.cur) {
             for (id, n) in counts.iter() {
                 *sum.entry(self.tags.tag(id)).or_default() += n;
             }
+            pruned.add(counts.pruned);
         }
+        assert_eq!(
+            pruned,
+            self.tags.pruned(),
+            "the window's floor sums its panes'"
+        );
         let mut refs = vec![0u32; self.tags.slots()];
         let pane_ids = self.panes.values().flat_map(|c| c.iter().map(|(id, _)| id));
         let stash_ids = self.stash.values().flat_map(|d| d.iter().map(|(id, _)| id));
@@ -379,6 +475,16 @@ impl Shard {
             assert!(self.panes.is_empty() && self.stash.is_empty() && self.tags.live() == 0);
         }
     }
+}
+
+/// Hook (issue 15 for issue 14): `pane` of this shard was pruned to its bound by `p`, and
+/// the tags with trend keys `gone` left its summary. Per-tag state kept per pane (the
+/// distinct authors of trends) can drop those tags' entries of that pane: each had at most
+/// `p.floor` occurrences there since the first prune of the pane, so at most that many
+/// distinct authors, and the window's floor bounds them as it bounds their counts
+/// (`bound.rs`). Trends keep their pairs for now; the lead wires them here.
+fn pane_pruned(trends: &mut Option<Trends>, pane: u64, p: Pruned, gone: &[u64]) {
+    let _ = (trends, pane, p, gone);
 }
 
 #[path = "shard_checkpoint.rs"]

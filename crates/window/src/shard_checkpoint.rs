@@ -6,17 +6,17 @@
 //! `codec.rs`; the body is:
 //!
 //! ```text
-//! k, done, cur
+//! k, max tags (0: none), done, cur
 //! tags:   count, then each tag's bytes                (the referenced tags, by id order)
 //! panes:  count, then each: pane, entries, then each: tag index (delta from the previous
-//!         one, ascending), count
+//!         one, ascending), count; then the pane's floor and dropped occurrences (issue 15)
 //! stash:  count, then each (time, pane) group: time, pane, data, then each: tag index, n
 //! ```
 //!
 //! The same state gives the same bytes, and restoring a snapshot and taking it again at the
 //! same time gives it back byte for byte.
 
-use super::{Batch, Pane, Shard, TagId, TagTable};
+use super::{Batch, Pane, Pruned, Shard, TagId, TagTable};
 use crate::codec::{Reader, Writer, SHARD};
 use crate::trend::{TrendSpec, Trends};
 use crate::WindowSpec;
@@ -31,6 +31,7 @@ impl Shard {
     pub fn snapshot(&self, before: u64, out: &mut Vec<u8>) {
         let mut w = Writer::begin(out, SHARD, &self.spec);
         w.u64(self.k as u64);
+        w.u64(self.max_tags.unwrap_or(0) as u64);
         w.bool(self.done);
         w.u64(self.cur);
         let stash = || self.stash.range(..(before, 0));
@@ -65,6 +66,8 @@ impl Shard {
                 w.u64(n);
                 prev = i;
             }
+            w.u64(counts.pruned.floor);
+            w.u64(counts.pruned.dropped);
         }
         w.u64(stash().count() as u64);
         for (&(time, pane), data) in stash() {
@@ -101,6 +104,10 @@ impl Shard {
     ) -> Result<Shard, String> {
         let mut r = Reader::open(bytes, SHARD, &spec)?;
         r.param("k", k)?;
+        let max_tags = match r.u64()? {
+            0 => None,
+            m => Some(usize::try_from(m).map_err(|_| r.bad("a bound past memory"))?),
+        };
         let done = r.bool()?;
         let cur = r.u64()?;
         let (w, s) = (spec.window_panes(), spec.slide_panes());
@@ -108,7 +115,7 @@ impl Shard {
             return Err(r.bad(format_args!("{cur} is not a window end")));
         }
         let mut shard = Shard::new(spec, k);
-        (shard.cur, shard.done) = (cur, done);
+        (shard.cur, shard.done, shard.max_tags) = (cur, done, max_tags);
         // Each tag holds one extra reference until the end, to find unused ones.
         let tags = r.count(1)?;
         if tags >= u32::MAX as usize {
@@ -132,8 +139,8 @@ impl Shard {
         };
         // The sum of every count: if it fits, no window or pane sum can overflow.
         let mut total = 0u64;
-        let mut count = |r: &mut Reader| match r.u64()? {
-            0 => Err(r.bad("a count of 0")),
+        let mut count = |r: &mut Reader, zero: bool| match r.u64()? {
+            0 if !zero => Err(r.bad("a count of 0")),
             n => {
                 total = total
                     .checked_add(n)
@@ -161,15 +168,44 @@ impl Shard {
                 }
                 i = i.saturating_add(step);
                 let id = tag(&r, i)?;
-                let n = count(&mut r)?;
+                let n = count(&mut r, false)?;
                 shard.tags.retain(id);
                 counts.add(id, n);
                 if pane < cur {
                     shard.tags.add(id, n);
                 }
             }
-            if len == 0 {
+            let pruned = Pruned {
+                floor: r.u64()?,
+                dropped: count(&mut r, true)?,
+            };
+            // Every prune removes at least its threshold: no floor without dropped
+            // occurrences, and none above them.
+            if pruned.floor > pruned.dropped || (pruned.floor == 0) != (pruned.dropped == 0) {
+                return Err(r.bad(format_args!(
+                    "pane {pane} has floor {} with {} dropped",
+                    pruned.floor, pruned.dropped
+                )));
+            }
+            match max_tags {
+                None if pruned.floor > 0 => {
+                    return Err(r.bad(format_args!(
+                        "pane {pane} was pruned by a shard with no bound"
+                    )));
+                }
+                Some(m) if len > m => {
+                    return Err(r.bad(format_args!(
+                        "pane {pane} holds {len} tags, past its bound {m}"
+                    )));
+                }
+                _ => {}
+            }
+            if len == 0 && pruned.floor == 0 {
                 return Err(r.bad(format_args!("pane {pane} is empty")));
+            }
+            counts.pruned = pruned;
+            if pane < cur {
+                shard.tags.count_pruned(pruned, true);
             }
             shard.panes.insert(pane, counts);
         }
@@ -192,7 +228,7 @@ impl Shard {
             for _ in 0..len {
                 let i = r.u64()?;
                 let id = tag(&r, i)?;
-                let n = count(&mut r)?;
+                let n = count(&mut r, false)?;
                 shard.tags.retain(id);
                 data.push(id, n);
             }

@@ -297,7 +297,7 @@ mod fuzz {
             header in any::<bool>(),
         ) {
             if header {
-                bytes.splice(0..0, *b"TSws\x01");
+                bytes.splice(0..0, *b"TSws\x02");
             }
             prop_assert!(Shard::restore(spec(), 3, &bytes).is_err());
         }
@@ -320,4 +320,137 @@ mod fuzz {
             }
         }
     }
+}
+
+fn with_errors(w: &ShardWindow) -> (Vec<(&str, u64)>, u64) {
+    (top(w), w.error)
+}
+
+#[test]
+fn issue_15_a_pane_past_the_bound_becomes_a_summary() {
+    let mut shard = Shard::new(spec(), 3).with_max_tags(2);
+    for (tag, n) in [("a", 5), ("b", 3), ("c", 1), ("d", 1)] {
+        shard.push(0, 0, tag, n);
+    }
+    // The third largest count, 1, leaves every count: c and d are gone, the floor is 1.
+    let results = shard.advance(Some(1));
+    assert_eq!(with_errors(&results[0]), (vec![("a", 5), ("b", 3)], 1));
+    assert_eq!((results[0].distinct, results[0].tags), (2, 10));
+    shard.check();
+    shard.push(1, 1, "e", 1);
+    let results = shard.advance(Some(2));
+    // a's counter is 4 and the window's floor 1: 5, its true count; e (truth 1) shows 2.
+    assert_eq!(
+        with_errors(&results[0]),
+        (vec![("a", 5), ("b", 3), ("e", 2)], 1)
+    );
+    assert_eq!(results[0].tags, 11);
+    shard.check();
+    // Pane 0 leaves after window 6: the rest is exact again.
+    let results = shard.advance(Some(7));
+    assert_eq!(with_errors(&results[4]), (vec![("e", 1)], 0));
+    assert_eq!(shard.max_tags(), Some(2));
+}
+
+#[test]
+fn issue_15_a_pane_pruned_to_nothing_still_reports_its_floor_and_total() {
+    let mut shard = Shard::new(spec(), 3).with_max_tags(1);
+    shard.push(0, 0, "x", 1);
+    shard.push(0, 0, "y", 1);
+    let results = shard.advance(None);
+    assert_eq!(ends(&results), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        (results[0].top.len(), results[0].error, results[0].tags),
+        (0, 1, 2)
+    );
+}
+
+#[test]
+fn issue_15_below_the_bound_nothing_changes() {
+    let push = |shard: &mut Shard| {
+        for pane in 0..12u64 {
+            for i in 0..(pane % 5 + 1) {
+                shard.push(pane, pane, &format!("t{}", (i * 7 + pane) % 9), 1 + i % 3);
+            }
+        }
+    };
+    let (mut exact, mut bounded) = (
+        Shard::new(spec(), 4),
+        Shard::new(spec(), 4).with_max_tags(5),
+    );
+    push(&mut exact);
+    push(&mut bounded);
+    let want = exact.advance(None);
+    assert!(want.iter().all(|w| w.error == 0));
+    assert_eq!(bounded.advance(None), want);
+}
+
+#[test]
+fn issue_15_a_bounded_shard_survives_a_checkpoint() {
+    let mut shard = Shard::new(spec(), 3).with_max_tags(2);
+    for (tag, n) in [("a", 5), ("b", 3), ("c", 1), ("d", 1)] {
+        shard.push(0, 0, tag, n);
+    }
+    shard.push(1, 1, "c", 2);
+    shard.advance(Some(1));
+    let bytes = snapshot(&shard, 1);
+    let mut restored = Shard::restore(spec(), 3, &bytes).unwrap();
+    restored.check();
+    assert_eq!(
+        restored.max_tags(),
+        Some(2),
+        "the bound is in the checkpoint"
+    );
+    assert_eq!(snapshot(&restored, 1), bytes);
+    restored.push(1, 1, "c", 2);
+    assert_eq!(restored.advance(None), shard.advance(None));
+    // The same bytes claiming no bound: a pruned pane cannot be.
+    let mut unbounded = bytes.clone();
+    // After the header (13 bytes), the shape (3 + 2 + 2 varint bytes) and k (1).
+    assert_eq!(unbounded[13 + 7 + 1], 2);
+    unbounded[13 + 7 + 1] = 0;
+    crate::codec::reseal(&mut unbounded);
+    assert_eq!(
+        Shard::restore(spec(), 3, &unbounded).unwrap_err(),
+        "shard checkpoint is inconsistent: pane 0 was pruned by a shard with no bound"
+    );
+    let mut tighter = bytes;
+    tighter[13 + 7 + 1] = 1;
+    crate::codec::reseal(&mut tighter);
+    assert_eq!(
+        Shard::restore(spec(), 3, &tighter).unwrap_err(),
+        "shard checkpoint is inconsistent: pane 0 holds 2 tags, past its bound 1"
+    );
+}
+
+#[test]
+fn issue_15_state_follows_the_bound_not_the_flood() {
+    let flood = |shard: &mut Shard| {
+        for pane in 0..6u64 {
+            // One sender's batch per pane, as a pruning sender would send it: 2 000 tags.
+            for i in 0..2_000u64 {
+                shard.push(pane, pane, &format!("#flood{pane}x{i}"), 1 + i % 3);
+            }
+            shard.push(pane, pane, "#steady", 100);
+            shard.advance(Some(pane + 1));
+        }
+        shard.state_bytes()
+    };
+    let exact = flood(&mut Shard::new(spec(), 3));
+    let mut shard = Shard::new(spec(), 3).with_max_tags(100);
+    let bounded = flood(&mut shard);
+    shard.check();
+    assert!(
+        shard.distinct_in_state() <= 6 * 100,
+        "{}",
+        shard.distinct_in_state()
+    );
+    assert!(bounded * 10 < exact, "bounded {bounded} B, exact {exact} B");
+    // Window 7 holds panes 1 to 5: the heavy tag was counted since before each prune, so its
+    // count is exact, with the error of the 5 panes' floors (3 each).
+    let w = shard.advance(Some(7)).remove(0);
+    assert_eq!(
+        (w.top[0].clone(), w.error),
+        (("#steady".to_owned(), 500), 15)
+    );
 }

@@ -33,6 +33,8 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
+use crate::bound::Pruned;
+
 /// Dense id of an interned tag.
 pub(crate) type TagId = u32;
 
@@ -169,6 +171,9 @@ pub(crate) struct TagTable {
     distinct: usize,
     /// Sum of the window counts.
     total: u64,
+    /// Summed over the panes of the current window: what their prunes subtracted (the
+    /// window's floor) and removed (`bound.rs`). Zero while every pane is exact.
+    pruned: Pruned,
 }
 
 impl TagTable {
@@ -300,14 +305,38 @@ impl TagTable {
         self.distinct
     }
 
-    /// Tag occurrences in the current window.
+    /// Tag occurrences in the current window: the counts, plus what prunes removed.
     pub(crate) fn total(&self) -> u64 {
-        self.total
+        self.total + self.pruned.dropped
+    }
+
+    /// What prunes took from the panes of the current window.
+    pub(crate) fn pruned(&self) -> Pruned {
+        self.pruned
+    }
+
+    /// A pane's prunes enter the current window (`enter`) or leave it.
+    pub(crate) fn count_pruned(&mut self, p: Pruned, enter: bool) {
+        if enter {
+            self.pruned.add(p);
+        } else {
+            self.pruned.floor -= p.floor;
+            self.pruned.dropped -= p.dropped;
+        }
     }
 
     /// Live (interned) tags: those in the window, in later panes or in the stash.
     pub(crate) fn live(&self) -> usize {
         self.ids.len()
+    }
+
+    /// Heap bytes of the table: slots, index (a 4-byte id and a control byte a bucket), tag
+    /// bytes and spilled counts, by capacity.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.ids.capacity() * 5
+            + self.arena.capacity()
+            + self.big.capacity() * 17
     }
 
     /// Slots allocated, live or free: the table's size in memory.
