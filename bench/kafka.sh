@@ -4,7 +4,9 @@
 # (.ci/tansu.sh), then replayed with `?end=latest` in event time with 1 and 2 workers, REPEAT
 # runs each, beside the same stream replayed from a file. Checks every run's windows are
 # byte-identical, prints a table and writes bench-runs/<date>-<machine>/kafka-{raw.csv,summary.md}.
-# usage: bench/kafka.sh [COUNT] [REPEAT]
+# ALSO="NAME=BINARY …" replays the same topic with other builds of tagstream too (source
+# kafka-NAME), interleaved with this one's runs: a before/after on the same broker and load.
+# usage: [ALSO="before=/path/to/tagstream"] bench/kafka.sh [COUNT] [REPEAT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-2000000}
@@ -12,6 +14,13 @@ repeat=${2:-3}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tagstream-target}"
 cargo build --release -q
 bin="$CARGO_TARGET_DIR/release/tagstream"
+declare -A bins=([file]=$bin [kafka]=$bin)
+sources=(file kafka)
+for nb in ${ALSO:-}; do
+  [ -x "${nb#*=}" ] || { echo "ALSO: ${nb#*=} is not an executable" >&2; exit 1; }
+  bins[kafka-${nb%%=*}]=${nb#*=}
+  sources+=("kafka-${nb%%=*}")
+done
 . .ci/tansu.sh
 tansu_start 39092
 work=$(mktemp -d /tmp/tagstream-bench-kafka.XXXXXX)
@@ -27,13 +36,13 @@ dir=bench-runs/$(date -u +%Y-%m-%d)-$machine
 mkdir -p "$dir"
 csv=$dir/kafka-raw.csv
 echo "source,workers,run,records,seconds,records_per_s,mb_per_s" > "$csv"
-for source in file kafka; do
-  uri="kafka://$broker/tweets?end=latest"
-  [ $source = file ] && uri=$work/tweets.jsonl
-  for w in 1 2; do
-    for r in $(seq 1 "$repeat"); do
+for w in 1 2; do
+  for r in $(seq 1 "$repeat"); do
+    for source in "${sources[@]}"; do
+      uri="kafka://$broker/tweets?end=latest"
+      [ $source = file ] && uri=$work/tweets.jsonl
       out=$work/$source-$w-$r.jsonl
-      line=$("$bin" run --source "$uri" --format jsonl --time event --workers $w \
+      line=$("${bins[$source]}" run --source "$uri" --format jsonl --time event --workers $w \
                --out "$out" --tui off --db none 2>&1 | grep 'done: windows')
       cmp -s "$out" "$work/file-1-1.jsonl" ||
         { echo "windows of $source, $w workers, run $r differ from the file's" >&2; exit 1; }
@@ -58,6 +67,8 @@ done
        "stream as a file. Every run's windows are byte-identical. Figures from the run's closing line" \
        "(records ÷ wall time from the engine's start to the last window)."
   echo
+  [ -n "${ALSO:-}" ] && echo "Other builds replayed from the same topic (source kafka-NAME), run for run" \
+       "between this build's: \`ALSO=\"${ALSO}\"\`." && echo
   echo "Produce: $produced"
   echo
   echo "| source | workers | best messages/s | median messages/s | best MB/s | runs |"
