@@ -21,6 +21,8 @@ for nb in ${ALSO:-}; do
   bins[kafka-${nb%%=*}]=${nb#*=}
   sources+=("kafka-${nb%%=*}")
 done
+# Anything else running on these cores shows in every figure: the load is written down.
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 . .ci/tansu.sh
 tansu_start 39092
 work=$(mktemp -d /tmp/tagstream-bench-kafka.XXXXXX)
@@ -69,6 +71,8 @@ done
   echo
   [ -n "${ALSO:-}" ] && echo "Other builds replayed from the same topic (source kafka-NAME), run for run" \
        "between this build's: \`ALSO=\"${ALSO}\"\`." && echo
+  echo "Load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo
   echo "Produce: $produced"
   echo
   echo "| source | workers | best messages/s | median messages/s | best MB/s | runs |"
