@@ -24,7 +24,7 @@ use crate::sources::{Chunk, SourceContext};
 /// partitions, one worker, tansu on the same 2 cores: 1 MB ran about 1.4x as fast as 4 MB or
 /// 16 MB (a worker waits less for the first chunk of a smaller response); 256 KB was no
 /// faster and cost the broker 40% more CPU.
-const FETCH_BYTES: i32 = 1 << 20;
+pub const FETCH_BYTES: i32 = 1 << 20;
 /// Chunks queued between a partition's task and its worker: with chunks of at most 1 MB, up
 /// to about 8 MB of messages per partition read ahead (what librdkafka's queue held here).
 pub const QUEUE: usize = 8;

@@ -145,11 +145,17 @@ async fn plan(client: &Client, spec: &KafkaSpec, p: i32) -> Result<Plan, String>
         .map_err(|_| format!("{name}: partition {p}: no answer to ListOffsets"))?
         .map_err(|e| format!("{name}: partition {p}: {}", one_line(&e)))?;
     // The listed high watermark may fall inside the last batch (see the module docs): a fetch
-    // from it, held for no time, reads the rest of that batch and says where the log ends.
-    let end = match tokio::time::timeout(TIMEOUT, pc.fetch_records(listed, 1..1024, 0)).await {
-        Ok(Ok((_, high))) => high.max(listed),
-        _ => listed,
-    };
+    // from it reads the rest of that batch and says where the log ends. It may be held 10 ms
+    // at most: tansu answers a fetch that may not wait at all with no topic in it. If this
+    // fetch fails, the listed end stands, and end=latest still reads on to the first end of
+    // the log a later fetch reports.
+    let end =
+        match tokio::time::timeout(TIMEOUT, pc.fetch_records(listed, 1..fetch::FETCH_BYTES, 10))
+            .await
+        {
+            Ok(Ok((_, high))) => high.max(listed),
+            _ => listed,
+        };
     let from = match spec.start {
         Start::Earliest => low,
         Start::Latest => end,

@@ -1,5 +1,6 @@
 //! Against the broker `.ci/run` starts (`TAGSTREAM_TEST_KAFKA`), like tests/kafka.rs: what
-//! `gen --kafka` cannot produce, batches compressed by another client.
+//! `gen --kafka` cannot produce (batches compressed by another client) and where a partition
+//! starts and ends when its log is several batches long.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -56,9 +57,10 @@ fn produce_compressed(broker: &str, topic: &str, compression: Compression) {
     });
 }
 
-/// Every line of the topic, read to its end as one worker's share.
-fn read_all(broker: &str, topic: &str) -> Vec<(u64, Vec<u8>)> {
-    let spec = KafkaSpec::parse(&format!("{broker}/{topic}?end=latest")).unwrap();
+/// Every line of the topic (`kafka://BROKER/TOPIC?end=latest` and `options`), read to its end
+/// as one worker's share.
+fn read_all(broker: &str, topic: &str, options: &str) -> Vec<(u64, Vec<u8>)> {
+    let spec = KafkaSpec::parse(&format!("{broker}/{topic}?end=latest{options}")).unwrap();
     let ctx = SourceContext::new(
         Arc::new(Metrics::default()),
         Arc::new(AtomicBool::new(false)),
@@ -83,21 +85,26 @@ fn read_all(broker: &str, topic: &str) -> Vec<(u64, Vec<u8>)> {
     got
 }
 
-#[test]
-fn compressed_batches_are_read_like_plain_ones() {
-    let Some(b) = broker() else { return };
+/// A topic name no other test (or earlier run on the same broker) uses.
+fn fresh_topic(name: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+#[test]
+fn compressed_batches_are_read_like_plain_ones() {
+    let Some(b) = broker() else { return };
     for (codec, compression) in [
         ("gzip", Compression::Gzip),
         ("snappy", Compression::Snappy),
         ("lz4", Compression::Lz4),
     ] {
-        let topic = format!("compressed-{codec}-{}-{nanos}", std::process::id());
+        let topic = fresh_topic(&format!("compressed-{codec}"));
         produce_compressed(&b, &topic, compression);
-        let got = read_all(&b, &topic);
+        let got = read_all(&b, &topic, "");
         assert_eq!(got.len(), 300, "{codec}");
         for (i, (pos, line)) in got.iter().enumerate() {
             assert_eq!(*pos, i as u64 + 1, "{codec}");
@@ -105,4 +112,16 @@ fn compressed_batches_are_read_like_plain_ones() {
             assert_eq!(String::from_utf8_lossy(line), want, "{codec}");
         }
     }
+}
+
+/// tansu lists a partition's high watermark as the base offset of its last batch + 1: the
+/// end at start comes from a fetch, so `start=latest` reads nothing of the last batch, and
+/// `end=latest` reads all of it.
+#[test]
+fn a_log_of_several_batches_starts_and_ends_at_its_real_end() {
+    let Some(b) = broker() else { return };
+    let topic = fresh_topic("batches");
+    produce_compressed(&b, &topic, Compression::NoCompression);
+    assert_eq!(read_all(&b, &topic, "").len(), 300);
+    assert_eq!(read_all(&b, &topic, "&start=latest"), []);
 }
