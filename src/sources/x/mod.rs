@@ -209,7 +209,7 @@ pub fn stream(
                 last_problem.clear();
                 crate::log::info(format_args!("x://: connected to {base}"));
                 let open = counters.connection();
-                let end = read(body, spec, ctx, out, &counters, &mut recent);
+                let end = read(body, spec, ctx, token, out, &counters, &mut recent);
                 drop(open);
                 match end {
                     End::Stop => return,
@@ -262,6 +262,7 @@ fn read(
     body: impl Read + Send + 'static,
     spec: &XSpec,
     ctx: &SourceContext,
+    token: &Secret,
     out: &mut dyn Posts,
     counters: &SourceCounters,
     recent: &mut RecentIds,
@@ -308,7 +309,7 @@ fn read(
                     counters.skip("too_long");
                 }
                 for line in chunk.iter() {
-                    if !handle(line, out, counters, recent) {
+                    if !handle(line, token, out, counters, recent) {
                         return End::Stop;
                     }
                 }
@@ -321,7 +322,7 @@ fn read(
                 return End::Dropped { why, heard };
             }
             Ok(Got::Failed(e)) => {
-                let why = format!("read error: {}", frame::one_line(&e, 200));
+                let why = format!("read error: {}", frame::one_line(&token.scrub(&e), 200));
                 return End::Dropped { why, heard };
             }
             Ok(Got::Stalled) => return stalled(heard),
@@ -347,6 +348,7 @@ fn is_timeout(e: &std::io::Error) -> bool {
 /// One line of the stream. Returns false when the source should stop.
 fn handle(
     line: &[u8],
+    token: &Secret,
     out: &mut dyn Posts,
     counters: &SourceCounters,
     recent: &mut RecentIds,
@@ -369,6 +371,8 @@ fn handle(
             // Usually followed by the server closing the stream; we do not rely on it
             // (the docs warn such messages may never arrive) and just log it.
             counters.skip("stream_error");
+            // The server's words may quote our request, token included.
+            let msg = frame::one_line(&token.scrub(&msg), 200);
             crate::log::warn(format_args!("x://: the stream says: {msg}"));
             true
         }

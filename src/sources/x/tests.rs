@@ -275,6 +275,30 @@ fn a_successful_connect_resets_the_backoff() {
 }
 
 #[test]
+fn error_bodies_never_carry_the_token_into_messages() {
+    let fake = FakeX::start(TOKEN);
+    fake.add_rule("a", "tagstream");
+    // Long enough that a cut at 200 characters would fall inside the token.
+    let quoting = format!(
+        r#"{{"title":"Service Unavailable","detail":"{} Authorization: Bearer {TOKEN} was sent"}}"#,
+        "x".repeat(140)
+    );
+    fake.script(Conn::Status(503, vec![], quoting.clone()));
+    fake.script(Conn::Status(403, vec![], quoting));
+    let agent = http::agent(Duration::from_secs(5));
+    let token = Secret::new(TOKEN);
+    let Err(Failure::Http(msg)) = http::open_stream(&agent, &fake.url, &token) else {
+        panic!("not an HTTP failure");
+    };
+    assert!(msg.contains("Bearer [redacted]"), "{msg}");
+    assert!(!msg.contains(&TOKEN[..6]), "{msg}");
+    let Err(Failure::Fatal(msg)) = http::open_stream(&agent, &fake.url, &token) else {
+        panic!("not fatal");
+    };
+    assert!(msg.contains("403") && !msg.contains(&TOKEN[..6]), "{msg}");
+}
+
+#[test]
 fn rate_limit_reset_header_is_honoured() {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
