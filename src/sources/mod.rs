@@ -119,10 +119,17 @@ impl SourceSpec {
         self.is_live() || matches!(self, SourceSpec::Kafka(k) if k.stamp_time)
     }
 
-    /// Checks what can be checked before starting (a file exists and is readable).
+    /// Checks what can be checked before starting (a file exists and is readable). A file
+    /// that is a stream (a FIFO…) is only looked at: opening a FIFO waits for a writer, and
+    /// closing it again would leave that writer a broken pipe.
     pub fn check(&self) -> Result<(), String> {
         if let SourceSpec::File(p) = self {
-            std::fs::File::open(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            let err = |e: std::io::Error| format!("cannot read {}: {e}", p.display());
+            if file::is_stream(p) {
+                std::fs::metadata(p).map_err(err)?;
+            } else {
+                std::fs::File::open(p).map_err(err)?;
+            }
         }
         Ok(())
     }
@@ -317,7 +324,8 @@ fn open(
     let one_each: Vec<Box<dyn Partition>> = match spec {
         // Every process reads its own partitions of a topic.
         SourceSpec::Kafka(k) => return kafka::open(k, process, threads, peers, ctx),
-        SourceSpec::File(path) => (0..threads)
+        // A FIFO or a device has no byte ranges: it is a stream, read like stdin (below).
+        SourceSpec::File(path) if !file::is_stream(path) => (0..threads)
             .map(|w| file::FilePartition::open(path, first + w, peers, ctx))
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
@@ -327,10 +335,13 @@ fn open(
             .map(|w| Box::new(g.partition(first + w, peers)) as Box<dyn Partition>)
             .collect(),
         // Streams that cannot be split are read once, by process 0.
-        s if process != 0 && !matches!(s, SourceSpec::File(_) | SourceSpec::Generator(_)) => (0
-            ..threads)
+        _ if process != 0 => (0..threads)
             .map(|_| Box::new(dealer::Finished) as Box<dyn Partition>)
             .collect(),
+        SourceSpec::File(path) => dealer::spawn(threads, ctx, "file", {
+            let (ctx, path) = (ctx.clone(), path.clone());
+            move |deal| file::read_stream(&path, deal, &ctx)
+        }),
         SourceSpec::X(spec) => dealer::spawn(threads, ctx, "x", {
             let (ctx, spec) = (ctx.clone(), spec.clone());
             move |deal| x::run(&spec, deal, &ctx)
