@@ -1,4 +1,5 @@
-//! Issue 13, sources: files that are streams (a FIFO, `/dev/zero`) are read like stdin.
+//! Issue 13, sources: files that are streams (a FIFO, `/dev/zero`) are read like stdin, and
+//! every source's counters in the run's summary (`sources`) and `/metrics` are right.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -6,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::util::{bin, run_ok, summary_count, TempDir};
+use crate::util::{bin, run_ok, source_counts, summary_count, TempDir};
 
 /// JSON lines with event times over 200 s and seven tags.
 fn timed_lines(n: usize) -> String {
@@ -82,7 +83,10 @@ fn issue_13_a_fifo_is_streamed_and_gives_the_windows_of_the_same_file() {
     assert_eq!(windows.lines().count(), 22, "{fifo_err}");
     assert_eq!(windows, std::fs::read_to_string(&from_file).unwrap());
     assert_eq!(summary_count(&fifo_err, "records"), 20_000);
-    assert!(file_err.contains("done:"), "{file_err}");
+    let name = |p: &std::path::Path| format!("file://{}", p.display());
+    assert_eq!(source_counts(&fifo_err, &name(&fifo)), (20_000, 1, 0, 0));
+    // A regular file split in two ranges is one input opened once.
+    assert_eq!(source_counts(&file_err, &name(&file)), (20_000, 1, 0, 0));
 }
 
 /// The highest resident memory (VmHWM) of process `pid`, polled until it exits.
@@ -165,4 +169,90 @@ fn issue_13_dev_zero_is_one_long_line_skipped_in_bounded_memory_until_stopped() 
     let (res, err) = crate::util::signal_and_wait(child, "INT");
     assert!(res.status.success(), "{err}");
     assert_eq!(summary_count(&err, "line_too_long"), 1, "{err}");
+}
+
+/// `listen://` with five clients in turn and 500,000 lines: `connections 5`,
+/// `records 500000`, `connected 0` once they are gone, in `/api/summary` and `/metrics`.
+#[test]
+fn issue_13_listen_counts_every_client_and_record() {
+    let e = crate::http::Engine::start(&[]);
+    let lines: Vec<String> = (0..100_000).map(|i| format!("line {i} #a")).collect();
+    for _ in 0..5 {
+        e.feed(&lines);
+    }
+    let name = format!("listen://127.0.0.1:{}", e.port);
+    // Read by the source, and decoded by the workers.
+    e.wait_for("500,000 records from 5 clients, all gone", |e| {
+        let s = e.get_json("/api/summary");
+        let c = &s["sources"][&name];
+        c["records"] == 500_000
+            && c["connections"] == 5
+            && c["connected"] == 0
+            && s["records"] == 500_000
+    });
+    let s = e.get_json("/api/summary");
+    assert_eq!(s["sources"][&name]["reconnects"], 0, "{s}");
+    let (_, metrics) = e.get("/metrics");
+    for (metric, value) in [
+        ("tagstream_source_records_total", 500_000),
+        ("tagstream_source_connections_total", 5),
+        ("tagstream_source_connected", 0),
+        ("tagstream_source_reconnects_total", 0),
+    ] {
+        let line = format!("{metric}{{source=\"{name}\"}} {value}\n");
+        assert!(metrics.contains(&line), "no '{line}' in\n{metrics}");
+    }
+    e.stop();
+}
+
+/// Files, stdin and the generator have counters too (they had none).
+#[test]
+fn issue_13_file_stdin_and_generator_have_their_counters() {
+    let t = TempDir::new("counters");
+    let file = t.path("in.txt");
+    let text: String = (0..10_000).map(|i| format!("line {i} #a\n")).collect();
+    std::fs::write(&file, &text).unwrap();
+    let res = run_ok(bin().args(["run", "--source"]).arg(&file).args([
+        "--workers",
+        "3",
+        "--tui",
+        "off",
+        "--out",
+        "-",
+    ]));
+    let err = String::from_utf8_lossy(&res.stderr);
+    let name = format!("file://{}", file.display());
+    assert_eq!(source_counts(&err, &name), (10_000, 1, 0, 0));
+
+    let mut child = bin()
+        .args(["run", "--source", "-", "--tui", "off", "--out", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(text.as_bytes()).unwrap();
+    drop(stdin);
+    let res = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    assert_eq!(source_counts(&err, "stdin"), (10_000, 1, 0, 0));
+
+    let res = run_ok(bin().args([
+        "run",
+        "--source",
+        "gen://?rate=0&count=5000",
+        "--workers",
+        "2",
+        "--tui",
+        "off",
+        "--out",
+        "-",
+    ]));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(
+        source_counts(&err, "gen://?rate=0&seed=42&count=5000"),
+        (5_000, 0, 0, 0)
+    );
 }

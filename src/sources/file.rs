@@ -8,6 +8,8 @@ use std::path::Path;
 use super::dealer::Dealer;
 use super::lines::{LineReader, Step};
 use super::{Partition, Poll, SourceContext};
+use crate::metrics::SourceCounters;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// One worker's byte range of a file: the lines that start in `[start, end)`.
 pub struct FilePartition {
@@ -161,14 +163,21 @@ pub fn is_stream(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
+/// The counters' name of a file source.
+pub fn name(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
 /// Reads a file that is a stream to its end, on one thread, dealing lines to the workers
 /// like standard input. It is opened here, not before: opening a FIFO waits for its writer.
 pub fn read_stream(path: &Path, deal: &mut Dealer, ctx: &SourceContext) {
+    let counters = ctx.metrics.source(&name(path));
     let input: Box<dyn Read + Send> = match open_stream(path) {
         Ok(r) => r,
         Err(e) => return ctx.fail(format!("cannot read {}: {e}", path.display())),
     };
-    pump(input, &path.display().to_string(), deal, ctx);
+    let _open = counters.connection();
+    pump(input, &path.display().to_string(), deal, ctx, &counters);
 }
 
 /// A stream file, opened for reading: a Unix socket is connected to, anything else opened.
@@ -185,12 +194,20 @@ fn open_stream(path: &Path) -> std::io::Result<Box<dyn Read + Send>> {
 
 /// Reads standard input to its end, dealing lines to the workers.
 pub fn read_stdin(deal: &mut Dealer, ctx: &SourceContext) {
-    pump(std::io::stdin().lock(), "stdin", deal, ctx);
+    let counters = ctx.metrics.source("stdin");
+    let _open = counters.connection();
+    pump(std::io::stdin().lock(), "stdin", deal, ctx, &counters);
 }
 
-/// Reads `input` to its end (or shutdown), dealing its lines; a line longer than
-/// `--max-line` is skipped and counted without being held.
-fn pump(input: impl Read, what: &str, deal: &mut Dealer, ctx: &SourceContext) {
+/// Reads `input` to its end (or shutdown), dealing its lines and counting them; a line longer
+/// than `--max-line` is skipped and counted without being held.
+fn pump(
+    input: impl Read,
+    what: &str,
+    deal: &mut Dealer,
+    ctx: &SourceContext,
+    counters: &SourceCounters,
+) {
     let mut r = LineReader::new(input, ctx.max_line);
     let mut counted = 0;
     loop {
@@ -200,6 +217,7 @@ fn pump(input: impl Read, what: &str, deal: &mut Dealer, ctx: &SourceContext) {
         counted = r.too_long;
         match step {
             Ok(Step::Lines(c)) => {
+                counters.records.fetch_add(c.len() as u64, Relaxed);
                 if !deal.deal(c) {
                     return;
                 }
