@@ -258,6 +258,12 @@ pub fn stream(
                 let end = read(body, spec, ctx, token, out, &counters, &mut recent);
                 drop(open);
                 let lasted = opened.elapsed();
+                // What the connection delivered goes on now, not after the wait: the reader
+                // flushes only when the stream pauses, and the end may come right behind
+                // the last post.
+                if matches!(end, End::Dropped(_)) && !out.flush() {
+                    return;
+                }
                 match end {
                     End::Stop => return,
                     // A healthy stream: the schedules start again, and the reconnect is

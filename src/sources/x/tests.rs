@@ -398,6 +398,49 @@ fn healthy_streams_are_reopened_at_once_but_never_past_the_connect_budget() {
     assert_eq!(fake.state().streams, CONNECTS);
 }
 
+/// Posts are handed on (flushed) when a stream ends, before any backoff wait: a post read
+/// just before the server closed waited for the next connection (up to 320 s), or was
+/// lost at shutdown.
+#[test]
+fn posts_are_handed_on_before_backing_off() {
+    /// Counts posts pushed, and those pushed before the latest flush.
+    #[derive(Default)]
+    struct Held {
+        pushed: usize,
+        flushed: usize,
+    }
+    impl Posts for Held {
+        fn push(&mut self, _: &Post) -> bool {
+            self.pushed += 1;
+            true
+        }
+        fn flush(&mut self) -> bool {
+            self.flushed = self.pushed;
+            true
+        }
+    }
+    let fake = FakeX::start(TOKEN);
+    for i in 0..3 {
+        // The end right behind the post: the reader often sees no pause between them.
+        let post = format!("{}\r\n", tweet(i + 1, "x #a", T0, &["a"])).into_bytes();
+        fake.script(Conn::Stream(vec![Step::Chunk(post), Step::End]));
+    }
+    let ctx = ctx(&fake, &["a"]);
+    let mut held = Held::default();
+    let mut sleeper = FakeSleeper {
+        stop_after: Some(3),
+        ..FakeSleeper::default()
+    };
+    stream(
+        &XSpec::parse("").unwrap(),
+        &ctx,
+        &Secret::new(TOKEN),
+        &mut held,
+        &mut sleeper,
+    );
+    assert_eq!((held.pushed, held.flushed), (3, 3));
+}
+
 #[test]
 fn error_bodies_never_carry_the_token_into_messages() {
     let fake = FakeX::start(TOKEN);
