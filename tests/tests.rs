@@ -13,6 +13,8 @@ mod conformance;
 mod parity;
 /// `socket://` against a Python line server like the tutorial's receiver.
 mod socket;
+/// Files that are streams (FIFOs, devices), and every source's counters.
+mod sources;
 /// `x://` against a local server speaking the X API v2 filtered-stream protocol.
 mod live_x;
 /// `jetstream://` against a local WebSocket server speaking Jetstream's protocol.
