@@ -111,6 +111,8 @@ pub fn config_with_stop(a: &RunArgs, stop: Arc<AtomicBool>) -> Result<JobConfig>
         process: a.process,
         hosts,
     };
+    // --workers, --process, --hosts: checked here, so a bad one is an error of the flags.
+    cluster.timely_config().map_err(anyhow::Error::msg)?;
     // Only the process that emits windows (process 0) writes results.
     let emits = cluster.process == 0;
     let title = format!(
