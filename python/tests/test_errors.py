@@ -17,6 +17,7 @@ CASES = [
     (dict(time="event"), "--format jsonl"),
     (dict(workers=0), "--workers"),
     (dict(lateness="-5s"), "--lateness"),
+    (dict(lateness="late"), "--lateness"),
     (dict(frobnicate=1), "--frobnicate"),
     (dict(source="ftp://example.com/x"), "--source"),
     (dict(source="/nonexistent/tweets.txt"), "--source"),
