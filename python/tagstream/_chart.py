@@ -40,7 +40,10 @@ def in_jupyter() -> bool:
 def png(window: Optional[Window], title: str = "tagstream", size=(8.0, 4.5), dpi: int = 100) -> bytes:
     """The window's top-K as a horizontal bar chart, best at the top, as PNG bytes. Without
     a window (or tags) the chart says so: there is always an image."""
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("Stream.show() draws with matplotlib: pip install matplotlib") from None
 
     fig = Figure(figsize=size, dpi=dpi)
     ax = fig.subplots()
