@@ -438,8 +438,8 @@ pub struct ChartArgs {
 }
 
 /// A clap error as the one line the binary prints, without clap's `error: ` prefix, usage
-/// block and tips: the first paragraph joined, so a list such as "the following required
-/// arguments were not provided: --source <URI>" keeps the flag it names.
+/// block and tips: the first paragraph joined, so a list such as `the following required
+/// arguments were not provided: --source <URI>` keeps the flag it names.
 pub fn error_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
     let first: Vec<&str> = text
