@@ -201,3 +201,7 @@ fn checkpoint_config(
         restore,
     })
 }
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;

@@ -213,6 +213,3 @@ fn trim_out(path: &Path, end_ms: u64) -> Result<()> {
 fn request_stop(stop: &AtomicBool) {
     stop.store(true, Ordering::SeqCst);
 }
-
-#[cfg(test)]
-mod tests;

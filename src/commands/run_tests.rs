@@ -1,16 +1,17 @@
-//! Embedding: a job built from an argument vector with its own stop flag, its windows
-//! received through a [`Tap`](super::Tap).
+//! Embedding: a job built from an argument vector by [`config_with_stop`] with its own stop
+//! flag, its windows received through a [`Tap`](crate::job::Tap).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 
+use super::config_with_stop;
 use crate::cli::{Cli, Command};
-use crate::commands::run::config_with_stop;
+use crate::job::{self, JobConfig, Tap};
 use crate::results::json;
 
-fn job(args: &[&str], stop: Arc<AtomicBool>) -> super::JobConfig {
+fn job(args: &[&str], stop: Arc<AtomicBool>) -> JobConfig {
     let argv = ["tagstream", "run"].iter().chain(args);
     let Command::Run(a) = Cli::try_parse_from(argv).unwrap().command else {
         unreachable!("a run command")
@@ -49,10 +50,10 @@ fn the_tap_sees_every_window_of_out_in_order() {
     );
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
-    cfg.output.tap = Some(super::Tap::new(move |w| {
+    cfg.output.tap = Some(Tap::new(move |w| {
         s.lock().unwrap().push(json::line(w));
     }));
-    let summary = super::run(cfg).unwrap();
+    let summary = job::run(cfg).unwrap();
     let want: Vec<String> = std::fs::read_to_string(&out)
         .unwrap()
         .lines()
@@ -82,10 +83,10 @@ fn a_stop_flag_of_its_own_ends_a_live_job() {
     cfg.output.quiet = true;
     cfg.output.results = Default::default();
     let (tx, rx) = crossbeam_channel::unbounded();
-    cfg.output.tap = Some(super::Tap::new(move |w| {
+    cfg.output.tap = Some(Tap::new(move |w| {
         let _ = tx.send(w.end_ms);
     }));
-    let runner = std::thread::spawn(move || super::run(cfg));
+    let runner = std::thread::spawn(move || job::run(cfg));
     // The first window closes after a batch or two of wall-clock time.
     rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap();
     stop.store(true, Ordering::SeqCst);
