@@ -493,6 +493,24 @@ pub struct ChartArgs {
     pub font_dirs: Vec<PathBuf>,
 }
 
+/// A clap error as the one line the binary prints, without clap's `error: ` prefix, usage
+/// block and tips: the first paragraph joined, so a list such as `the following required
+/// arguments were not provided: --source <URI>` keeps the flag it names.
+pub fn error_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let line = first.join(" ");
+    match line.strip_prefix("error: ") {
+        Some(rest) => rest.to_owned(),
+        None if line.is_empty() => "invalid arguments".to_owned(),
+        None => line,
+    }
+}
+
 /// Parses `1200x700`.
 fn size(s: &str) -> Result<(u32, u32), String> {
     let bad = || format!("'{s}' is not WIDTHxHEIGHT (e.g. 1200x700)");
@@ -509,7 +527,21 @@ fn size(s: &str) -> Result<(u32, u32), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::size;
+    use super::{error_line, size, Cli};
+    use clap::Parser;
+
+    #[test]
+    fn errors_are_one_line_naming_the_flag() {
+        let err = |args: &[&str]| error_line(&Cli::try_parse_from(args).unwrap_err());
+        assert_eq!(
+            err(&["tagstream", "run"]),
+            "the following required arguments were not provided: --source <URI>"
+        );
+        assert_eq!(
+            err(&["tagstream", "run", "-s", "-", "--frobnicate"]),
+            "unexpected argument '--frobnicate' found"
+        );
+    }
 
     #[test]
     fn sizes() {

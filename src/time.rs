@@ -77,9 +77,13 @@ pub fn duration(s: &str) -> Result<Duration, String> {
 
 /// Like [`duration`], but zero (`0`, `0s`) is allowed.
 pub fn duration_or_zero(s: &str) -> Result<Duration, String> {
-    // `0`, `0s`, `00ms`: zero with any unit (humantime wants a unit, and "0" has none).
+    // Zero, with or without a unit ("0", "0s", "00ms"); only zeros followed by a real unit
+    // or nothing ("soon" or "late" is no duration at all, not zero).
     let unit = s.trim_start_matches('0');
-    if unit.len() < s.len() && unit.chars().all(|c| c.is_ascii_alphabetic()) {
+    if unit.len() < s.len()
+        && unit.chars().all(|c| c.is_ascii_alphabetic())
+        && (unit.is_empty() || humantime::parse_duration(&format!("1{unit}")).is_ok())
+    {
         return Ok(Duration::ZERO);
     }
     let d = humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration: {e}"))?;
@@ -147,6 +151,11 @@ mod tests {
         assert!(duration("0s").unwrap_err().contains("positive"));
         assert!(duration("").is_err());
         assert!(duration("soon").unwrap_err().contains("not a duration"));
+        assert!(duration_or_zero("late")
+            .unwrap_err()
+            .contains("not a duration"));
+        assert!(duration_or_zero("0x").is_err());
+        assert_eq!(duration_or_zero("00ms"), Ok(Duration::ZERO));
         let e = duration("2305843009213694012s").unwrap_err();
         assert!(e.contains("too long"), "{e}");
         assert_eq!(ms(Duration::from_secs(2)), 2000);
