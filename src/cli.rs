@@ -348,6 +348,11 @@ pub struct GenArgs {
     /// Tweets to write (default: forever).
     #[arg(long)]
     pub count: Option<u64>,
+    /// Write what is true of the stream to FILE as JSON lines, for measuring trends: the
+    /// bursts of rising tags in its time span (needs --start and --count), the spammer, the
+    /// evergreen tags.
+    #[arg(long, value_name = "FILE", requires_all = ["start", "count"])]
+    pub truth: Option<PathBuf>,
     /// Tweets per second (0 = as fast as possible).
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,

@@ -39,5 +39,7 @@ mod chart;
 mod recover;
 /// Issue 13: absurd times, gaps of years, overflowing flags.
 mod hostile;
+/// Issue 14: trends against known truth, determinism, tag identity.
+mod trends;
 /// The layering of src/: no import cycles, checkpoints and results import only downward.
 mod structure;

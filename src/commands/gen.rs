@@ -14,6 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod pool;
 
+use anyhow::Context as _;
+
 use crate::cli::GenArgs;
 use crate::record::Format;
 use crate::sources::generator::Model;
@@ -22,6 +24,9 @@ use pool::{peer_of, serve_pool, Pace, Pool};
 
 /// Runs the subcommand.
 pub fn run(a: GenArgs) -> anyhow::Result<()> {
+    if let Some(path) = &a.truth {
+        write_truth(&a, path)?;
+    }
     if let Some(target) = &a.kafka {
         let stop = crate::shutdown::flag();
         return kafka::produce(target, a.partitions, &mut Tweets::new(&a), &stop)
@@ -167,6 +172,46 @@ impl Tweets {
         }
         Some((&self.line, time))
     }
+}
+
+/// `--truth FILE`: the schedule of the stream `a` describes, one JSON object per line:
+/// `{"burst":TAG,"start":T,"peak_start":T,"peak_end":T,"end":T}` for each burst in its time
+/// span (times RFC 3339), then `{"spammer":NAME,"tag":TAG}` and `{"evergreen":[TAGS]}` (tags
+/// as counted: '#' and the key).
+fn write_truth(a: &GenArgs, path: &Path) -> anyhow::Result<()> {
+    use crate::sources::generator::{bursts, SPAMMER, SPAM_TAG, TAGS};
+    let start = a.start.unwrap_or(0);
+    let step = crate::time::ms(a.time_step);
+    let end = start.saturating_add(a.count.unwrap_or(0).saturating_mul(step));
+    let key = |t: &str| {
+        let mut k = String::new();
+        hashtag::count_key(hashtag::Mode::Hashtags, t, &mut k);
+        k
+    };
+    let t = crate::time::rfc3339;
+    let mut text = String::new();
+    for b in bursts(start, end) {
+        let tag = key(b.tag.trim_start_matches('#'));
+        text.push_str(&format!(
+            "{{\"burst\":{},\"start\":\"{}\",\"peak_start\":\"{}\",\"peak_end\":\"{}\",\"end\":\"{}\"}}\n",
+            serde_json::to_string(&tag)?,
+            t(b.start_ms),
+            t(b.peak.0),
+            t(b.peak.1),
+            t(b.end_ms)
+        ));
+    }
+    text.push_str(&format!(
+        "{{\"spammer\":{},\"tag\":{}}}\n",
+        serde_json::to_string(SPAMMER)?,
+        serde_json::to_string(&key(SPAM_TAG))?
+    ));
+    let evergreen: Vec<String> = TAGS.iter().map(|t| key(t)).collect();
+    text.push_str(&format!(
+        "{{\"evergreen\":{}}}\n",
+        serde_json::to_string(&evergreen)?
+    ));
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn write_all(a: &GenArgs, out: &mut impl Write) -> io::Result<()> {
