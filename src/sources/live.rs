@@ -21,9 +21,11 @@ pub struct Post {
     pub tags: Vec<String>,
 }
 
-/// The decoder for posts: processing time ignores `time`; event time requires it.
+/// The decoder for posts: processing time ignores `time`; event time requires it, in ms.
 pub fn decoder(event_time: bool) -> Decoder {
-    Decoder::new(Format::Jsonl, "text", event_time.then_some("time")).with_tags("tags")
+    Decoder::new(Format::Jsonl, "text", event_time.then_some("time"))
+        .with_tags("tags")
+        .with_time_in_ms()
 }
 
 /// Collects posts into chunks and deals them to the workers.
