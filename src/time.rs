@@ -77,9 +77,9 @@ pub fn duration(s: &str) -> Result<Duration, String> {
 
 /// Like [`duration`], but zero (`0`, `0s`) is allowed.
 pub fn duration_or_zero(s: &str) -> Result<Duration, String> {
-    // `0`, `0s`, `00ms`: zero with any unit (humantime wants a unit, and "0" has none).
-    let unit = s.trim_start_matches('0');
-    if unit.len() < s.len() && unit.chars().all(|c| c.is_ascii_alphabetic()) {
+    // `0` alone is zero (humantime wants a unit); `0s` and `00ms` are humantime's own. Any
+    // other text after the zeros must be a unit humantime knows (`0K` is no duration).
+    if !s.is_empty() && s.bytes().all(|b| b == b'0') {
         return Ok(Duration::ZERO);
     }
     let d = humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration: {e}"))?;
@@ -147,6 +147,12 @@ mod tests {
         assert!(duration("0s").unwrap_err().contains("positive"));
         assert!(duration("").is_err());
         assert!(duration("soon").unwrap_err().contains("not a duration"));
+        // Found by the `time` fuzz target (issue 13): zeros then any letters were zero.
+        assert_eq!(duration_or_zero("00ms"), Ok(Duration::ZERO));
+        assert!(duration_or_zero("0K")
+            .unwrap_err()
+            .contains("not a duration"));
+        assert!(duration_or_zero("0xyz").is_err());
         let e = duration("2305843009213694012s").unwrap_err();
         assert!(e.contains("too long"), "{e}");
         assert_eq!(ms(Duration::from_secs(2)), 2000);
