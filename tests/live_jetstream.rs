@@ -80,6 +80,8 @@ fn a_restart_resumes_jetstream_from_the_checkpointed_cursor() {
             let tx = uris_tx.clone();
             std::thread::spawn(move || {
                 let mut uri = String::new();
+                // tungstenite's callback type fixes the error as a whole HTTP response.
+                #[allow(clippy::result_large_err)]
                 let cb = |req: &tungstenite::handshake::server::Request,
                           resp: tungstenite::handshake::server::Response| {
                     uri = req.uri().to_string();
