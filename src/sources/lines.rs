@@ -146,6 +146,12 @@ impl<R: Read> LineReader<R> {
         };
         if n == 0 {
             self.eof = true;
+            if self.discarding {
+                // A line too long to keep ends with the stream: its last bytes, held as
+                // pending while under the limit again, are skipped too.
+                self.offset += self.pending as u64;
+                self.pending = 0;
+            }
             return Ok(self.finish());
         }
         Ok(Step::Lines(self.split(old, old + n)))
@@ -337,6 +343,20 @@ mod tests {
             "{}",
             r.buf.capacity()
         );
+    }
+
+    /// Found by the `lines` fuzz target (issue 13): a last line dropped for its length, whose
+    /// tail came in a read shorter than the limit, left the offset short of the end.
+    #[test]
+    fn a_too_long_last_line_ends_at_the_end_of_the_stream() {
+        let text: &[u8] = b"ok\nlast line, no ending";
+        for size in 1..=text.len() {
+            let mut r = LineReader::new(text, 5);
+            r.set_read_size(size);
+            while let Step::Lines(_) = r.read_chunk().unwrap() {}
+            assert_eq!(r.next_line_offset(), text.len() as u64, "read size {size}");
+            assert_eq!(r.too_long, 1, "read size {size}");
+        }
     }
 
     #[test]

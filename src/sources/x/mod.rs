@@ -6,7 +6,10 @@
 //! - `frame.rs`: one message → a post, an error object, or a skip;
 //! - this file: the connect / read / back-off loop.
 
-mod frame;
+// Public for the fuzz targets (crates/fuzz-targets): one message of the stream is untrusted
+// bytes; not an API.
+#[doc(hidden)]
+pub mod frame;
 mod http;
 #[cfg(test)]
 mod fake;
