@@ -29,7 +29,8 @@ pub struct Engine {
     _dir: TempDir,
 }
 
-fn addr_after<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+/// The address printed after `prefix` in `text` (`127.0.0.1:PORT`).
+pub fn addr_after<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let i = text.find(prefix)? + prefix.len();
     let rest = &text[i..];
     let end = rest
@@ -601,4 +602,104 @@ fn issue_13_sql_beyond_the_queue_gets_503_at_once() {
     assert!(*slowest < Duration::from_secs(2), "a 503 took {slowest:?}");
     eprintln!("503 latencies: {refused:?}");
     e.stop();
+}
+
+/// JSON lines at event time `secs`: `(author, text)` each.
+pub fn posts_at(secs: u64, posts: &[(&str, &str)]) -> Vec<String> {
+    posts
+        .iter()
+        .map(|(user, text)| {
+            serde_json::json!({"created_at": secs, "user": user, "text": text}).to_string()
+        })
+        .collect()
+}
+
+/// JSON lines for an engine of `--batch 1s --window 3s` in event time from `t`: one post at
+/// `t` starts the stream; at `t + 2`, 12 authors write `#日本語`, 11 `#zig`, 10 `#rust` (one
+/// as `#Rust`), and one account posts `#spam` 15 times; a post at `t + 3` moves the watermark
+/// to the end of the window `[t, t + 3)` only (the windows before it start before the stream
+/// and list nothing). Against the floor of 2 expected authors that window's trending list is
+/// `#日本語` (12 authors: (12 − 2)² / 2 = 50), `#zig` (40.5), `#rust` (32); `#spam` leads
+/// `top` but is one author.
+pub fn rising_posts(t: u64) -> Vec<String> {
+    let mut lines = posts_at(t, &[("ann", "hello #world")]);
+    let mut at = |n: usize, tag: &str| {
+        for i in 0..n {
+            let user = format!("{tag}-fan-{i}");
+            let text = if i == 1 && tag == "#rust" {
+                "#Rust!".to_owned()
+            } else {
+                format!("{tag} today")
+            };
+            lines.extend(posts_at(t + 2, &[(user.as_str(), text.as_str())]));
+        }
+    };
+    at(12, "#日本語");
+    at(11, "#zig");
+    at(10, "#rust");
+    lines.extend(posts_at(t + 2, &[("bot", "win big #spam"); 15]));
+    lines.extend(posts_at(t + 3, &[("fay", "#later")]));
+    lines
+}
+
+/// `GET /api/trends`: 404 (a JSON error, as `/api/top`) before the first window; then the
+/// latest window's trending list with its times, by score descending, equal to the `--out`
+/// line's. One account posting `#spam` fifteen times tops the count but is one author, so it
+/// never trends.
+#[test]
+fn api_trends_is_the_latest_windows_trending_list() {
+    let e = Engine::start(&[
+        "--format",
+        "jsonl",
+        "--time",
+        "event",
+        "--author-field",
+        "user",
+    ]);
+    for path in ["/api/trends", "/api/top"] {
+        let (status, body) = e.get(path);
+        assert_eq!(status, 404, "{path}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"], "no window has been emitted yet", "{path}");
+    }
+    const T: u64 = 1_700_000_000;
+    e.feed(&rising_posts(T));
+    e.wait_for("the window [T, T + 3)", |e| {
+        e.get("/api/trends").1.contains("2023-11-14T22:13:23Z")
+    });
+    let trends = e.get_json("/api/trends");
+    assert_eq!(
+        trends,
+        serde_json::json!({
+            "window_start": "2023-11-14T22:13:20Z",
+            "window_end": "2023-11-14T22:13:23Z",
+            "trending": [
+                {"rank": 1, "hashtag": "#日本語", "score": 50.0, "count": 12, "expected": 2.0,
+                 "authors": 12},
+                {"rank": 2, "hashtag": "#zig", "score": 40.5, "count": 11, "expected": 2.0,
+                 "authors": 11},
+                {"rank": 3, "hashtag": "#rust", "score": 32.0, "count": 10, "expected": 2.0,
+                 "authors": 10},
+            ],
+        })
+    );
+    let scores: Vec<f64> = trends["trending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|p| p[0] >= p[1]), "{scores:?}");
+    let top = e.get_json("/api/top");
+    assert_eq!(top["window_end"], trends["window_end"]);
+    assert_eq!(top["trending"], trends["trending"]);
+    assert_eq!(top["top"][0]["hashtag"], "#spam", "{top}");
+    // The same rows as that window's --out line (stopping emits the later windows too).
+    let out = e.stop();
+    let line = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|w| w["window_end"] == trends["window_end"])
+        .unwrap_or_else(|| panic!("no window ending at {} in:\n{out}", trends["window_end"]));
+    assert_eq!(line["trending"], trends["trending"]);
 }

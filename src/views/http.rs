@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `GET /` | the dashboard (HTML, CSS and JS embedded in the binary; no CDN) |
 //! | `GET /api/top` | the latest window as its JSON line (DESIGN.md §4); 404 before the first |
+//! | `GET /api/trends` | the latest window's trending list, `{"window_start":…,"window_end":…,"trending":[{"rank","hashtag","score","count","expected","authors"}…]}` (empty when nothing rises, or with `--trends off`); 404 before the first window |
 //! | `GET /api/windows?since=T&limit=N` | a JSON array of the windows kept in memory (the last [`RING`]) ending after T (RFC 3339 or epoch seconds/ms), the N newest, oldest first |
 //! | `POST /api/sql` | `{"sql":"…"}` (`Content-Type: application/json`) → `{"columns":[…],"rows":[[…]],"truncated":b}`; errors below |
 //! | `GET /api/events` | SSE: `event: window`, `id:` the window end (ms), `data:` the JSON line |
@@ -116,7 +117,8 @@ pub fn serve(addr: &str, live: Arc<LiveState>) -> Result<(), String> {
         })
         .map_err(|e| format!("--http {addr}: cannot start the server thread: {e}"))?;
     crate::log::info(format_args!(
-        "http://{bound}/: dashboard, /api/top, /api/windows, /api/sql, /api/events, /metrics"
+        "http://{bound}/: dashboard, /api/top, /api/trends, /api/windows, /api/sql, /api/events, \
+         /metrics"
     ));
     Ok(())
 }
@@ -133,6 +135,7 @@ pub fn router(live: Arc<LiveState>) -> Router {
         .route("/dashboard.js", get(js))
         .route("/dashboard.css", get(css))
         .route("/api/top", get(top))
+        .route("/api/trends", get(trends))
         .route("/api/windows", get(windows))
         .route(
             "/api/sql",
@@ -186,6 +189,13 @@ async fn css() -> Response {
 async fn top(State(app): State<Shared>) -> Response {
     match app.live.latest() {
         Some(e) => json(StatusCode::OK, e.json.clone()),
+        None => error(StatusCode::NOT_FOUND, "no window has been emitted yet"),
+    }
+}
+
+async fn trends(State(app): State<Shared>) -> Response {
+    match app.live.latest() {
+        Some(e) => json(StatusCode::OK, e.trends_json.clone()),
         None => error(StatusCode::NOT_FOUND, "no window has been emitted yet"),
     }
 }
