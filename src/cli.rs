@@ -40,7 +40,8 @@ pub enum Command {
     Gen(GenArgs),
     /// Query results with SQL: a running engine's HTTP API, or a database file.
     Sql(SqlArgs),
-    /// Export the bar chart of the latest (or a given) window as PNG or SVG.
+    /// Export the bar chart of the latest (or a given) window as PNG or SVG: its top-K by
+    /// count, or with --trends its trending list by score.
     Chart(ChartArgs),
     /// Forward a source's posts as text lines to every client of a TCP socket (the
     /// tutorial's receiver: feed Spark's socketTextStream or `run --source socket://`).
@@ -483,6 +484,11 @@ pub struct ChartArgs {
     /// The window ending at this time (RFC 3339) instead of the latest.
     #[arg(long, value_name = "END")]
     pub window: Option<String>,
+    /// Chart the window's trending list (tags rising above their usual level; bars are
+    /// scores, labelled with authors or posts) instead of its top-K by count: /api/trends
+    /// with --url, the trends table with --db.
+    #[arg(long)]
+    pub trends: bool,
     /// Image size in pixels, WIDTHxHEIGHT.
     #[arg(long, value_name = "WxH", default_value = "1200x700", value_parser = size)]
     pub size: (u32, u32),
