@@ -36,6 +36,8 @@ struct Win {
     end_ms: u64,
     /// Top-K rows, best first.
     top: Vec<(String, u64)>,
+    /// Trending rows, best first.
+    trending: Vec<window::Trend>,
     /// The window's JSON line (DESIGN.md §4), exactly as `--out` writes it.
     json: String,
 }
@@ -68,6 +70,7 @@ impl History {
             start_ms: w.start_ms,
             end_ms: w.end_ms,
             top: w.top.clone(),
+            trending: w.trending.clone(),
             json: tagstream::results::json::line(w),
         };
         self.next_seq += 1;
@@ -184,6 +187,17 @@ fn slice_until(deadline: Option<Instant>) -> Duration {
 
 type WindowTuple = (u64, u64, u64, String);
 type HistoryColumns = (Vec<u64>, Vec<u64>, Vec<u64>, Vec<String>, Vec<u64>);
+/// starts, ends, ranks, tags, scores, counts, expected, authors (`None`: not named).
+type TrendColumns = (
+    Vec<u64>,
+    Vec<u64>,
+    Vec<u64>,
+    Vec<String>,
+    Vec<f64>,
+    Vec<u64>,
+    Vec<f64>,
+    Vec<Option<u64>>,
+);
 
 #[pymethods]
 impl Job {
@@ -318,6 +332,32 @@ impl Job {
                 cols.2.push(i as u64 + 1);
                 cols.3.push(tag.clone());
                 cols.4.push(*n);
+            }
+        }
+        cols
+    }
+
+    /// The trending rows of the windows held that end after `since_ms` (all with `None`), as
+    /// columns: starts and ends (ms), ranks, tags, scores, counts, expected levels, authors
+    /// (`None` where the input names no authors).
+    #[pyo3(signature = (since_ms=None))]
+    fn trend_history(&self, since_ms: Option<u64>) -> TrendColumns {
+        let h = self.shared.lock();
+        let mut cols = TrendColumns::default();
+        for w in h
+            .windows
+            .iter()
+            .filter(|w| since_ms.is_none_or(|s| w.end_ms > s))
+        {
+            for (i, t) in w.trending.iter().enumerate() {
+                cols.0.push(w.start_ms);
+                cols.1.push(w.end_ms);
+                cols.2.push(i as u64 + 1);
+                cols.3.push(t.tag.clone());
+                cols.4.push(t.score);
+                cols.5.push(t.count);
+                cols.6.push(t.expected);
+                cols.7.push(t.authors);
             }
         }
         cols

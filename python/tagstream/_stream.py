@@ -18,6 +18,9 @@ __all__ = ["run", "Stream", "Window"]
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 # The columns of `windows()` and `Window.to_pandas()`: the `windows` table's.
 _WINDOW_COLUMNS = ["window_start", "window_end", "rank", "hashtag", "count"]
+# The columns of `trends()`: the `trends` table's.
+_TREND_COLUMNS = ["window_start", "window_end", "rank", "hashtag", "score", "count", "expected",
+                  "authors"]
 
 
 def _utc(ms: int) -> _dt.datetime:
@@ -111,7 +114,9 @@ def run(
         slide         slide, default the batch: a multiple of the batch
         top           rows per window, default 10
         extract       "hashtags" (default, twitter-text) or "spark" (the tutorial's rule)
-        author_field  the JSON field of the author, once the trends issue adds --author-field
+        author_field  the JSON field naming each post's author (dotted path, e.g. "user.id"):
+                      trends then count distinct authors, not posts (x://, jetstream://,
+                      mastodon:// and gen:// name authors themselves)
         **options     every other flag: workers=2, lateness="30s", time_field="created_at",
                       text_field="data.text", track=["a", "b"], db="results.db", retain="7d",
                       http="127.0.0.1:8080" (True: the default address), out="windows.jsonl",
@@ -135,7 +140,6 @@ def run(
         "slide": slide,
         "top": top,
         "extract": extract,
-        # Until the trends issue adds --author-field, giving it is the parse's error.
         "author_field": author_field,
     }
     keywords.update(options)
@@ -148,7 +152,9 @@ class Window(dict):
 
         {"window_start": datetime, "window_end": datetime, "records": 12, "tagged": 3,
          "tags": 5, "distinct": 4, "late": 0,
-         "top": [{"rank": 1, "hashtag": "#trump2016", "count": 2}, …]}
+         "top": [{"rank": 1, "hashtag": "#trump2016", "count": 2}, …],
+         "trending": [{"rank": 1, "hashtag": "#x", "score": 4.5, "count": 9, "expected": 2.0,
+                       "authors": 5}, …]}
     """
 
     __slots__ = ("_line",)
@@ -200,6 +206,24 @@ def _windows_frame(starts, ends, ranks, tags, counts):
     )
 
 
+def _trends_frame(starts, ends, ranks, tags, scores, counts, expected, authors):
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "window_start": _times(starts),
+            "window_end": _times(ends),
+            "rank": pd.Series(ranks, dtype="int64"),
+            "hashtag": pd.Series(tags, dtype="object"),
+            "score": pd.Series(scores, dtype="float64"),
+            "count": pd.Series(counts, dtype="int64"),
+            "expected": pd.Series(expected, dtype="float64"),
+            # Nullable: <NA> where the input names no authors (posts were scored).
+            "authors": pd.Series(authors, dtype="Int64"),
+        }
+    )
+
+
 def _finalize(job, tmpdir: Optional[str]) -> None:
     """When a Stream goes away (or at exit): stop its job, then delete its temporary
     database."""
@@ -216,13 +240,12 @@ class Stream:
     """A running ``tagstream run``: the engine on threads of its own.
 
     Iterate it for each window as it closes (:class:`Window` dicts, from the first window
-    still held); read results with :meth:`top`, :meth:`windows` and :meth:`sql`; draw them
+    still held); read results with :meth:`top`, :meth:`windows`, :meth:`trends` and
+    :meth:`sql`; draw them
     with :meth:`show`; end it with :meth:`stop` or wait for a finite source's end with
     :meth:`wait`. As a context manager it is stopped on leaving the block. Ctrl-C while a
     method waits (a notebook's interrupt too) stops the stream cleanly — open windows are
     emitted, outputs flushed — and then raises ``KeyboardInterrupt``.
-
-    ``.trends()`` (what is rising, by distinct authors) comes with the trends issue.
     """
 
     def __init__(self, argv: List[str]):
@@ -361,11 +384,27 @@ class Stream:
         since_ms = None if since is None else _ms_of(since)
         return _windows_frame(*self._job.history(since_ms))
 
+    def trends(self, since: Any = None):
+        """What was rising: the trending rows of every window this stream delivered (ending
+        after ``since``, if given), oldest window first and best first within a window, as a
+        DataFrame with the ``trends`` table's columns: window_start, window_end
+        (``datetime64[ns, UTC]``), rank (int64), hashtag, score (float64), count (int64),
+        expected (float64), authors (``Int64``: ``<NA>`` when the input names no authors).
+
+        A tag trends when its distinct authors in the window (its posts, without authors) are
+        at least twice its expected level, learned from its own earlier windows (with a floor
+        for tags never seen); score = (observed − expected)² / expected. A window where
+        nothing rises has no rows. Kept like :meth:`windows` (``retain``), also with
+        ``db="none"``.
+        """
+        since_ms = None if since is None else _ms_of(since)
+        return _trends_frame(*self._job.trend_history(since_ms))
+
     # -- results database ---------------------------------------------------------------------
 
     def sql(self, statement: str, max_rows: int = 10_000, timeout: float = 5.0):
         """Runs one read-only SQL statement on the results database (``tagstream sql``'s
-        rules: tables tweets, counts, windows, window_totals) and returns a DataFrame.
+        rules: tables tweets, counts, windows, window_totals, trends) and returns a DataFrame.
         Columns named window_start or window_end become ``datetime64[ns, UTC]``. A result cut
         at ``max_rows`` gives a warning. Bad or writing SQL raises ``ValueError``."""
         import pandas as pd

@@ -1,5 +1,6 @@
 """examples/tutorial.ipynb runs headless (nbclient, this interpreter's kernel) and shows
-what it says: the chart as an image, the top-10 table, the SQL over the history."""
+what it says: the chart as an image, the top-10 table, the SQL over the history, what is
+rising."""
 
 import base64
 
@@ -42,3 +43,13 @@ def test_the_tutorial_notebook_runs_headless(repo, tmp_path):
 
     history = outputs(nb, "history")
     assert any("records/s" in o.get("text", "") for o in history)
+
+    # What is rising: the tag leading each of the last 12 windows (the generator's rising
+    # tags among them), with its distinct authors.
+    trends = outputs(nb, "trends")[-1]["data"]["text/html"]
+    assert "<table" in trends and "authors" in trends and trends.count("</tr>") == 13
+    rising = ("SolarEclipse Earthquake TrainStrike NewAlbumDrop TransferNews BlackoutNYC "
+              "RecordHeat RoverLanding ChessUpset FloodWarning ViralDance MarketCrash "
+              "ComebackWin Aurora ServerOutage RoyalWedding LunarNewYear GoalOfTheYear HeatDome "
+              "SurpriseDebut").split()  # src/sources/generator.rs RISING
+    assert any("#" + tag.lower() in trends.lower() for tag in rising), trends
