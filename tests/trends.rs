@@ -170,3 +170,40 @@ fn a_tag_is_one_tag_however_it_is_written() {
         ])
     );
 }
+
+/// A restart from a checkpoint continues the baselines: killed with SIGKILL twice after
+/// commits, the resumed run's windows (`trending` included) are the uninterrupted run's.
+#[test]
+fn a_restart_from_a_checkpoint_continues_the_baselines() {
+    use crate::recover::kill_after_commits;
+    use std::time::Duration;
+    let t = TempDir::new("trends-ckpt");
+    let (input, _) = stream(&t);
+    let base = t.path("base.jsonl");
+    run_ok(&mut run(&input, &base, &["--workers", "2"]));
+    let (out, dir) = (t.path("out.jsonl"), t.path("ckpt"));
+    let resumed = || {
+        let mut c = run(&input, &out, &["--workers", "2", "--checkpoint-dir"]);
+        c.arg(&dir);
+        c
+    };
+    let mut kills = 0;
+    for (commits, after_us) in [(2, 300), (3, 1500)] {
+        if kill_after_commits(
+            &mut resumed(),
+            &dir,
+            commits,
+            Duration::from_micros(after_us),
+        ) {
+            kills += 1;
+        }
+    }
+    assert!(kills >= 1, "the run ended before it could be killed");
+    run_ok(&mut resumed());
+    let base = std::fs::read_to_string(&base).unwrap();
+    assert!(base.contains("\"trending\":[{"), "no trend at all");
+    assert!(
+        std::fs::read_to_string(&out).unwrap() == base,
+        "trends differ after {kills} kills"
+    );
+}
