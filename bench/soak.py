@@ -66,6 +66,11 @@ def out_of(cmd):
         return ""
 
 
+# The commit the binary is built from (soak.sh builds it just before): read now, not when the
+# report is written 30 minutes later.
+BUILT_FROM = out_of(["git", "-C", REPO, "describe", "--always", "--dirty"])
+
+
 def seconds(text):
     """'90', '90s', '5m', '1h' -> seconds."""
     m = re.fullmatch(r"\s*([\d.]+)\s*(s|m|h|min)?\s*", text)
@@ -542,7 +547,7 @@ def report(h, a, out, trial, engine_cmd, servers, samples, restarts, final, outf
           "![RSS and lines/s over time](rss.svg)", "",
           "## Machine and load", "",
           f"- {platform.node()}: {env['cpu']}, {env['cores']} cores, {env['mem']} GiB, Linux {platform.release()}; "
-          f"tagstream {out_of(['git', '-C', REPO, 'describe', '--always', '--dirty'])}, {out_of(['rustc', '--version'])}.",
+          f"tagstream {BUILT_FROM}, {out_of(['rustc', '--version'])}.",
           f"- Load average {env['load0']} at the start, {env['load1']} at the end. Cores used by other tenants "
           f"(machine busy less the engine and the line server), per sample: "
           + (f"median {statistics.median(others)}, max {max(others)} of {env['cores']}." if others else "—"),
