@@ -3,8 +3,10 @@
 # times, `gen --format jsonl --start`) produced to a 4-partition topic on a local tansu broker
 # (.ci/tansu.sh), then replayed with `?end=latest` in event time with 1 and 2 workers, REPEAT
 # runs each, beside the same stream replayed from a file. Checks every run's windows are
-# byte-identical, prints a table and writes bench-runs/<date>-<machine>/kafka-{raw.csv,summary.md}.
-# usage: bench/kafka.sh [COUNT] [REPEAT]
+# byte-identical, prints a table and writes bench/runs/<date>-<machine>/kafka-{raw.csv,summary.md}.
+# ALSO="NAME=BINARY …" replays the same topic with other builds of tagstream too (source
+# kafka-NAME), interleaved with this one's runs: a before/after on the same broker and load.
+# usage: [ALSO="before=/path/to/tagstream"] bench/kafka.sh [COUNT] [REPEAT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-2000000}
@@ -12,9 +14,19 @@ repeat=${2:-3}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tagstream-target}"
 cargo build --release -q
 bin="$CARGO_TARGET_DIR/release/tagstream"
+declare -A bins=([file]=$bin [kafka]=$bin)
+sources=(file kafka)
+for nb in ${ALSO:-}; do
+  [ -x "${nb#*=}" ] || { echo "ALSO: ${nb#*=} is not an executable" >&2; exit 1; }
+  bins[kafka-${nb%%=*}]=${nb#*=}
+  sources+=("kafka-${nb%%=*}")
+done
+# Anything else running on these cores shows in every figure: the load is written down.
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 . .ci/tansu.sh
 tansu_start 39092
-work=$(mktemp -d /tmp/tagstream-bench-kafka.XXXXXX)
+mkdir -p target/bench
+work=$(mktemp -d target/bench/kafka.XXXXXX)
 trap 'kill $TANSU_PID 2>/dev/null; rm -rf "$work" "$TANSU_LOG"' EXIT
 broker=127.0.0.1:$KAFKA_PORT
 stream=(--count "$count" --seed 42 --format jsonl --start 2024-01-01T00:00:00Z --time-step 1ms)
@@ -23,25 +35,22 @@ echo "$produced"
 "$bin" gen "${stream[@]}" > "$work/tweets.jsonl"
 
 machine="$(nproc)cpu-$(awk '/MemTotal/ {printf "%dG", $2/1048576}' /proc/meminfo)"
-dir=bench-runs/$(date -u +%Y-%m-%d)-$machine
+dir=bench/runs/$(date -u +%Y-%m-%d)-$machine
 mkdir -p "$dir"
 csv=$dir/kafka-raw.csv
 echo "source,workers,run,records,seconds,records_per_s,mb_per_s" > "$csv"
-for source in file kafka; do
-  uri="kafka://$broker/tweets?end=latest"
-  [ $source = file ] && uri=$work/tweets.jsonl
-  for w in 1 2; do
-    for r in $(seq 1 "$repeat"); do
+for w in 1 2; do
+  for r in $(seq 1 "$repeat"); do
+    for source in "${sources[@]}"; do
+      uri="kafka://$broker/tweets?end=latest"
+      [ $source = file ] && uri=$work/tweets.jsonl
       out=$work/$source-$w-$r.jsonl
-      line=$("$bin" run --source "$uri" --format jsonl --time event --workers $w \
-               --out "$out" --tui off --db none 2>&1 | grep 'done: windows')
+      "${bins[$source]}" run --source "$uri" --format jsonl --time event --workers $w \
+        --out "$out" --tui off --db none --quiet --summary-json "$work/summary.json"
       cmp -s "$out" "$work/file-1-1.jsonl" ||
         { echo "windows of $source, $w workers, run $r differ from the file's" >&2; exit 1; }
-      rec=$(sed -E 's/.*records ([0-9]+) .*/\1/' <<<"$line")
-      secs=$(sed -E 's/.* in ([0-9.]+)s = .*/\1/' <<<"$line")
-      rps=$(sed -E 's/.*= ([0-9]+) records\/s.*/\1/' <<<"$line")
-      mbs=$(sed -E 's/.*records\/s, ([0-9.]+) MB\/s.*/\1/' <<<"$line")
-      echo "$source,$w,$r,$rec,$secs,$rps,$mbs" >> "$csv"
+      python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(",".join([sys.argv[2], str(s["records"]), "%.2f" % s["seconds"], "%.0f" % s["records_per_s"], "%.1f" % s["mb_per_s"]]))' \
+        "$work/summary.json" "$source,$w,$r" >> "$csv"
     done
   done
 done
@@ -55,8 +64,12 @@ done
        "${stream[*]}\` into tansu $("$TANSU" --version | awk '{print $2}') (memory storage, 127.0.0.1)," \
        "then per run \`tagstream run --source 'kafka://BROKER/tweets?end=latest' --format jsonl --time event" \
        "--workers W --out FILE --tui off --db none\` (10 s / 60 s / 10 s, top 10), and the same with the" \
-       "stream as a file. Every run's windows are byte-identical. Figures from the run's closing line" \
+       "stream as a file. Every run's windows are byte-identical. Figures from the run's --summary-json" \
        "(records ÷ wall time from the engine's start to the last window)."
+  echo
+  [ -n "${ALSO:-}" ] && echo "Other builds replayed from the same topic (source kafka-NAME), run for run" \
+       "between this build's: \`ALSO=\"${ALSO}\"\`." && echo
+  echo "Load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
   echo "Produce: $produced"
   echo

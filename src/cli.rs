@@ -40,7 +40,8 @@ pub enum Command {
     Gen(GenArgs),
     /// Query results with SQL: a running engine's HTTP API, or a database file.
     Sql(SqlArgs),
-    /// Export the bar chart of the latest (or a given) window as PNG or SVG.
+    /// Export the bar chart of the latest (or a given) window as PNG or SVG: its top-K by
+    /// count, or with --trends its trending list by score.
     Chart(ChartArgs),
     /// Forward a source's posts as text lines to every client of a TCP socket (the
     /// tutorial's receiver: feed Spark's socketTextStream or `run --source socket://`).
@@ -348,6 +349,11 @@ pub struct GenArgs {
     /// Tweets to write (default: forever).
     #[arg(long)]
     pub count: Option<u64>,
+    /// Write what is true of the stream to FILE as JSON lines, for measuring trends: the
+    /// bursts of rising tags in its time span (needs --start and --count), the spammer, the
+    /// evergreen tags.
+    #[arg(long, value_name = "FILE", requires_all = ["start", "count"])]
+    pub truth: Option<PathBuf>,
     /// Tweets per second (0 = as fast as possible).
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
@@ -478,6 +484,11 @@ pub struct ChartArgs {
     /// The window ending at this time (RFC 3339) instead of the latest.
     #[arg(long, value_name = "END")]
     pub window: Option<String>,
+    /// Chart the window's trending list (tags rising above their usual level; bars are
+    /// scores, labelled with authors or posts) instead of its top-K by count: /api/trends
+    /// with --url, the trends table with --db.
+    #[arg(long)]
+    pub trends: bool,
     /// Image size in pixels, WIDTHxHEIGHT.
     #[arg(long, value_name = "WxH", default_value = "1200x700", value_parser = size)]
     pub size: (u32, u32),
@@ -491,6 +502,24 @@ pub struct ChartArgs {
         value_delimiter = ':'
     )]
     pub font_dirs: Vec<PathBuf>,
+}
+
+/// A clap error as the one line the binary prints, without clap's `error: ` prefix, usage
+/// block and tips: the first paragraph joined, so a list such as `the following required
+/// arguments were not provided: --source <URI>` keeps the flag it names.
+pub fn error_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let line = first.join(" ");
+    match line.strip_prefix("error: ") {
+        Some(rest) => rest.to_owned(),
+        None if line.is_empty() => "invalid arguments".to_owned(),
+        None => line,
+    }
 }
 
 /// Parses `1200x700`.
@@ -509,7 +538,21 @@ fn size(s: &str) -> Result<(u32, u32), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::size;
+    use super::{error_line, size, Cli};
+    use clap::Parser;
+
+    #[test]
+    fn errors_are_one_line_naming_the_flag() {
+        let err = |args: &[&str]| error_line(&Cli::try_parse_from(args).unwrap_err());
+        assert_eq!(
+            err(&["tagstream", "run"]),
+            "the following required arguments were not provided: --source <URI>"
+        );
+        assert_eq!(
+            err(&["tagstream", "run", "-s", "-", "--frobnicate"]),
+            "unexpected argument '--frobnicate' found"
+        );
+    }
 
     #[test]
     fn sizes() {

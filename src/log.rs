@@ -43,6 +43,20 @@ fn emit(level: &str, args: Arguments) {
     }
 }
 
+/// `s` with control characters as spaces, cut to `max` characters: text from elsewhere (a
+/// server's error, a library's message) put in our messages must stay on one line.
+pub fn one_line(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
 /// A state change worth knowing (connected, reconnecting).
 pub fn info(args: Arguments) {
     if VERBOSE.load(Ordering::Relaxed) {

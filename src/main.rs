@@ -21,9 +21,7 @@ fn main() {
                 e.exit();
             }
             // One line, not clap's usage block.
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("tagstream: {}", first.trim());
+            eprintln!("tagstream: error: {}", tagstream::cli::error_line(&e));
             std::process::exit(2);
         }
     };

@@ -121,6 +121,14 @@ impl SourceCounters {
         Open(self)
     }
 
+    /// A source opened once and read by several shares (a file's byte ranges): counted as
+    /// one connection, open until the guard (shared by the shares) is dropped.
+    pub fn opened(self: &Arc<Self>) -> Opened {
+        self.connections.fetch_add(1, Relaxed);
+        self.connected.fetch_add(1, Relaxed);
+        Opened(self.clone())
+    }
+
     /// Counts one skipped frame or message.
     pub fn skip(&self, reason: &'static str) {
         if let Ok(mut m) = self.skipped.lock() {
@@ -161,6 +169,16 @@ impl SourceCounters {
 pub struct Open<'a>(&'a SourceCounters);
 
 impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.connected.fetch_sub(1, Relaxed);
+    }
+}
+
+/// [`Open`] that owns its counters, to be shared by the shares of one source.
+#[derive(Debug)]
+pub struct Opened(Arc<SourceCounters>);
+
+impl Drop for Opened {
     fn drop(&mut self) {
         self.0.connected.fetch_sub(1, Relaxed);
     }

@@ -53,6 +53,8 @@ pub struct Decoder {
     time_path: Option<Vec<String>>,
     tags_path: Option<Vec<String>>,
     author_path: Option<Vec<String>>,
+    /// A numeric time is whole milliseconds, not seconds or milliseconds told apart by size.
+    time_in_ms: bool,
 }
 
 impl Decoder {
@@ -65,6 +67,7 @@ impl Decoder {
             time_path: time_field.map(split),
             tags_path: None,
             author_path: None,
+            time_in_ms: false,
         }
     }
 
@@ -83,6 +86,14 @@ impl Decoder {
     /// Also reads an optional array of tag strings at `tags_field` (JSON lines only).
     pub fn with_tags(mut self, tags_field: &str) -> Self {
         self.tags_path = Some(tags_field.split('.').map(str::to_owned).collect());
+        self
+    }
+
+    /// Reads a numeric time as whole milliseconds, exactly (the live sources' posts, whose
+    /// times may be any ms, e.g. 1970's, which `--time event` files would read as seconds);
+    /// any other number is a bad time.
+    pub fn with_time_in_ms(mut self) -> Self {
+        self.time_in_ms = true;
         self
     }
 
@@ -133,6 +144,9 @@ impl Decoder {
             (Some(_), None) => return Err(Skip::MissingField),
             (Some(_), Some(TimeValue::Bad)) => return Err(Skip::BadField),
             (Some(_), Some(TimeValue::Str(s))) => Some(parse_time(&s).ok_or(Skip::BadTime)?),
+            (Some(_), Some(TimeValue::Int(ms))) if self.time_in_ms => Some(ms),
+            (Some(_), Some(TimeValue::Num(_))) if self.time_in_ms => return Err(Skip::BadTime),
+            (Some(_), Some(TimeValue::Int(n))) => Some(epoch_to_ms(n as f64).ok_or(Skip::BadTime)?),
             (Some(_), Some(TimeValue::Num(n))) => Some(epoch_to_ms(n).ok_or(Skip::BadTime)?),
         };
         Ok(Record {
@@ -156,6 +170,8 @@ impl Decoder {
 #[derive(Debug)]
 enum TimeValue {
     Str(String),
+    /// A non-negative integer, kept exact.
+    Int(u64),
     Num(f64),
     Bad,
 }
@@ -423,7 +439,7 @@ impl<'de> de::Deserialize<'de> for TimeOrOther {
                 Ok(TimeOrOther(TimeValue::Num(v as f64)))
             }
             fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(TimeOrOther(TimeValue::Num(v as f64)))
+                Ok(TimeOrOther(TimeValue::Int(v)))
             }
             fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
                 Ok(TimeOrOther(TimeValue::Num(v)))
@@ -502,6 +518,39 @@ mod tests {
         assert_eq!(d.decode(bad_time).unwrap_err(), Skip::BadTime);
         let bad_utf8 = b"{\"text\":\"\xff\",\"created_at\":1}";
         assert_eq!(d.decode(bad_utf8).unwrap_err(), Skip::InvalidUtf8);
+    }
+
+    /// Found by the `jetstream` fuzz target's round trip (issue 13): a live post's time in ms
+    /// below 10^11 (before 1973-03-03) came back from its JSON line read as seconds, 1000×
+    /// later; a time above 2^53 ms lost its last digits to an f64.
+    #[test]
+    fn times_in_ms_are_exact() {
+        let d = json("text", Some("time")).with_time_in_ms();
+        for ms in [
+            0,
+            5_000,
+            99_999_999_999,
+            1_781_204_403_123,
+            (1 << 53) + 1,
+            u64::MAX,
+        ] {
+            let line = format!(r#"{{"text":"a","time":{ms}}}"#);
+            assert_eq!(d.decode(line.as_bytes()).unwrap().time_ms, Some(ms));
+        }
+        for bad in ["-1", "1.5", "1e3"] {
+            let line = format!(r#"{{"text":"a","time":{bad}}}"#);
+            assert_eq!(
+                d.decode(line.as_bytes()).unwrap_err(),
+                Skip::BadTime,
+                "{bad}"
+            );
+        }
+        // Files keep reading seconds or ms by size.
+        let file = json("text", Some("time"));
+        assert_eq!(
+            file.decode(br#"{"text":"a","time":5000}"#).unwrap().time_ms,
+            Some(5_000_000)
+        );
     }
 
     #[test]

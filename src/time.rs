@@ -35,7 +35,12 @@ pub fn parse_time_ms(s: &str) -> Result<u64, String> {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_millis() as u64)
-        .ok_or_else(|| format!("'{s}' is neither an RFC 3339 time nor epoch seconds"))
+        .ok_or_else(|| {
+            format!(
+                "'{}' is neither an RFC 3339 time nor epoch seconds",
+                shown(s)
+            )
+        })
 }
 
 /// Epoch seconds, or milliseconds when the value is too large to be seconds (> 10^11, as in
@@ -70,26 +75,47 @@ pub fn rfc3339(ms: u64) -> String {
 pub fn duration(s: &str) -> Result<Duration, String> {
     let d = duration_or_zero(s)?;
     if d.is_zero() {
-        return Err(format!("'{s}' must be positive"));
+        return Err(format!("'{}' must be positive", shown(s)));
     }
     Ok(d)
 }
 
 /// Like [`duration`], but zero (`0`, `0s`) is allowed.
 pub fn duration_or_zero(s: &str) -> Result<Duration, String> {
-    // `0`, `0s`, `00ms`: zero with any unit (humantime wants a unit, and "0" has none).
-    let unit = s.trim_start_matches('0');
-    if unit.len() < s.len() && unit.chars().all(|c| c.is_ascii_alphabetic()) {
+    // `0` alone is zero (humantime wants a unit); `0s` and `00ms` are humantime's own. Any
+    // other text after the zeros must be a unit humantime knows (`0K` is no duration).
+    if !s.is_empty() && s.bytes().all(|b| b == b'0') {
         return Ok(Duration::ZERO);
     }
-    let d = humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration: {e}"))?;
+    let d = humantime::parse_duration(s).map_err(|e| {
+        format!(
+            "'{}' is not a duration: {}",
+            shown(s),
+            shown(&e.to_string())
+        )
+    })?;
     // Durations are milliseconds in a u64 everywhere downstream; larger ones must not wrap.
     if u64::try_from(d.as_millis()).is_err() {
         return Err(format!(
-            "'{s}' is too long (at most about 584 million years)"
+            "'{}' is too long (at most about 584 million years)",
+            shown(s)
         ));
     }
     Ok(d)
+}
+
+/// `s` for a message: control characters escaped (`\n`, `\u{5}`), so that an error naming
+/// what it was given stays on one line.
+fn shown(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A duration in milliseconds (every duration was checked to fit by [`duration`]).
@@ -104,7 +130,7 @@ pub fn human(ms: u64) -> String {
 
 /// Parses an event time (RFC 3339, Twitter's legacy format, epoch seconds or ms) to ms.
 pub fn event_time(s: &str) -> Result<u64, String> {
-    parse_time(s).ok_or_else(|| format!("'{s}' is not a time (e.g. 2024-01-01T00:00:00Z)"))
+    parse_time(s).ok_or_else(|| format!("'{}' is not a time (e.g. 2024-01-01T00:00:00Z)", shown(s)))
 }
 
 #[cfg(test)]
@@ -147,6 +173,25 @@ mod tests {
         assert!(duration("0s").unwrap_err().contains("positive"));
         assert!(duration("").is_err());
         assert!(duration("soon").unwrap_err().contains("not a duration"));
+        assert!(duration_or_zero("late")
+            .unwrap_err()
+            .contains("not a duration"));
+        assert!(duration_or_zero("0x").is_err());
+        assert_eq!(duration_or_zero("00ms"), Ok(Duration::ZERO));
+        // Found by the `time` fuzz target (issue 13): zeros then any letters were zero.
+        assert_eq!(duration_or_zero("00ms"), Ok(Duration::ZERO));
+        assert!(duration_or_zero("0K")
+            .unwrap_err()
+            .contains("not a duration"));
+        assert!(duration_or_zero("0xyz").is_err());
+        // Found by the `time` fuzz target (issue 13): an error quoted its input raw, so a
+        // control character in it broke the one-line message.
+        assert_eq!(
+            event_time("\u{5}\n1s").unwrap_err(),
+            "'\\u{5}\\n1s' is not a time (e.g. 2024-01-01T00:00:00Z)"
+        );
+        assert!(!duration("1\nx").unwrap_err().contains('\n'));
+        assert!(!parse_time_ms("\n").unwrap_err().contains('\n'));
         let e = duration("2305843009213694012s").unwrap_err();
         assert!(e.contains("too long"), "{e}");
         assert_eq!(ms(Duration::from_secs(2)), 2000);

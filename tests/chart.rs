@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use crate::http::Engine;
+use crate::http::{rising_posts, Engine};
+use crate::store::{rising_corpus, run_into};
 use crate::util::burst;
 use crate::util::{bin, run_ok, TempDir};
 
@@ -23,6 +24,11 @@ fn png_size(path: &Path) -> (u32, u32) {
 }
 
 fn svg_has_labels(path: &Path, labels: &[&str]) {
+    svg_has(path, "Top hashtags", labels);
+}
+
+/// The SVG at `path` has a title containing `title` and each of `labels` as a text.
+fn svg_has(path: &Path, title: &str, labels: &[&str]) {
     let svg = std::fs::read_to_string(path).unwrap();
     assert!(
         svg.starts_with("<svg") || svg.starts_with("<?xml"),
@@ -35,7 +41,7 @@ fn svg_has_labels(path: &Path, labels: &[&str]) {
             "no label {l} in the SVG"
         );
     }
-    assert!(svg.contains("Top hashtags"), "no title");
+    assert!(svg.contains(title), "no title {title}");
 }
 
 #[test]
@@ -336,4 +342,153 @@ fn chart_errors_are_one_line_and_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     }
+}
+
+/// Issue 14: `chart --trends` from the `trends` table: the latest window with trending tags,
+/// or a given one; score bars labelled with the authors and the expected level.
+#[test]
+fn chart_trends_from_a_database_written_by_a_run() {
+    let dir = TempDir::new("chart-trends-db");
+    let input = dir.path("in.jsonl");
+    std::fs::write(&input, rising_corpus()).unwrap();
+    let db = dir.path("t.db");
+    run_ok(&mut run_into(
+        &input,
+        &["--db", db.to_str().unwrap(), "--author-field", "user"],
+    ));
+    let chart = |extra: &[&str], out: &Path| {
+        run_ok(
+            bin()
+                .args(["chart", "--trends", "--db"])
+                .arg(&db)
+                .args(extra)
+                .arg("--out")
+                .arg(out),
+        )
+    };
+    let png = dir.path("trends.png");
+    chart(&[], &png);
+    assert_eq!(png_size(&png), (1200, 700));
+    let svg = dir.path("trends.svg");
+    chart(&["--size", "800x500"], &svg);
+    // The latest window with trending tags: #go, eleven authors against the floor of 2.
+    svg_has(
+        &svg,
+        "Trending hashtags",
+        &["#go", " 40.5 · 11 authors, usual 2"],
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("2023-11-15T01:00:00Z"), "the window's end");
+    assert!(
+        text.contains("(authors − expected)² / expected"),
+        "the axis"
+    );
+    let given = dir.path("given.svg");
+    chart(&["--window", "2023-11-15T00:00:00Z"], &given);
+    svg_has(
+        &given,
+        "Trending hashtags",
+        &["#zig", " 50 · 12 authors, usual 2"],
+    );
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let _ = std::fs::copy(&png, keep.join("chart-trends-db.png"));
+    // A chart of one bar has its label (the axis of one segment drew none), top-K too.
+    let top = dir.path("top.svg");
+    run_ok(
+        bin()
+            .args(["chart", "--db"])
+            .arg(&db)
+            .arg("--out")
+            .arg(&top),
+    );
+    svg_has_labels(&top, &["#go", " 11"]);
+
+    // A window that was never emitted, and a database without trends: one line, exit 2.
+    let out = bin()
+        .args([
+            "chart",
+            "--trends",
+            "--window",
+            "2030-01-01T00:00:00Z",
+            "--db",
+        ])
+        .arg(&db)
+        .arg("--out")
+        .arg(dir.path("x.png"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no window ends at 2030-01-01T00:00:00Z"),
+        "{err}"
+    );
+    let off = dir.path("off.db");
+    run_ok(&mut run_into(
+        &input,
+        &["--db", off.to_str().unwrap(), "--trends", "off"],
+    ));
+    let out = bin()
+        .args(["chart", "--trends", "--db"])
+        .arg(&off)
+        .arg("--out")
+        .arg(dir.path("x.png"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("holds no window with trending tags yet"),
+        "{err}"
+    );
+}
+
+/// Issue 14: `chart --trends --url` draws `/api/trends` of a running engine, PNG and SVG.
+#[test]
+fn chart_trends_from_a_running_engine() {
+    let e = Engine::start(&[
+        "--format",
+        "jsonl",
+        "--time",
+        "event",
+        "--author-field",
+        "user",
+    ]);
+    e.feed(&rising_posts(1_700_000_000));
+    e.wait_for("the window [T, T + 3)", |e| {
+        e.get("/api/trends").1.contains("2023-11-14T22:13:23Z")
+    });
+    let dir = TempDir::new("chart-trends-url");
+    let svg = dir.path("trends.svg");
+    run_ok(
+        bin()
+            .args(["chart", "--trends", "--url", &e.url])
+            .arg("--out")
+            .arg(&svg),
+    );
+    svg_has(
+        &svg,
+        "Trending hashtags",
+        &[
+            "#日本語",
+            "#zig",
+            "#rust",
+            " 50 · 12 authors, usual 2",
+            " 40.5 · 11 authors, usual 2",
+            " 32 · 10 authors, usual 2",
+        ],
+    );
+    assert!(!std::fs::read_to_string(&svg).unwrap().contains("#spam"));
+    let png = dir.path("trends.png");
+    run_ok(
+        bin()
+            .args(["chart", "--trends", "--url", &e.url, "--size", "900x500"])
+            .arg("--out")
+            .arg(&png),
+    );
+    assert_eq!(png_size(&png), (900, 500));
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let _ = std::fs::copy(&png, keep.join("chart-trends.png"));
+    e.stop();
 }

@@ -29,7 +29,8 @@ pub struct Engine {
     _dir: TempDir,
 }
 
-fn addr_after<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+/// The address printed after `prefix` in `text` (`127.0.0.1:PORT`).
+pub fn addr_after<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let i = text.find(prefix)? + prefix.len();
     let rest = &text[i..];
     let end = rest
@@ -435,4 +436,270 @@ fn sql_answers_in_the_agreed_shapes() {
     assert_eq!(b.trim_end().lines().count(), 1);
     assert_eq!(e.get("/healthz").0, 200, "the engine keeps running");
     e.stop();
+}
+
+/// One request with the given headers and body, the body written on a thread of its own
+/// (a server may answer before reading it all, and close): (status, head, body).
+fn raw_request(base: &str, path: &str, headers: &[&str], body: Vec<u8>) -> (u16, String, String) {
+    let host = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&body);
+    });
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let _ = writer.join();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    // 0: no answer (the engine went away); the caller's status check says so.
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// A one-line JSON error `{"error": …}` with `status`, containing `needle`.
+fn json_error(got: (u16, String, String), status: u16, needle: &str) -> String {
+    let (s, head, body) = got;
+    assert_eq!(s, status, "{head}\n{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    assert_eq!(body.trim_end().lines().count(), 1, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let msg = v["error"].as_str().unwrap().to_owned();
+    assert!(msg.contains(needle), "'{msg}' lacks '{needle}'");
+    msg
+}
+
+/// Issue 13: every failure of the HTTP API is a JSON error with the real limits: a 10 MB
+/// body (413, was axum's plain text), a body not declared JSON (415), a 1 MB statement (400
+/// naming the statement limit, was "16 MB"), a wrong method or path (405, 404).
+#[test]
+fn issue_13_sql_failures_are_json_with_the_real_limits() {
+    let dir = TempDir::new("http-sql-limits");
+    let db = dir.path("t.db");
+    let e = Engine::start(&["--db", db.to_str().unwrap()]);
+    let json = "Content-Type: application/json";
+    let big = serde_json::json!({ "sql": format!("SELECT 1 -- {}", "x".repeat(10 << 20)) });
+    let got = raw_request(&e.url, "/api/sql", &[json], big.to_string().into_bytes());
+    json_error(
+        got,
+        413,
+        "larger than 1024 KiB; statements are limited to 100000 bytes",
+    );
+    let one_mb = serde_json::json!({ "sql": format!("SELECT 1 -- {}", "x".repeat(999_988)) });
+    let got = raw_request(&e.url, "/api/sql", &[json], one_mb.to_string().into_bytes());
+    let msg = json_error(got, 400, "statements are limited to 100000 bytes");
+    assert!(
+        msg.contains("1000000 bytes") && !msg.contains("MB"),
+        "{msg}"
+    );
+    let ok = br#"{"sql":"SELECT 1"}"#.to_vec();
+    let got = raw_request(
+        &e.url,
+        "/api/sql",
+        &["Content-Type: text/plain"],
+        ok.clone(),
+    );
+    json_error(
+        got,
+        415,
+        "Content-Type: application/json (got 'text/plain')",
+    );
+    let got = raw_request(&e.url, "/api/sql", &[], ok.clone());
+    json_error(got, 415, "(got none)");
+    let got = raw_request(
+        &e.url,
+        "/api/sql",
+        &["Content-Type: application/json; charset=utf-8"],
+        ok,
+    );
+    assert_eq!(got.0, 200, "{got:?}");
+    let (s, body) = e.get("/api/sql");
+    json_error(
+        (s, "content-type: application/json".into(), body),
+        405,
+        "GET",
+    );
+    let (s, body) = e.get("/api/nothing-here");
+    json_error(
+        (s, "content-type: application/json".into(), body),
+        404,
+        "/api/nothing-here",
+    );
+    assert_eq!(e.get("/healthz").0, 200, "the engine keeps running");
+    e.stop();
+}
+
+/// Issue 13: slow queries no longer queue without bound. With every slot running a query to
+/// its time limit and the queue full, the excess is refused at once: 503, a JSON error, a
+/// `Retry-After`.
+#[test]
+fn issue_13_sql_beyond_the_queue_gets_503_at_once() {
+    let dir = TempDir::new("http-sql-busy");
+    let db = dir.path("t.db");
+    let e = Engine::start(&["--db", db.to_str().unwrap()]);
+    // Runs until the 5 s time limit interrupts it.
+    let slow = serde_json::json!({
+        "sql": "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) \
+                SELECT count(*) FROM n"
+    })
+    .to_string();
+    // 4 running + 8 waiting are admitted; 12 more find no place.
+    let (admitted, extra) = (12, 12);
+    let (tx, rx) = std::sync::mpsc::channel();
+    for _ in 0..admitted + extra {
+        let (url, body, tx) = (e.url.clone(), slow.clone(), tx.clone());
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let got = raw_request(
+                &url,
+                "/api/sql",
+                &["Content-Type: application/json"],
+                body.into_bytes(),
+            );
+            let _ = tx.send((got, started.elapsed()));
+        });
+    }
+    let mut refused = Vec::new();
+    while refused.len() < extra {
+        let (got, took) = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("an answer within 60 s");
+        if got.0 == 503 {
+            assert!(
+                got.1.to_ascii_lowercase().contains("retry-after: 5"),
+                "{}",
+                got.1
+            );
+            json_error(got, 503, "too many SQL queries: 4 running and 8 waiting");
+            refused.push(took);
+        } else {
+            // A query admitted: only the first rounds of slow ones can have ended.
+            assert_eq!(got.0, 400, "{got:?}");
+            assert!(got.2.contains("time limit"), "{got:?}");
+        }
+    }
+    // "At once": well under the query time limit, even on a loaded machine.
+    let slowest = refused.iter().max().unwrap();
+    assert!(*slowest < Duration::from_secs(2), "a 503 took {slowest:?}");
+    eprintln!("503 latencies: {refused:?}");
+    e.stop();
+}
+
+/// JSON lines at event time `secs`: `(author, text)` each.
+pub fn posts_at(secs: u64, posts: &[(&str, &str)]) -> Vec<String> {
+    posts
+        .iter()
+        .map(|(user, text)| {
+            serde_json::json!({"created_at": secs, "user": user, "text": text}).to_string()
+        })
+        .collect()
+}
+
+/// JSON lines for an engine of `--batch 1s --window 3s` in event time from `t`: one post at
+/// `t` starts the stream; at `t + 2`, 12 authors write `#日本語`, 11 `#zig`, 10 `#rust` (one
+/// as `#Rust`), and one account posts `#spam` 15 times; a post at `t + 3` moves the watermark
+/// to the end of the window `[t, t + 3)` only (the windows before it start before the stream
+/// and list nothing). Against the floor of 2 expected authors that window's trending list is
+/// `#日本語` (12 authors: (12 − 2)² / 2 = 50), `#zig` (40.5), `#rust` (32); `#spam` leads
+/// `top` but is one author.
+pub fn rising_posts(t: u64) -> Vec<String> {
+    let mut lines = posts_at(t, &[("ann", "hello #world")]);
+    let mut at = |n: usize, tag: &str| {
+        for i in 0..n {
+            let user = format!("{tag}-fan-{i}");
+            let text = if i == 1 && tag == "#rust" {
+                "#Rust!".to_owned()
+            } else {
+                format!("{tag} today")
+            };
+            lines.extend(posts_at(t + 2, &[(user.as_str(), text.as_str())]));
+        }
+    };
+    at(12, "#日本語");
+    at(11, "#zig");
+    at(10, "#rust");
+    lines.extend(posts_at(t + 2, &[("bot", "win big #spam"); 15]));
+    lines.extend(posts_at(t + 3, &[("fay", "#later")]));
+    lines
+}
+
+/// `GET /api/trends`: 404 (a JSON error, as `/api/top`) before the first window; then the
+/// latest window's trending list with its times, by score descending, equal to the `--out`
+/// line's. One account posting `#spam` fifteen times tops the count but is one author, so it
+/// never trends.
+#[test]
+fn api_trends_is_the_latest_windows_trending_list() {
+    let e = Engine::start(&[
+        "--format",
+        "jsonl",
+        "--time",
+        "event",
+        "--author-field",
+        "user",
+    ]);
+    for path in ["/api/trends", "/api/top"] {
+        let (status, body) = e.get(path);
+        assert_eq!(status, 404, "{path}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"], "no window has been emitted yet", "{path}");
+    }
+    const T: u64 = 1_700_000_000;
+    e.feed(&rising_posts(T));
+    e.wait_for("the window [T, T + 3)", |e| {
+        e.get("/api/trends").1.contains("2023-11-14T22:13:23Z")
+    });
+    let trends = e.get_json("/api/trends");
+    assert_eq!(
+        trends,
+        serde_json::json!({
+            "window_start": "2023-11-14T22:13:20Z",
+            "window_end": "2023-11-14T22:13:23Z",
+            "trending": [
+                {"rank": 1, "hashtag": "#日本語", "score": 50.0, "count": 12, "expected": 2.0,
+                 "authors": 12},
+                {"rank": 2, "hashtag": "#zig", "score": 40.5, "count": 11, "expected": 2.0,
+                 "authors": 11},
+                {"rank": 3, "hashtag": "#rust", "score": 32.0, "count": 10, "expected": 2.0,
+                 "authors": 10},
+            ],
+        })
+    );
+    let scores: Vec<f64> = trends["trending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|p| p[0] >= p[1]), "{scores:?}");
+    let top = e.get_json("/api/top");
+    assert_eq!(top["window_end"], trends["window_end"]);
+    assert_eq!(top["trending"], trends["trending"]);
+    assert_eq!(top["top"][0]["hashtag"], "#spam", "{top}");
+    // The same rows as that window's --out line (stopping emits the later windows too).
+    let out = e.stop();
+    let line = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|w| w["window_end"] == trends["window_end"])
+        .unwrap_or_else(|| panic!("no window ending at {} in:\n{out}", trends["window_end"]));
+    assert_eq!(line["trending"], trends["trending"]);
 }

@@ -118,3 +118,88 @@ fn mastodon_without_a_token_says_to_set_one() {
         "{err}"
     );
 }
+
+/// Issue 13: what the server says is scrubbed of the token before it is logged: an error
+/// event in the stream and an HTTP error body, both quoting the request's header.
+#[test]
+fn issue_13_server_text_quoting_the_token_is_scrubbed() {
+    let quote = format!("{} you sent Authorization: Bearer {TOKEN}", "z".repeat(150));
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let q = quote.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming() {
+            let mut s = s.unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            let mut body = format!(":)\nevent: error\ndata: {q}\n\n");
+            body.push_str(&update(1, "<p>#<span>Rust</span></p>", "Rust"));
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n",
+                body.len()
+            );
+            held.push(s);
+        }
+    });
+    let t = TempDir::new("mastodon-scrub");
+    let out = t.path("out.jsonl");
+    let engine = bin()
+        .args(["run", "--source", "mastodon://example.social/public"])
+        .args(["--endpoint", &format!("http://127.0.0.1:{port}")])
+        .args(["--batch", "1s", "--window", "3s", "--tui", "off", "--out"])
+        .arg(&out)
+        .env("MASTODON_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_top(&out, &[("#rust", 1)]);
+    let (res, err) = signal_and_wait(engine, "INT");
+    assert!(res.status.success(), "{err}");
+    assert!(
+        err.contains("the stream says: ") && err.contains("Bearer [redacted]"),
+        "{err}"
+    );
+    assert!(!err.contains(&TOKEN[..10]), "{err}");
+
+    // A 401 whose body quotes the token: one line, scrubbed.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let mut s = s.unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            let body = serde_json::json!({ "error": quote }).to_string();
+            let _ = write!(
+                s,
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let res = bin()
+        .args(["run", "--source", "mastodon://example.social/public"])
+        .args(["--endpoint", &format!("http://127.0.0.1:{port}")])
+        .args(["--tui", "off", "--out", "-"])
+        .env("MASTODON_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("401") && last.contains("was refused") && last.contains("[redacted]"),
+        "{err}"
+    );
+    assert!(!err.contains(&TOKEN[..10]), "{err}");
+}

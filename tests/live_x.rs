@@ -293,3 +293,73 @@ fn x_posts_give_event_time_windows() {
     );
     assert_no_token(&res);
 }
+
+/// Issue 13: what the server says is scrubbed of the token before it is logged: an
+/// in-stream error that quotes the request's `Authorization` header (logged verbatim
+/// before), and an HTTP error body that does (the run's one error line).
+#[test]
+fn issue_13_server_text_quoting_the_token_is_scrubbed() {
+    let fake = FakeX::start(TOKEN);
+    // Long enough that cutting the message first would leave part of the token.
+    let quote = format!(
+        "{} your request had Authorization: Bearer {TOKEN}",
+        "y".repeat(120)
+    );
+    let error = serde_json::json!({"errors": [{"title": "operational-disconnect",
+        "detail": quote, "type": "https://api.x.com/2/problems/operational-disconnect"}]});
+    let mut lines = vec![error.to_string()];
+    lines.extend(posts(&[("#alpha one", "alpha", 2)]));
+    fake.script(Conn::Stream(frames(&lines, 7)));
+    let t = TempDir::new("live-x-scrub");
+    let out = t.path("out.jsonl");
+    let run = Running::spawn(
+        with_token(TOKEN)
+            .args(["run", "--source", "x://", "--endpoint", &fake.url])
+            .args(["--track", "alpha", "--batch", "1s", "--window", "3s"])
+            .args(["--tui", "off", "--out"])
+            .arg(&out),
+    );
+    wait_top(&out, &[("#alpha", 2)]);
+    let res = run.stop(Some("-INT"));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    assert!(
+        err.contains("the stream says: operational-disconnect") && err.contains("[redacted]"),
+        "{err}"
+    );
+    assert_no_token(&res);
+    assert!(
+        !err.contains(&TOKEN[..8]),
+        "part of the token leaked:\n{err}"
+    );
+    // records, connections, reconnects (`connected` depends on when the reader saw SIGINT)
+    let (records, connections, _, reconnects) = crate::util::source_counts(&err, "x");
+    assert_eq!((records, connections, reconnects), (2, 1, 0), "{err}");
+
+    // An error body quoting the token: the run ends with one line, scrubbed.
+    let fake = FakeX::start(TOKEN);
+    fake.add_rule("alpha", "tagstream");
+    let body = serde_json::json!({"title": "Forbidden", "detail": quote});
+    fake.script(Conn::Status(403, vec![], body.to_string()));
+    let res = Running::spawn(
+        with_token(TOKEN)
+            .args(["run", "--source", "x://", "--endpoint", &fake.url])
+            .args(["--tui", "off", "--out", "-"]),
+    )
+    .stop(None);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("error"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("403 Forbidden") && line.contains("[redacted]"),
+        "{err}"
+    );
+    assert_no_token(&res);
+    assert!(
+        !err.contains(&TOKEN[..8]),
+        "part of the token leaked:\n{err}"
+    );
+}

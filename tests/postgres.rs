@@ -1,7 +1,7 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::store::{corpus, run_into, sql, FIRST};
+use crate::store::{corpus, rising_corpus, run_into, sql, FIRST, TRENDS_SQL};
 use crate::util::{run_ok, TempDir};
 
 /// The server `.ci/run` starts; `None` (with a note) on a local run without one.
@@ -91,6 +91,63 @@ fn psql_on_the_sink_returns_the_same_rows_as_tagstream_sql() {
     ));
     assert_eq!(psql(&url, "SELECT count(*) FROM window_totals"), "4\n");
     assert_eq!(psql(&url, q), "#later,1\n");
+}
+
+/// Issue 14: the `trends` table in PostgreSQL holds the rows `tagstream sql` reads from
+/// SQLite (times as timestamptz, scores as double precision, `authors` NULL without
+/// authors), and a window written again replaces its rows.
+#[test]
+fn psql_on_the_sink_returns_the_same_trends_as_tagstream_sql() {
+    let Some(pg) = server() else { return };
+    let url = fresh_db(&pg);
+    let t = TempDir::new("pg-trends");
+    let input = t.path("in.jsonl");
+    std::fs::write(&input, rising_corpus()).unwrap();
+    let db = t.path("r.db");
+    let args = [
+        "--db",
+        db.to_str().unwrap(),
+        "--sink",
+        &url,
+        "--author-field",
+        "user",
+    ];
+    run_ok(&mut run_into(&input, &args));
+    let o = sql(&db, &["--format", "csv", TRENDS_SQL]);
+    assert!(o.status.success());
+    let from_sqlite: String = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let q = "SELECT to_char(window_end AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+             rank, hashtag, to_char(score, 'FM999990.099'), count, \
+             to_char(expected, 'FM999990.099'), authors FROM trends ORDER BY window_end, rank";
+    assert_eq!(psql(&url, q), from_sqlite);
+    assert_eq!(from_sqlite.lines().count(), 3, "{from_sqlite}");
+    assert_eq!(
+        psql(
+            &url,
+            "SELECT pg_typeof(score), pg_typeof(window_end) FROM trends LIMIT 1"
+        ),
+        "double precision,timestamp with time zone\n"
+    );
+
+    // The same input again, without authors: each window is replaced (posts are scored,
+    // so the spammer now trends, and `authors` is NULL).
+    run_ok(&mut run_into(&input, &["--db", "none", "--sink", &url]));
+    assert_eq!(
+        psql(&url, "SELECT count(*), count(authors) FROM trends"),
+        "4,0\n"
+    );
+    assert_eq!(
+        psql(
+            &url,
+            "SELECT hashtag FROM trends WHERE rank = 1 ORDER BY window_end LIMIT 1"
+        ),
+        "#spam\n"
+    );
 }
 
 #[test]

@@ -15,6 +15,60 @@ pub fn corpus(lines: &[(u64, &str)]) -> String {
         .collect()
 }
 
+/// JSON lines in event time with an author in `user`: `(hour, user, text)`.
+pub fn corpus_by(lines: &[(u64, &str, &str)]) -> String {
+    lines
+        .iter()
+        .map(|(h, user, t)| {
+            serde_json::json!({"created_at": 1_700_000_000 - 1_700_000_000 % 3600 + h * 3600,
+                               "user": user, "text": t})
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+/// Posts by author in three hours (a window each with `run_into`), where every tag that
+/// rises is measured against the floor of 2 expected authors (it was never seen before, or
+/// at most once): hour 0, ten authors start `#rust` (score (10 − 2)² / 2 = 32) and one account
+/// posts `#spam` twelve times (one author: it never trends by authors; by posts it scores
+/// 50); hour 1, `#rust` holds its level (not rising) and twelve authors start `#zig` (50); hour
+/// 2, eleven authors take up `#go` (40.5), seen once in hour 0. Trends list a tag only with a
+/// score of at least 25, so at least ten authors against the floor.
+pub fn rising_corpus() -> String {
+    let mut lines: Vec<(u64, String, String)> = Vec::new();
+    for i in 1..=10 {
+        let text = match i {
+            2 => "#Rust",
+            4 => "#rust #go",
+            _ => "#rust",
+        };
+        lines.push((0, format!("u{i}"), text.to_owned()));
+    }
+    for _ in 0..12 {
+        lines.push((0, "bot".to_owned(), "#spam".to_owned()));
+    }
+    for i in 1..=10 {
+        lines.push((1, format!("u{i}"), "#rust".to_owned()));
+    }
+    for i in 1..=12 {
+        lines.push((1, format!("v{i}"), "#zig".to_owned()));
+    }
+    for i in 1..=11 {
+        lines.push((2, format!("w{i}"), "#go".to_owned()));
+    }
+    let refs: Vec<(u64, &str, &str)> = lines
+        .iter()
+        .map(|(h, u, t)| (*h, u.as_str(), t.as_str()))
+        .collect();
+    corpus_by(&refs)
+}
+
+/// The trends table's rows for [`rising_corpus`], with and without authors.
+pub const TRENDS_SQL: &str =
+    "SELECT window_end, rank, hashtag, score, count, expected, authors FROM trends \
+     ORDER BY window_end, rank";
+
 pub const FIRST: &[(u64, &str)] = &[
     (0, "#rust #go"),
     (0, "#rust rocks"),
@@ -115,6 +169,43 @@ fn run_then_sql_gives_the_latest_top_k_as_table_csv_and_json() {
             &["--format", "csv", "SELECT count(*) FROM counts"]
         )),
         "count(*)\n3\n"
+    );
+}
+
+/// Issue 14: every window's trending rows in the `trends` table, read with `tagstream sql`.
+/// With `--author-field` a tag is scored by its distinct authors (the spammer is one);
+/// without, by its posts, and `authors` is NULL (empty in CSV).
+#[test]
+fn trends_table_holds_every_windows_trending_rows() {
+    let t = TempDir::new("store-trends");
+    let input = t.path("in.jsonl");
+    std::fs::write(&input, rising_corpus()).unwrap();
+    let db = t.path("r.db");
+    run_ok(&mut run_into(
+        &input,
+        &["--db", db.to_str().unwrap(), "--author-field", "user"],
+    ));
+    assert_eq!(
+        stdout(&sql(&db, &["--format", "csv", TRENDS_SQL])),
+        "window_end,rank,hashtag,score,count,expected,authors\n\
+         2023-11-14T23:00:00Z,1,#rust,32.0,10,2.0,10\n\
+         2023-11-15T00:00:00Z,1,#zig,50.0,12,2.0,12\n\
+         2023-11-15T01:00:00Z,1,#go,40.5,11,2.0,11\n"
+    );
+    assert_eq!(
+        stdout(&sql(&db, &["SELECT hashtag, score, authors FROM trends WHERE rank = 1 ORDER BY score DESC LIMIT 1"])),
+        "hashtag  score  authors\n-------  -----  -------\n#zig      50.0       12\n"
+    );
+
+    let db2 = t.path("posts.db");
+    run_ok(&mut run_into(&input, &["--db", db2.to_str().unwrap()]));
+    assert_eq!(
+        stdout(&sql(&db2, &["--format", "csv", TRENDS_SQL])),
+        "window_end,rank,hashtag,score,count,expected,authors\n\
+         2023-11-14T23:00:00Z,1,#spam,50.0,12,2.0,\n\
+         2023-11-14T23:00:00Z,2,#rust,32.0,10,2.0,\n\
+         2023-11-15T00:00:00Z,1,#zig,50.0,12,2.0,\n\
+         2023-11-15T01:00:00Z,1,#go,40.5,11,2.0,\n"
     );
 }
 

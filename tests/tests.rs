@@ -13,6 +13,8 @@ mod conformance;
 mod parity;
 /// `socket://` against a Python line server like the tutorial's receiver.
 mod socket;
+/// Files that are streams (FIFOs, devices), and every source's counters.
+mod sources;
 /// `x://` against a local server speaking the X API v2 filtered-stream protocol.
 mod live_x;
 /// `jetstream://` against a local WebSocket server speaking Jetstream's protocol.
@@ -37,5 +39,7 @@ mod chart;
 mod recover;
 /// Issue 13: absurd times, gaps of years, overflowing flags.
 mod hostile;
+/// Issue 14: trends against known truth, determinism, tag identity.
+mod trends;
 /// The layering of src/: no import cycles, checkpoints and results import only downward.
 mod structure;

@@ -93,13 +93,7 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 /// (`--summary-json -`): a top-level key (`records`, `late`, `filtered`, `reconnects`,
 /// `windows`), `skipped` (the total), or a skip reason (`bad_json`, `line_too_long`, …).
 pub fn summary_count(stderr: &str, label: &str) -> u64 {
-    let summary: serde_json::Value = stderr
-        .lines()
-        .rev()
-        .filter(|l| l.starts_with('{'))
-        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("windows").is_some())
-        .unwrap_or_else(|| panic!("no summary JSON line in stderr:\n{stderr}"));
+    let summary = summary(stderr);
     let value = match &summary[label] {
         serde_json::Value::Object(m) => m.get("total").cloned(),
         serde_json::Value::Null => summary["skipped"].get(label).cloned(),
@@ -108,6 +102,32 @@ pub fn summary_count(stderr: &str, label: &str) -> u64 {
     value
         .and_then(|v| v.as_u64())
         .unwrap_or_else(|| panic!("no count '{label}' in the summary {summary}"))
+}
+
+/// The run's summary (the JSON line `bin()` asks for on stderr).
+pub fn summary(stderr: &str) -> serde_json::Value {
+    stderr
+        .lines()
+        .rev()
+        .filter(|l| l.starts_with('{'))
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("windows").is_some())
+        .unwrap_or_else(|| panic!("no summary JSON line in stderr:\n{stderr}"))
+}
+
+/// One source's counters in the run's summary (`sources[name]`), as
+/// `(records, connections, connected, reconnects)`.
+pub fn source_counts(stderr: &str, name: &str) -> (u64, u64, u64, u64) {
+    let s = summary(stderr);
+    let c = &s["sources"][name];
+    assert!(c.is_object(), "no source '{name}' in the summary {s}");
+    let n = |k: &str| c[k].as_u64().unwrap();
+    (
+        n("records"),
+        n("connections"),
+        n("connected"),
+        n("reconnects"),
+    )
 }
 
 /// Parses every line of a window JSON-lines file.

@@ -42,16 +42,29 @@ pub fn extract_lines(
             line
         };
         tags.clear();
-        hashtag::for_each_tag(mode, &text, |t| match mode {
-            hashtag::Mode::Spark => {
-                hashtag::count_key(mode, t, &mut key);
-                tags.push(key.clone());
-            }
-            _ => tags.push(t.to_owned()),
-        });
+        push_tags(mode, &text, &mut tags, &mut key);
         serde_json::to_writer(&mut *out, &tags)?;
         out.write_all(b"\n")?;
     }
+}
+
+/// The tags of one text as this command prints them: `hashtags` mode gives each tag as
+/// written without its sign, `spark` mode the tutorial's lower-cased tokens. (The Python
+/// package's `tagstream.extract` calls this.)
+pub fn tags(mode: hashtag::Mode, text: &str) -> Vec<String> {
+    let mut tags = Vec::new();
+    push_tags(mode, text, &mut tags, &mut String::new());
+    tags
+}
+
+fn push_tags(mode: hashtag::Mode, text: &str, tags: &mut Vec<String>, key: &mut String) {
+    hashtag::for_each_tag(mode, text, |t| match mode {
+        hashtag::Mode::Spark => {
+            hashtag::count_key(mode, t, key);
+            tags.push(key.clone());
+        }
+        _ => tags.push(t.to_owned()),
+    });
 }
 
 #[cfg(test)]
@@ -72,6 +85,15 @@ mod tests {
             true,
         );
         assert_eq!(out, "[\"Rust\",\"日本語\"]\n[]\n[\"a\",\"b\"]\n");
+    }
+
+    #[test]
+    fn tags_of_one_text_match_the_lines() {
+        assert_eq!(
+            tags(hashtag::Mode::Hashtags, "#Rust\nand #日本語"),
+            ["Rust", "日本語"]
+        );
+        assert_eq!(tags(hashtag::Mode::Spark, "#Rust, #a"), ["#rust,", "#a"]);
     }
 
     #[test]

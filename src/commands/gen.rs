@@ -9,17 +9,12 @@
 use std::io::{self, BufWriter, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context as _};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-
 mod pool;
+
+use anyhow::Context as _;
 
 use crate::cli::GenArgs;
 use crate::record::Format;
@@ -29,8 +24,13 @@ use pool::{peer_of, serve_pool, Pace, Pool};
 
 /// Runs the subcommand.
 pub fn run(a: GenArgs) -> anyhow::Result<()> {
+    if let Some(path) = &a.truth {
+        write_truth(&a, path)?;
+    }
     if let Some(target) = &a.kafka {
-        return produce(&a, target);
+        let stop = crate::shutdown::flag();
+        return kafka::produce(target, a.partitions, &mut Tweets::new(&a), &stop)
+            .map_err(anyhow::Error::msg);
     }
     match &a.serve {
         None => {
@@ -174,6 +174,46 @@ impl Tweets {
     }
 }
 
+/// `--truth FILE`: the schedule of the stream `a` describes, one JSON object per line:
+/// `{"burst":TAG,"start":T,"peak_start":T,"peak_end":T,"end":T}` for each burst in its time
+/// span (times RFC 3339), then `{"spammer":NAME,"tag":TAG}` and `{"evergreen":[TAGS]}` (tags
+/// as counted: '#' and the key).
+fn write_truth(a: &GenArgs, path: &Path) -> anyhow::Result<()> {
+    use crate::sources::generator::{bursts, SPAMMER, SPAM_TAG, TAGS};
+    let start = a.start.unwrap_or(0);
+    let step = crate::time::ms(a.time_step);
+    let end = start.saturating_add(a.count.unwrap_or(0).saturating_mul(step));
+    let key = |t: &str| {
+        let mut k = String::new();
+        hashtag::count_key(hashtag::Mode::Hashtags, t, &mut k);
+        k
+    };
+    let t = crate::time::rfc3339;
+    let mut text = String::new();
+    for b in bursts(start, end) {
+        let tag = key(b.tag.trim_start_matches('#'));
+        text.push_str(&format!(
+            "{{\"burst\":{},\"start\":\"{}\",\"peak_start\":\"{}\",\"peak_end\":\"{}\",\"end\":\"{}\"}}\n",
+            serde_json::to_string(&tag)?,
+            t(b.start_ms),
+            t(b.peak.0),
+            t(b.peak.1),
+            t(b.end_ms)
+        ));
+    }
+    text.push_str(&format!(
+        "{{\"spammer\":{},\"tag\":{}}}\n",
+        serde_json::to_string(SPAMMER)?,
+        serde_json::to_string(&key(SPAM_TAG))?
+    ));
+    let evergreen: Vec<String> = TAGS.iter().map(|t| key(t)).collect();
+    text.push_str(&format!(
+        "{{\"evergreen\":{}}}\n",
+        serde_json::to_string(&evergreen)?
+    ));
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn write_all(a: &GenArgs, out: &mut impl Write) -> io::Result<()> {
     let mut tweets = Tweets::new(a);
     let mut flush_err = Ok(());
@@ -209,138 +249,10 @@ fn serve(stream: TcpStream, a: &GenArgs) {
     ));
 }
 
-/// Counts deliveries that failed, keeping the first reason.
-#[derive(Default)]
-struct Deliveries {
-    failed: AtomicU64,
-    first: Mutex<Option<String>>,
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = r {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut f) = self.first.lock() {
-                f.get_or_insert_with(|| e.to_string());
-            }
-        }
-    }
-}
-
-/// `gen --kafka BROKERS/TOPIC`: produces the stream to the topic (made with `--partitions`
-/// if missing): tweet i to partition i mod N, its Kafka timestamp its event time.
-fn produce(a: &GenArgs, target: &str) -> anyhow::Result<()> {
-    let (brokers, topic) =
-        kafka::parse_target(target).map_err(|e| anyhow::anyhow!("--kafka: {e}"))?;
-    let name = format!("kafka://{}/{topic}", brokers.join(","));
-    kafka::check_reachable(&brokers).map_err(anyhow::Error::msg)?;
-    let partitions = ensure_topic(&brokers, &topic, a.partitions)?;
-    let producer: BaseProducer<Deliveries> = kafka::client_config(&brokers)
-        .set("linger.ms", "10")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        .create_with_context(Deliveries::default())
-        .with_context(|| format!("starting a Kafka producer for {name}"))?;
-    let stop = crate::shutdown::flag();
-    let mut tweets = Tweets::new(a);
-    let started = Instant::now();
-    let mut last_note = started;
-    let mut sent = 0u64;
-    let mut idle = || producer.poll(Duration::ZERO);
-    while let Some((line, time)) = tweets.next(&mut idle) {
-        let p = (sent % u64::from(partitions)) as i32;
-        let mut record = BaseRecord::<(), [u8]>::to(&topic)
-            .partition(p)
-            .payload(line)
-            .timestamp(time as i64);
-        // A full local queue: wait for deliveries to make room.
-        while let Err((e, r)) = producer.send(record) {
-            if e.rdkafka_error_code() != Some(RDKafkaErrorCode::QueueFull) {
-                bail!("producing to {name}: {e}");
-            }
-            producer.poll(Duration::from_millis(10));
-            record = r;
-        }
-        sent += 1;
-        if sent % 1024 == 0 {
-            producer.poll(Duration::ZERO);
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            if last_note.elapsed() >= Duration::from_secs(2) {
-                last_note = Instant::now();
-                crate::log::info(format_args!(
-                    "gen: {sent} tweets to {name} ({:.0}/s)",
-                    sent as f64 / started.elapsed().as_secs_f64()
-                ));
-            }
-        }
-    }
-    producer
-        .flush(Duration::from_secs(120))
-        .with_context(|| format!("flushing {name}"))?;
-    let ctx = producer.context();
-    let failed = ctx.failed.load(Ordering::Relaxed);
-    if failed > 0 {
-        let why = ctx
-            .first
-            .lock()
-            .ok()
-            .and_then(|f| f.clone())
-            .unwrap_or_default();
-        bail!("{failed} of {sent} tweets were not delivered to {name}: {why}");
-    }
-    let secs = started.elapsed().as_secs_f64();
-    crate::log::info(format_args!(
-        "gen: produced {sent} tweets to {name} ({partitions} partitions) in {secs:.2}s = {:.0} tweets/s",
-        sent as f64 / secs
-    ));
-    Ok(())
-}
-
-/// The topic's partition count, creating it with `partitions` if it does not exist.
-fn ensure_topic(brokers: &[String], topic: &str, partitions: u32) -> anyhow::Result<u32> {
-    let meta = kafka::metadata_client(brokers).map_err(anyhow::Error::msg)?;
-    if let Ok(ids) = kafka::partitions_of(&meta, brokers, topic) {
-        if ids.len() as u32 != partitions {
-            crate::log::info(format_args!(
-                "gen: topic '{topic}' exists with {} partitions; using them",
-                ids.len()
-            ));
-        }
-        return Ok(ids.len() as u32);
-    }
-    let admin: AdminClient<DefaultClientContext> = kafka::client_config(brokers)
-        .create()
-        .context("starting a Kafka admin client")?;
-    let new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(1));
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()?;
-    let results = rt
-        .block_on(admin.create_topics([&new], &opts))
-        .with_context(|| format!("creating Kafka topic '{topic}'"))?;
-    for r in results {
-        match r {
-            Ok(_) => {}
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => bail!("creating Kafka topic '{topic}': {code}"),
-        }
-    }
-    // The new topic's metadata may take a moment to reach every broker.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match kafka::partitions_of(&meta, brokers, topic) {
-            Ok(ids) if ids.len() as u32 == partitions || Instant::now() >= deadline => {
-                return Ok(ids.len() as u32)
-            }
-            Err(e) if Instant::now() >= deadline => bail!(e),
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
+/// `gen --kafka`: the producer takes the same stream, each tweet's event time as its Kafka
+/// timestamp.
+impl kafka::Messages for Tweets {
+    fn next_message(&mut self, idle: &mut dyn FnMut()) -> Option<(&[u8], u64)> {
+        self.next(&mut &mut *idle)
     }
 }

@@ -2,10 +2,12 @@
 //! `run` with other defaults (`cli.rs`) and the built-in generator as its default source.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use window::{TrendSpec, WindowSpec};
+use window::{SpecError, TrendSpec, WindowSpec};
 
 use crate::cli::{DemoArgs, RunArgs, Switch, TimeArg};
 use crate::dataflow::ingest::{Clock, TimeGuard};
@@ -43,8 +45,16 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     job::run(cfg).map(|_| ())
 }
 
-/// Checks `run`'s flags and turns them into a job. Every error is one line naming the flag.
+/// Checks `run`'s flags and turns them into a job stopped by SIGINT/SIGTERM (the process's
+/// [`shutdown::flag`](crate::shutdown::flag), whose handler this installs). Every error is
+/// one line naming the flag.
 pub fn config(a: &RunArgs) -> Result<JobConfig> {
+    config_with_stop(a, crate::shutdown::flag())
+}
+
+/// [`config`] with a stop flag of the caller's own, and no signal handler installed: for an
+/// embedder that runs several jobs, or owns the process's signals (the Python package).
+pub fn config_with_stop(a: &RunArgs, stop: Arc<AtomicBool>) -> Result<JobConfig> {
     let p = &a.pipeline;
     let spec = spec_of(p.batch, p.window, p.slide)?;
     let sources = a
@@ -52,9 +62,9 @@ pub fn config(a: &RunArgs) -> Result<JobConfig> {
         .iter()
         .map(|s| SourceSpec::parse(s))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::msg)?;
+        .map_err(|e| anyhow::anyhow!("--source: {e}"))?;
     for s in &sources {
-        s.check().map_err(anyhow::Error::msg)?;
+        s.check().map_err(|e| anyhow::anyhow!("--source: {e}"))?;
     }
     let clock = match a.time {
         TimeArg::Processing => Clock::Processing,
@@ -138,6 +148,8 @@ pub fn config(a: &RunArgs) -> Result<JobConfig> {
         process: a.process,
         hosts,
     };
+    // --workers, --process, --hosts: checked here, so a bad one is an error of the flags.
+    cluster.timely_config().map_err(anyhow::Error::msg)?;
     // Only the process that emits windows (process 0) writes results.
     let emits = cluster.process == 0;
     let title = format!(
@@ -162,6 +174,7 @@ pub fn config(a: &RunArgs) -> Result<JobConfig> {
         duration: a.duration,
         quiet: p.quiet,
         summary_json: a.summary_json.clone(),
+        tap: None,
     };
     Ok(JobConfig {
         plan,
@@ -173,7 +186,7 @@ pub fn config(a: &RunArgs) -> Result<JobConfig> {
             track: a.track.clone(),
         },
         output,
-        stop: crate::shutdown::flag(),
+        stop,
     })
 }
 
@@ -181,8 +194,19 @@ fn spec_of(batch: Duration, window: Duration, slide: Option<Duration>) -> Result
     if ms(batch) == 0 {
         bail!("--batch must be at least 1ms");
     }
-    WindowSpec::new(ms(batch), ms(window), ms(slide.unwrap_or(batch)))
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    WindowSpec::new(ms(batch), ms(window), ms(slide.unwrap_or(batch))).map_err(|e| match e {
+        SpecError::NotMultiple {
+            what,
+            value_ms,
+            batch_ms,
+        } => anyhow::anyhow!(
+            "--{what} {} is not a multiple of --batch {}",
+            human(value_ms),
+            human(batch_ms)
+        ),
+        SpecError::Zero { what } => anyhow::anyhow!("--{what} must be positive, got 0s"),
+        other => anyhow::anyhow!("{other}"),
+    })
 }
 
 /// Resolves `--checkpoint-dir`/`--checkpoint-every` and finds the committed epoch to resume.
@@ -214,3 +238,7 @@ fn checkpoint_config(
         restore,
     })
 }
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;

@@ -103,6 +103,10 @@ pub struct Ingest {
     seen: Vec<String>,
     /// Whether (tag, author) pairs are collected for distinct authors.
     authors: bool,
+    /// The earliest pane of any record this worker saw, and whether it moved since the last
+    /// drain (every shard learns the stream's first pane: `Shard::push_first`).
+    first: Option<u64>,
+    first_moved: bool,
 }
 
 /// Pending distinct (pane, tag) entries after which data is sent early, bounding memory.
@@ -122,6 +126,8 @@ impl Ingest {
             key: String::new(),
             seen: Vec::new(),
             authors: false,
+            first: None,
+            first_moved: false,
         }
     }
 
@@ -284,6 +290,10 @@ impl Ingest {
     /// Counts one record's tags in `pane`: those found in the text, then the source's own
     /// `extra` tags that the text did not already give (each tag once per record).
     fn count(&mut self, pane: u64, text: &str, extra: &[String], author: Option<u64>) {
+        if self.first.is_none_or(|f| pane < f) {
+            self.first = Some(pane);
+            self.first_moved = true;
+        }
         let slot = match self.pending.iter().rposition(|(p, _)| *p == pane) {
             Some(i) => i,
             None => {
@@ -343,13 +353,17 @@ impl Ingest {
     }
 
     /// Takes everything pending: tag counts `(pane, tag, n)`, (tag, author) pairs
-    /// `(pane, tag, author)` and statistics.
+    /// `(pane, tag, author)`, this worker's earliest pane if it moved, and statistics.
     pub fn drain(
         &mut self,
         tags: &mut Vec<(u64, Tag, u64)>,
         authors: &mut Vec<(u64, Tag, u64)>,
+        firsts: &mut Vec<u64>,
         stats: &mut Vec<StatsMsg>,
     ) {
+        if std::mem::take(&mut self.first_moved) {
+            firsts.extend(self.first);
+        }
         for (pane, agg) in self.pending.drain(..) {
             stats.push(StatsMsg::Pane {
                 pane,

@@ -168,6 +168,7 @@ fn resume_streams(plan: &Plan, sources: &[SourceSpec]) -> Result<Vec<SourceSpec>
 type TagsIn = InputHandle<u64, CapacityContainerBuilder<Vec<(u64, Tag, u64)>>>;
 type StatsIn = InputHandle<u64, CapacityContainerBuilder<Vec<StatsMsg>>>;
 type AcksIn = InputHandle<u64, CapacityContainerBuilder<Vec<u64>>>;
+type FirstsIn = InputHandle<u64, CapacityContainerBuilder<Vec<u64>>>;
 
 /// The handles by which a worker's loop drives the dataflow [`build`] made.
 struct Pipeline {
@@ -175,6 +176,8 @@ struct Pipeline {
     tags: TagsIn,
     /// `(pane, tag, author)`, each pair once per pane and worker, for the shards' trends.
     authors: TagsIn,
+    /// A worker's earliest pane so far, whenever it moves, for every shard.
+    firsts: FirstsIn,
     /// Per-pane statistics and late counts from the ingest, for the merger.
     stats: StatsIn,
     /// Checkpoint epochs this worker has saved, for worker 0 to commit.
@@ -199,6 +202,7 @@ fn build(worker: &mut Worker, start: Start, sink: &WindowSink) -> Pipeline {
     let mut p = Pipeline {
         tags: TagsIn::new(),
         authors: TagsIn::new(),
+        firsts: FirstsIn::new(),
         stats: StatsIn::new(),
         acks: AcksIn::new(),
         probe: ProbeHandle::new(),
@@ -206,8 +210,10 @@ fn build(worker: &mut Worker, start: Start, sink: &WindowSink) -> Pipeline {
     worker.dataflow::<u64, _, _>(|scope| {
         let tags = p.tags.to_stream(scope);
         let authors = p.authors.to_stream(scope);
+        let firsts = p.firsts.to_stream(scope);
         let stats = p.stats.to_stream(scope);
-        let shards = operators::shard_windows(tags, authors, start.shard, start.shard_snaps);
+        let shards =
+            operators::shard_windows(tags, authors, firsts, start.shard, start.shard_snaps);
         let windows = sink.clone();
         operators::merge(stats, shards, start.merger, start.merger_snaps, move |w| {
             if is_first {

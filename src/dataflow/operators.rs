@@ -5,8 +5,10 @@
 use std::rc::Rc;
 
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::{Broadcast, Map};
+use timely::dataflow::operators::{Concat, Exchange as _};
 use timely::dataflow::{Stream, StreamVec};
 use timely::progress::frontier::MutableAntichain;
 use window::{Merger, Shard, ShardWindow, Window};
@@ -19,6 +21,9 @@ pub fn route(tag: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(tag.as_bytes())
 }
 
+/// The author of the message that carries a worker's earliest pane.
+const FIRST: u64 = u64::MAX;
+
 fn first(frontier: &MutableAntichain<u64>) -> Option<u64> {
     frontier.frontier().iter().next().copied()
 }
@@ -29,15 +34,21 @@ fn first(frontier: &MutableAntichain<u64>) -> Option<u64> {
 pub fn shard_windows<'s>(
     tags: StreamVec<'s, u64, (u64, Tag, u64)>,
     authors: StreamVec<'s, u64, (u64, Tag, u64)>,
+    firsts: StreamVec<'s, u64, u64>,
     shard: Shard,
     snaps: Option<Rc<Snapshots>>,
 ) -> StreamVec<'s, u64, ShardWindow> {
     let by_tag = || Exchange::new(|x: &(u64, Tag, u64)| route(&x.1));
+    // Beside the authors (by tag), every worker's earliest pane goes to every shard: as
+    // `(pane, "", FIRST)`, a tag no record has.
+    let side = authors
+        .exchange(|x: &(u64, Tag, u64)| route(&x.1))
+        .concat(firsts.broadcast().map(|pane| (pane, Tag::default(), FIRST)));
     type Out = CapacityContainerBuilder<Vec<ShardWindow>>;
     tags.binary_frontier::<_, Out, _, _, _, _>(
-        authors,
+        side,
         by_tag(),
-        by_tag(),
+        Pipeline,
         "ShardWindows",
         move |cap, _info| {
             let mut cap = Some(cap);
@@ -53,7 +64,11 @@ pub fn shard_windows<'s>(
                 authors.for_each(|stamp, data| {
                     if let Some(&t) = stamp.least() {
                         for (pane, tag, author) in data.drain(..) {
-                            shard.push_author(t, pane, &tag, author);
+                            if author == FIRST && tag.is_empty() {
+                                shard.push_first(t, pane);
+                            } else {
+                                shard.push_author(t, pane, &tag, author);
+                            }
                         }
                     }
                 });

@@ -11,7 +11,7 @@ use window::{Merger, Shard};
 
 use super::checkpoint::{self, ShareId, WorkerCkpt, WorkerState};
 use super::ingest::{Clock, Ingest, StatsMsg, Tag};
-use super::{build, AcksIn, Pipeline, Plan, Start, StatsIn, TagsIn, WindowSink};
+use super::{build, AcksIn, FirstsIn, Pipeline, Plan, Start, StatsIn, TagsIn, WindowSink};
 use crate::metrics::Metrics;
 use crate::sources::{Poll, Share, SourceContext};
 
@@ -49,6 +49,7 @@ pub(super) fn run(
     let Pipeline {
         tags,
         authors,
+        firsts,
         stats,
         acks: mut acks_in,
         probe,
@@ -59,9 +60,11 @@ pub(super) fn run(
     let mut inputs = Inputs {
         tags,
         authors,
+        firsts,
         stats,
         tag_buf: Vec::new(),
         author_buf: Vec::new(),
+        first_buf: Vec::new(),
         stat_buf: Vec::new(),
     };
     if let Some(s) = restored {
@@ -294,9 +297,11 @@ impl BatchTimer {
 struct Inputs {
     tags: TagsIn,
     authors: TagsIn,
+    firsts: FirstsIn,
     stats: StatsIn,
     tag_buf: Vec<(u64, Tag, u64)>,
     author_buf: Vec<(u64, Tag, u64)>,
+    first_buf: Vec<u64>,
     stat_buf: Vec<StatsMsg>,
 }
 
@@ -308,7 +313,15 @@ impl Inputs {
 
     /// Sends everything pending at the current time.
     fn flush(&mut self, ingest: &mut Ingest) {
-        ingest.drain(&mut self.tag_buf, &mut self.author_buf, &mut self.stat_buf);
+        ingest.drain(
+            &mut self.tag_buf,
+            &mut self.author_buf,
+            &mut self.first_buf,
+            &mut self.stat_buf,
+        );
+        for f in self.first_buf.drain(..) {
+            self.firsts.send(f);
+        }
         for t in self.tag_buf.drain(..) {
             self.tags.send(t);
         }
@@ -345,6 +358,7 @@ impl Inputs {
         self.flush(ingest);
         self.tags.advance_to(to);
         self.authors.advance_to(to);
+        self.firsts.advance_to(to);
         self.stats.advance_to(to);
     }
 }

@@ -4,6 +4,7 @@
 //! [`JobConfig`] is the typed form of `run`'s flags (built by `commands::run` for `run` and
 //! `demo`, and by anything embedding the engine); [`run`] carries it out: the dataflow on an
 //! engine thread, its windows consumed here by the output loop (`output.rs`), in order.
+//! An embedder (the Python package in `python/`) receives each window through a [`Tap`].
 
 mod output;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use window::Window;
 
 use crate::cli::TuiArg;
 use crate::dataflow::{self, checkpoint, Cluster, Emitted, Plan, WindowSink};
@@ -53,6 +55,35 @@ pub struct OutputConfig {
     pub quiet: bool,
     /// Write the summary as JSON here at the end (`-`: stderr).
     pub summary_json: Option<PathBuf>,
+    /// Every window also goes here (embedding); `None` for the command line.
+    pub tap: Option<Tap>,
+}
+
+/// A callback that receives every emitted window, in order, on the output loop's thread,
+/// after `--out`, the store and the live state have it (so a query made when the tap sees
+/// window N finds N in the `tweets` table). It must return quickly: the output loop waits.
+///
+/// With a tap, the embedder shows windows itself: the output loop prints no plain table per
+/// window and no progress line (`--out -` and `--tui on` still do what they say).
+#[derive(Clone)]
+pub struct Tap(Arc<dyn Fn(&Window) + Send + Sync>);
+
+impl Tap {
+    /// A tap calling `f` with each window.
+    pub fn new(f: impl Fn(&Window) + Send + Sync + 'static) -> Tap {
+        Tap(Arc::new(f))
+    }
+
+    /// Hands `w` to the callback.
+    pub fn send(&self, w: &Window) {
+        (self.0)(w)
+    }
+}
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tap(..)")
+    }
 }
 
 /// Everything a run needs, typed.

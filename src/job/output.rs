@@ -1,6 +1,7 @@
 //! The output loop: every window worker 0 emits, in order, to `--out` (or stdout), the
 //! results (store, sinks, the live state behind HTTP), and the terminal chart or a plain
-//! table; every completed checkpoint epoch committed once the windows it covers are written.
+//! table, and an embedder's tap; every completed checkpoint epoch committed once the windows
+//! it covers are written.
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -13,7 +14,7 @@ use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use window::Window;
 
-use super::{request_stop, OutputConfig};
+use super::{request_stop, OutputConfig, Tap};
 use crate::cli::TuiArg;
 use crate::dataflow::{checkpoint, Emitted};
 use crate::metrics::Metrics;
@@ -47,6 +48,7 @@ pub struct Output {
     view: term::View,
     terminal: Option<ratatui::DefaultTerminal>,
     progress: bool,
+    tap: Option<Tap>,
 }
 
 impl Output {
@@ -68,15 +70,18 @@ impl Output {
             crate::log::capture(true);
             ratatui::init()
         });
+        // An embedder with a tap shows windows itself (see `Tap`).
+        let tapped = cfg.tap.is_some();
         Output {
             file,
             to_stdout,
-            table: !use_tui && cfg.out.is_none(),
+            table: !use_tui && cfg.out.is_none() && !tapped,
             results,
             ckpt,
             view: term::View::new(cfg.title.clone()),
             terminal,
-            progress: !use_tui && !cfg.quiet && std::io::stderr().is_terminal(),
+            progress: !use_tui && !cfg.quiet && !tapped && std::io::stderr().is_terminal(),
+            tap: cfg.tap.clone(),
         }
     }
 
@@ -176,6 +181,9 @@ impl Output {
             }
         }
         self.results.publish(w);
+        if let Some(tap) = &self.tap {
+            tap.send(w);
+        }
         if self.terminal.is_some() {
             self.view.window = Some(w.clone());
         }

@@ -1,4 +1,5 @@
-//! The window JSON lines of DESIGN.md §4: one object per window, keys in a fixed order.
+//! The window JSON lines of DESIGN.md §4: one object per window, keys in a fixed order; and
+//! a window's trending list alone (`GET /api/trends`).
 
 use serde::Serialize;
 use window::Window;
@@ -35,6 +36,39 @@ struct Row<'a> {
     count: u64,
 }
 
+#[derive(Serialize)]
+struct Trending<'a> {
+    window_start: String,
+    window_end: String,
+    trending: Vec<TrendRow<'a>>,
+}
+
+fn trend_rows(w: &Window) -> Vec<TrendRow<'_>> {
+    w.trending
+        .iter()
+        .enumerate()
+        .map(|(i, t)| TrendRow {
+            rank: i + 1,
+            hashtag: &t.tag,
+            score: t.score,
+            count: t.count,
+            expected: t.expected,
+            authors: t.authors,
+        })
+        .collect()
+}
+
+/// A window's trending list with its times, `{"window_start":…,"window_end":…,"trending":[…]}`
+/// (the rows as in [`line`]).
+pub fn trends(w: &Window) -> String {
+    let t = Trending {
+        window_start: rfc3339(w.start_ms),
+        window_end: rfc3339(w.end_ms),
+        trending: trend_rows(w),
+    };
+    serde_json::to_string(&t).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
 /// One window as a JSON line (without the newline).
 pub fn line(w: &Window) -> String {
     let l = Line {
@@ -55,19 +89,7 @@ pub fn line(w: &Window) -> String {
                 count: *count,
             })
             .collect(),
-        trending: w
-            .trending
-            .iter()
-            .enumerate()
-            .map(|(i, t)| TrendRow {
-                rank: i + 1,
-                hashtag: &t.tag,
-                score: t.score,
-                count: t.count,
-                expected: t.expected,
-                authors: t.authors,
-            })
-            .collect(),
+        trending: trend_rows(w),
     };
     serde_json::to_string(&l).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
@@ -100,6 +122,10 @@ mod tests {
         assert_eq!(
             line(&w),
             r##"{"window_start":"2016-01-05T00:00:00Z","window_end":"2016-01-06T00:00:00Z","records":12,"tagged":3,"tags":5,"distinct":4,"late":0,"top":[{"rank":1,"hashtag":"#trump2016","count":2}],"trending":[{"rank":1,"hashtag":"#trump2016","score":0.5,"count":2,"expected":2.0,"authors":1}]}"##
+        );
+        assert_eq!(
+            trends(&w),
+            r##"{"window_start":"2016-01-05T00:00:00Z","window_end":"2016-01-06T00:00:00Z","trending":[{"rank":1,"hashtag":"#trump2016","score":0.5,"count":2,"expected":2.0,"authors":1}]}"##
         );
     }
 }

@@ -35,6 +35,8 @@ pub struct Emitted {
     pub distinct: u64,
     /// The window's JSON line (DESIGN.md §4), without the newline.
     pub json: String,
+    /// Its trending list with its times (`GET /api/trends`).
+    pub trends_json: String,
 }
 
 /// What the HTTP server shows: the latest windows, the counters, and a feed of new windows.
@@ -83,6 +85,7 @@ impl LiveState {
             emitted_ms,
             distinct: w.distinct,
             json: super::json::line(w),
+            trends_json: super::json::trends(w),
         });
         {
             let mut r = self.recent.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,6 +1,6 @@
 //! The PostgreSQL sink: every window also goes to a PostgreSQL database, in the tables of
 //! the SQLite store with the same names and columns (`tweets`, `counts`, `windows`,
-//! `window_totals`; times as `timestamptz` so Grafana and BI tools see times).
+//! `window_totals`, `trends`; times as `timestamptz` so Grafana and BI tools see times).
 //!
 //! The engine never waits on PostgreSQL: [`PgSink::publish`] appends the window to a bounded
 //! in-memory queue and a background thread writes it. The thread takes everything queued (up
@@ -26,7 +26,8 @@ use window::Window;
 
 /// Windows written in one transaction at most.
 const BATCH: usize = 1_000;
-/// Windows kept while the server is away (top-K rows only: about a kilobyte each).
+/// Windows kept while the server is away (top-K and trending rows only: a kilobyte or two
+/// each).
 const QUEUE: usize = 100_000;
 /// How long `finish` keeps trying to write what is queued.
 const FINISH_WITHIN: Duration = Duration::from_secs(5);
@@ -43,6 +44,11 @@ CREATE TABLE IF NOT EXISTS window_totals(
     records BIGINT NOT NULL, tagged BIGINT NOT NULL, tags BIGINT NOT NULL,
     distinct_tags BIGINT NOT NULL, late BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS window_totals_end ON window_totals(window_end);
+CREATE TABLE IF NOT EXISTS trends(
+    window_start TIMESTAMPTZ NOT NULL, window_end TIMESTAMPTZ NOT NULL,
+    rank INTEGER NOT NULL, hashtag TEXT NOT NULL, score DOUBLE PRECISION NOT NULL,
+    count BIGINT NOT NULL, expected DOUBLE PRECISION NOT NULL, authors BIGINT);
+CREATE INDEX IF NOT EXISTS trends_end ON trends(window_end);
 ";
 
 /// What the engine and the writer thread share.
@@ -342,7 +348,7 @@ fn write(
     );
     // Keyed by window end: a window written again (a retried batch, a run resumed from a
     // checkpoint) replaces its rows instead of adding a second copy.
-    for table in ["window_totals", "windows"] {
+    for table in ["window_totals", "windows", "trends"] {
         tx.execute(
             &format!(
                 "DELETE FROM {table} WHERE window_end IN (SELECT to_timestamp(e / 1000.0::float8) \
@@ -373,6 +379,7 @@ fn write(
          $3::int4[], $4::text[], $5::int8[]) AS u(s, e, k, h, n)",
         &[&ws, &we, &rank, &tag, &n],
     )?;
+    write_trends(&mut tx, batch)?;
     if let Some((_, w)) = batch.last() {
         replace(&mut tx, "tweets", &w.top)?;
     }
@@ -380,6 +387,44 @@ fn write(
         replace(&mut tx, "counts", all)?;
     }
     tx.commit()
+}
+
+/// Inserts the trending rows of every window of the batch (`authors` NULL where the input
+/// names no authors).
+fn write_trends(
+    tx: &mut postgres::Transaction<'_>,
+    batch: &[(u64, Window)],
+) -> Result<(), postgres::Error> {
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let rows = batch.iter().flat_map(|(_, w)| {
+        w.trending
+            .iter()
+            .enumerate()
+            .map(move |(i, t)| (w.start_ms, w.end_ms, i + 1, t))
+    });
+    let (mut ws, mut we, mut rank, mut tag) = (vec![], vec![], vec![], vec![]);
+    let (mut score, mut n, mut expected, mut authors) = (vec![], vec![], vec![], vec![]);
+    for (s, e, k, t) in rows {
+        ws.push(int(s));
+        we.push(int(e));
+        rank.push(i32::try_from(k).unwrap_or(i32::MAX));
+        tag.push(t.tag.as_str());
+        score.push(t.score);
+        n.push(int(t.count));
+        expected.push(t.expected);
+        authors.push(t.authors.map(int));
+    }
+    if ws.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO trends SELECT to_timestamp(s / 1000.0::float8), \
+         to_timestamp(e / 1000.0::float8), k, h, sc, n, x, a FROM unnest($1::int8[], \
+         $2::int8[], $3::int4[], $4::text[], $5::float8[], $6::int8[], $7::float8[], \
+         $8::int8[]) AS u(s, e, k, h, sc, n, x, a)",
+        &[&ws, &we, &rank, &tag, &score, &n, &expected, &authors],
+    )?;
+    Ok(())
 }
 
 /// Replaces the rows of `tweets` or `counts`.

@@ -4,15 +4,17 @@
 //! - `counts(hashtag, count)`: every tag of the latest window (up to `--counts`);
 //! - `windows(window_start, window_end, rank, hashtag, count)`: every emitted window's rows;
 //! - `window_totals(window_start, window_end, records, tagged, tags, distinct_tags, late)`:
-//!   one row per emitted window, empty windows included.
+//!   one row per emitted window, empty windows included;
+//! - `trends(window_start, window_end, rank, hashtag, score, count, expected, authors)`: every
+//!   emitted window's trending rows (`authors` is NULL when the input names no authors).
 //!
 //! Times are RFC 3339 UTC text, exactly as in the JSON lines. The database runs in WAL mode
 //! with `synchronous=NORMAL`: a commit does not wait for the disk, and readers (`tagstream
 //! sql`, `POST /api/sql`) never block this writer nor are blocked by it. Each window is one
 //! transaction. Reopening a database keeps its history (`CREATE TABLE IF NOT EXISTS`); the
-//! next window replaces `tweets` and `counts`. `windows` is append-only: a window emitted
-//! again after a restart (processing time, a restart inside a window) adds a second set of
-//! rows rather than silently replacing the first.
+//! next window replaces `tweets` and `counts`. The history tables (`windows`,
+//! `window_totals`, `trends`) are keyed by window end: a window emitted again (resumed from a
+//! checkpoint) replaces its rows, and `--retain` prunes them together.
 //!
 //! `:memory:` becomes a named shared-cache in-memory database of this process
 //! ([`memory_uri`]), so a query on another connection (`sql::query`, for (the HTTP API) sees the
@@ -41,6 +43,11 @@ CREATE TABLE IF NOT EXISTS window_totals(
     tagged INTEGER NOT NULL, tags INTEGER NOT NULL, distinct_tags INTEGER NOT NULL,
     late INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS window_totals_end ON window_totals(window_end);
+CREATE TABLE IF NOT EXISTS trends(
+    window_start TEXT NOT NULL, window_end TEXT NOT NULL,
+    rank INTEGER NOT NULL, hashtag TEXT NOT NULL, score REAL NOT NULL,
+    count INTEGER NOT NULL, expected REAL NOT NULL, authors INTEGER);
+CREATE INDEX IF NOT EXISTS trends_end ON trends(window_end);
 ";
 
 /// The URI of this process's shared in-memory database: what `--db :memory:` means.
@@ -102,7 +109,8 @@ impl Store {
         })
     }
 
-    /// Writes one window: the `windows` history, `tweets` (its top-K) and `counts`.
+    /// Writes one window: the `windows`, `window_totals` and `trends` history, `tweets` (its
+    /// top-K) and `counts`.
     pub fn publish(&mut self, w: &Window) -> Result<(), String> {
         self.write(w).map_err(|e| e.to_string())?;
         self.written += 1;
@@ -122,6 +130,8 @@ impl Store {
             .execute(params![end])?;
         tx.prepare_cached("DELETE FROM windows WHERE window_end = ?1")?
             .execute(params![end])?;
+        tx.prepare_cached("DELETE FROM trends WHERE window_end = ?1")?
+            .execute(params![end])?;
         tx.prepare_cached("INSERT INTO window_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
             .execute(params![
                 start,
@@ -136,6 +146,22 @@ impl Store {
             let mut ins = tx.prepare_cached("INSERT INTO windows VALUES (?1, ?2, ?3, ?4, ?5)")?;
             for (i, (tag, n)) in w.top.iter().enumerate() {
                 ins.execute(params![start, end, sql_int(i as u64 + 1), tag, sql_int(*n)])?;
+            }
+        }
+        {
+            let mut ins =
+                tx.prepare_cached("INSERT INTO trends VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+            for (i, t) in w.trending.iter().enumerate() {
+                ins.execute(params![
+                    start,
+                    end,
+                    sql_int(i as u64 + 1),
+                    t.tag,
+                    t.score,
+                    sql_int(t.count),
+                    t.expected,
+                    t.authors.map(sql_int)
+                ])?;
             }
         }
         tx.prepare_cached("DELETE FROM tweets")?.execute([])?;
@@ -177,6 +203,8 @@ impl Store {
         tx.prepare_cached("DELETE FROM windows WHERE window_end < ?1")?
             .execute([&cutoff])?;
         tx.prepare_cached("DELETE FROM window_totals WHERE window_end < ?1")?
+            .execute([&cutoff])?;
+        tx.prepare_cached("DELETE FROM trends WHERE window_end < ?1")?
             .execute([&cutoff])?;
         tx.commit()
     }

@@ -44,6 +44,21 @@ pub(crate) fn window(end_h: u64, top: &[(&str, u64)], counts: &[(&str, u64)]) ->
     }
 }
 
+/// `w` with trending rows `(tag, score, count, expected, authors)`, best first.
+pub(crate) fn with_trends(mut w: Window, rows: &[(&str, f64, u64, f64, Option<u64>)]) -> Window {
+    w.trending = rows
+        .iter()
+        .map(|&(tag, score, count, expected, authors)| window::Trend {
+            tag: tag.to_owned(),
+            score,
+            count,
+            expected,
+            authors,
+        })
+        .collect();
+    w
+}
+
 fn rows(c: &Connection, sql: &str) -> Vec<String> {
     let mut st = c.prepare(sql).unwrap();
     let n = st.column_count();
@@ -54,6 +69,8 @@ fn rows(c: &Connection, sql: &str) -> Vec<String> {
             cells.push(match v {
                 rusqlite::types::Value::Integer(i) => i.to_string(),
                 rusqlite::types::Value::Text(t) => t,
+                rusqlite::types::Value::Real(r) => format!("{r:?}"),
+                rusqlite::types::Value::Null => "NULL".to_owned(),
                 other => format!("{other:?}"),
             });
         }
@@ -110,6 +127,50 @@ fn tables_hold_the_latest_window_and_the_history() {
 }
 
 #[test]
+fn trends_hold_every_windows_trending_rows_and_a_window_written_again_replaces_them() {
+    let db = TempDb::new("trends");
+    let mut s = Store::open(&db.0, None).unwrap();
+    let rising = [
+        ("#eclipse", 72.0, 40, 2.0, Some(14)),
+        ("#strike", 4.5, 9, 2.0, Some(5)),
+    ];
+    s.publish(&with_trends(window(1, &[("#news", 50)], &[]), &rising))
+        .unwrap();
+    s.publish(&window(2, &[("#news", 50)], &[])).unwrap();
+    // Without authors (text input), `authors` is NULL and the count is what was scored.
+    s.publish(&with_trends(
+        window(3, &[("#news", 50)], &[]),
+        &[("#goal", 12.5, 7, 2.0, None)],
+    ))
+    .unwrap();
+    let all = "SELECT * FROM trends ORDER BY window_end, rank";
+    assert_eq!(
+        rows(&s.conn, all),
+        [
+            "1970-01-01T00:00:00Z|1970-01-01T01:00:00Z|1|#eclipse|72.0|40|2.0|14",
+            "1970-01-01T00:00:00Z|1970-01-01T01:00:00Z|2|#strike|4.5|9|2.0|5",
+            "1970-01-01T02:00:00Z|1970-01-01T03:00:00Z|1|#goal|12.5|7|2.0|NULL",
+        ]
+    );
+    assert_eq!(
+        rows(&s.conn, "SELECT typeof(score), typeof(expected), typeof(authors) FROM trends WHERE rank = 1 ORDER BY window_end"),
+        ["real|real|integer", "real|real|null"]
+    );
+    // Written again (a restart from a checkpoint): replaced, not doubled; an empty trending
+    // list written again leaves no rows.
+    s.publish(&with_trends(
+        window(1, &[("#news", 50)], &[]),
+        &[("#eclipse", 80.0, 41, 2.0, Some(15))],
+    ))
+    .unwrap();
+    s.publish(&window(3, &[("#news", 50)], &[])).unwrap();
+    assert_eq!(
+        rows(&s.conn, all),
+        ["1970-01-01T00:00:00Z|1970-01-01T01:00:00Z|1|#eclipse|80.0|41|2.0|15"]
+    );
+}
+
+#[test]
 fn counts_hold_every_tag_not_only_the_top() {
     let db = TempDb::new("counts");
     let mut s = Store::open(&db.0, None).unwrap();
@@ -131,7 +192,9 @@ fn retention_prunes_history_older_than_retain() {
         .unwrap()
         .with_prune_every(4);
     for h in 1..=20 {
-        s.publish(&window(h, &[("#a", h)], &[])).unwrap();
+        let w = window(h, &[("#a", h)], &[]);
+        s.publish(&with_trends(w, &[("#a", 1.0, h, 2.0, Some(h))]))
+            .unwrap();
     }
     // The last pass ran at window 20: ends before 15h are gone, 15h..=20h remain.
     assert_eq!(
@@ -139,6 +202,10 @@ fn retention_prunes_history_older_than_retain() {
         ["1970-01-01T15:00:00Z|6"]
     );
     assert_eq!(rows(&s.conn, "SELECT count(*) FROM window_totals"), ["6"]);
+    assert_eq!(
+        rows(&s.conn, "SELECT min(window_end), count(*) FROM trends"),
+        ["1970-01-01T15:00:00Z|6"]
+    );
     // Between passes history grows, at most PRUNE_EVERY windows beyond --retain.
     s.publish(&window(21, &[("#a", 1)], &[])).unwrap();
     assert_eq!(rows(&s.conn, "SELECT count(*) FROM windows"), ["7"]);

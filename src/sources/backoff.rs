@@ -53,16 +53,30 @@ impl Backoff {
     }
 }
 
-/// Waits between attempts.
+/// Waits between attempts, and tells the time on the same clock, so that a rate limit
+/// ("50 connects per 15 minutes") is kept on virtual time in tests too.
 pub trait Sleeper {
     /// Waits `d`; returns false if the source should stop instead (shutdown).
     fn sleep(&mut self, d: Duration) -> bool;
+
+    /// Time since this clock's start (monotonic).
+    fn now(&self) -> Duration;
 }
 
 /// Real time, waking every 100 ms to look at the shutdown flag.
 pub struct RealSleeper(pub SourceContext);
 
+/// The real clock's start: the first time any `RealSleeper` tells the time.
+fn origin() -> std::time::Instant {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(std::time::Instant::now)
+}
+
 impl Sleeper for RealSleeper {
+    fn now(&self) -> Duration {
+        origin().elapsed()
+    }
+
     fn sleep(&mut self, d: Duration) -> bool {
         let until = std::time::Instant::now() + d;
         loop {
@@ -78,7 +92,8 @@ impl Sleeper for RealSleeper {
     }
 }
 
-/// Virtual time for tests: records every wait and returns at once.
+/// Virtual time for tests: records every wait and returns at once. Its clock is the sum of
+/// the waits so far (the real time a test's connections take is not counted).
 #[derive(Debug, Default)]
 pub struct FakeSleeper {
     /// Every delay asked for, in order.
@@ -91,6 +106,51 @@ impl Sleeper for FakeSleeper {
     fn sleep(&mut self, d: Duration) -> bool {
         self.slept.push(d);
         self.stop_after.is_none_or(|n| self.slept.len() < n)
+    }
+
+    fn now(&self) -> Duration {
+        self.slept.iter().sum()
+    }
+}
+
+/// At most `max` attempts in any `window` of time: the hard cap under a service's published
+/// connection limit (X: 50 stream connects per 15 minutes), whatever mix of failures the
+/// backoff schedules saw.
+#[derive(Clone, Debug)]
+pub struct AttemptBudget {
+    max: usize,
+    window: Duration,
+    /// Times of the attempts within the last `window`, oldest first.
+    recent: std::collections::VecDeque<Duration>,
+}
+
+impl AttemptBudget {
+    /// `max` (at least 1) attempts per `window`.
+    pub fn new(max: usize, window: Duration) -> AttemptBudget {
+        AttemptBudget {
+            max: max.max(1),
+            window,
+            recent: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// How long to wait at `now` before the next attempt keeps within the budget (zero when
+    /// it may go at once).
+    pub fn wait(&mut self, now: Duration) -> Duration {
+        while self.recent.front().is_some_and(|&t| t + self.window <= now) {
+            self.recent.pop_front();
+        }
+        if self.recent.len() < self.max {
+            return Duration::ZERO;
+        }
+        // The oldest attempt of a full window must leave it first.
+        let oldest = self.recent[self.recent.len() - self.max];
+        (oldest + self.window).saturating_sub(now)
+    }
+
+    /// Counts an attempt made at `now`.
+    pub fn spend(&mut self, now: Duration) {
+        self.recent.push_back(now);
     }
 }
 
@@ -113,5 +173,31 @@ mod tests {
         assert_eq!(d, [5, 10, 20, 40, 80, 160, 320, 320]);
         http.reset();
         assert_eq!(http.next_delay(), ms(5_000));
+    }
+
+    #[test]
+    fn the_attempt_budget_holds_in_every_window() {
+        let s = Duration::from_secs;
+        let mut b = AttemptBudget::new(3, s(60));
+        let mut now = s(0);
+        let mut times = Vec::new();
+        // Someone trying every second: three go, then each waits for the oldest to age out.
+        for _ in 0..10 {
+            now += b.wait(now);
+            b.spend(now);
+            times.push(now.as_secs());
+            now += s(1);
+        }
+        assert_eq!(times, [0, 1, 2, 60, 61, 62, 120, 121, 122, 180]);
+        for (i, t) in times.iter().enumerate() {
+            let within = times[i..].iter().filter(|&&u| u < t + 60).count();
+            assert!(within <= 3, "{times:?}");
+        }
+        // Attempts far apart never wait.
+        let mut b = AttemptBudget::new(3, s(60));
+        for k in 0..10 {
+            assert_eq!(b.wait(s(k * 30)), Duration::ZERO);
+            b.spend(s(k * 30));
+        }
     }
 }

@@ -1,12 +1,15 @@
-//! Files (split into byte ranges among all workers) and standard input.
+//! Files (split into byte ranges among all workers), standard input, and files that are
+//! streams (FIFOs, character devices, Unix sockets), which are read like standard input.
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::dealer::Dealer;
 use super::lines::{LineReader, Step};
 use super::{Partition, Poll, SourceContext};
+use crate::metrics::SourceCounters;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// One worker's byte range of a file: the lines that start in `[start, end)`.
 pub struct FilePartition {
@@ -187,9 +190,60 @@ impl Partition for FilePartition {
     }
 }
 
+/// True when `path` (after symlinks) is neither a regular file nor a directory: a FIFO, a
+/// character device such as `/dev/zero` or a terminal, a block device, a Unix socket. Such a
+/// file has no size to split into byte ranges and cannot be read twice: it is a stream.
+/// (A path that cannot be looked at is not one: opening it as a file reports the error.)
+pub fn is_stream(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// The counters' name of a file source.
+pub fn name(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+/// Reads a file that is a stream to its end, on one thread, dealing lines to the workers
+/// like standard input. It is opened here, not before: opening a FIFO waits for its writer.
+pub fn read_stream(path: &Path, deal: &mut Dealer, ctx: &SourceContext) {
+    let counters = ctx.metrics.source(&name(path));
+    let input: Box<dyn Read + Send> = match open_stream(path) {
+        Ok(r) => r,
+        Err(e) => return ctx.fail(format!("cannot read {}: {e}", path.display())),
+    };
+    let _open = counters.connection();
+    pump(input, &path.display().to_string(), deal, ctx, &counters);
+}
+
+/// A stream file, opened for reading: a Unix socket is connected to, anything else opened.
+fn open_stream(path: &Path) -> std::io::Result<Box<dyn Read + Send>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::metadata(path)?.file_type().is_socket() {
+            return Ok(Box::new(std::os::unix::net::UnixStream::connect(path)?));
+        }
+    }
+    Ok(Box::new(File::open(path)?))
+}
+
 /// Reads standard input to its end, dealing lines to the workers.
 pub fn read_stdin(deal: &mut Dealer, ctx: &SourceContext) {
-    let mut r = LineReader::new(std::io::stdin().lock(), ctx.max_line);
+    let counters = ctx.metrics.source("stdin");
+    let _open = counters.connection();
+    pump(std::io::stdin().lock(), "stdin", deal, ctx, &counters);
+}
+
+/// Reads `input` to its end (or shutdown), dealing its lines and counting them; a line longer
+/// than `--max-line` is skipped and counted without being held.
+fn pump(
+    input: impl Read,
+    what: &str,
+    deal: &mut Dealer,
+    ctx: &SourceContext,
+    counters: &SourceCounters,
+) {
+    let mut r = LineReader::new(input, ctx.max_line);
     let mut counted = 0;
     loop {
         let step = r.read_chunk();
@@ -198,6 +252,7 @@ pub fn read_stdin(deal: &mut Dealer, ctx: &SourceContext) {
         counted = r.too_long;
         match step {
             Ok(Step::Lines(c)) => {
+                counters.records.fetch_add(c.len() as u64, Relaxed);
                 if !deal.deal(c) {
                     return;
                 }
@@ -205,7 +260,7 @@ pub fn read_stdin(deal: &mut Dealer, ctx: &SourceContext) {
             Ok(Step::Idle) => {}
             Ok(Step::Eof) => return,
             Err(e) => {
-                crate::log::warn(format_args!("stdin: {e}"));
+                crate::log::warn(format_args!("{what}: {e}"));
                 return;
             }
         }

@@ -81,6 +81,15 @@ impl GenSpec {
         Ok(g)
     }
 
+    /// The counters' name: `gen://?rate=N&seed=S` (and `&count=C`).
+    pub fn name(&self) -> String {
+        let count = self
+            .count
+            .map(|c| format!("&count={c}"))
+            .unwrap_or_default();
+        format!("gen://?rate={}&seed={}{count}", self.rate, self.seed)
+    }
+
     /// The share of worker `index` of `peers`: tweets `i ≡ index (mod peers)`.
     pub fn partition(&self, index: usize, peers: usize) -> Generator {
         let (i, p) = (index as u64, peers.max(1) as u64);

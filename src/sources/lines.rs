@@ -146,6 +146,12 @@ impl<R: Read> LineReader<R> {
         };
         if n == 0 {
             self.eof = true;
+            if self.discarding {
+                // A line too long to keep ends with the stream: its last bytes, held as
+                // pending while under the limit again, are skipped too.
+                self.offset += self.pending as u64;
+                self.pending = 0;
+            }
             return Ok(self.finish());
         }
         Ok(Step::Lines(self.split(old, old + n)))
@@ -155,7 +161,7 @@ impl<R: Read> LineReader<R> {
     fn finish(&mut self) -> Step {
         let mut chunk = Chunk::default();
         if self.discarding {
-            self.too_long += 1;
+            // Counted when it grew past the limit.
             self.discarding = false;
         } else if self.pending > 0 {
             let len = std::mem::take(&mut self.pending);
@@ -197,9 +203,11 @@ impl<R: Read> LineReader<R> {
                     None => self.skip_lf = true,
                 }
             }
-            if self.discarding || end - start > self.max_line {
-                self.too_long += 1;
+            if self.discarding {
+                // The end of a line counted when it grew past the limit.
                 self.discarding = false;
+            } else if end - start > self.max_line {
+                self.too_long += 1;
             } else {
                 lines.push((start, end));
             }
@@ -224,6 +232,11 @@ impl<R: Read> LineReader<R> {
         self.offset += start as u64;
         self.last_lines = lines.len();
         if self.pending > self.max_line {
+            // Counted now, not at its end: a line may never end (`/dev/zero`), and its count
+            // must show while it is being skipped.
+            if !self.discarding {
+                self.too_long += 1;
+            }
             self.discarding = true;
             self.offset += self.pending as u64;
             self.pending = 0;
@@ -309,6 +322,40 @@ mod tests {
             }
             assert_eq!(got, want, "read size {size}");
             assert_eq!(r.next_line_offset(), text.len() as u64);
+        }
+    }
+
+    /// A line that never ends (`/dev/zero`) is counted as soon as it is too long, and the
+    /// reader holds no more than the limit and one read.
+    #[test]
+    fn an_endless_line_is_counted_at_once_in_bounded_memory() {
+        let mut r = LineReader::new(std::io::repeat(0), 1000);
+        r.set_read_size(4096);
+        for _ in 0..1000 {
+            match r.read_chunk().unwrap() {
+                Step::Lines(c) => assert!(c.is_empty()),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(r.too_long, 1);
+        assert!(
+            r.buf.capacity() <= 2 * (1000 + 4096),
+            "{}",
+            r.buf.capacity()
+        );
+    }
+
+    /// Found by the `lines` fuzz target (issue 13): a last line dropped for its length, whose
+    /// tail came in a read shorter than the limit, left the offset short of the end.
+    #[test]
+    fn a_too_long_last_line_ends_at_the_end_of_the_stream() {
+        let text: &[u8] = b"ok\nlast line, no ending";
+        for size in 1..=text.len() {
+            let mut r = LineReader::new(text, 5);
+            r.set_read_size(size);
+            while let Step::Lines(_) = r.read_chunk().unwrap() {}
+            assert_eq!(r.next_line_offset(), text.len() as u64, "read size {size}");
+            assert_eq!(r.too_long, 1, "read size {size}");
         }
     }
 

@@ -26,11 +26,12 @@ pub struct Post {
     pub author: Option<String>,
 }
 
-/// The decoder for posts: processing time ignores `time`; event time requires it.
+/// The decoder for posts: processing time ignores `time`; event time requires it, in ms.
 pub fn decoder(event_time: bool) -> Decoder {
     Decoder::new(Format::Jsonl, "text", event_time.then_some("time"))
         .with_tags("tags")
         .with_author("author")
+        .with_time_in_ms()
 }
 
 /// Collects posts into chunks and deals them to the workers.

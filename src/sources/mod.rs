@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Opened, SourceCounters};
 use crate::record::Decoder;
 use crate::track::Track;
 pub use lines::Chunk;
@@ -132,10 +132,17 @@ impl SourceSpec {
         }
     }
 
-    /// Checks what can be checked before starting (a file exists and is readable).
+    /// Checks what can be checked before starting (a file exists and is readable). A file
+    /// that is a stream (a FIFO…) is only looked at: opening a FIFO waits for a writer, and
+    /// closing it again would leave that writer a broken pipe.
     pub fn check(&self) -> Result<(), String> {
         if let SourceSpec::File(p) = self {
-            std::fs::File::open(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            let err = |e: std::io::Error| format!("cannot read {}: {e}", p.display());
+            if file::is_stream(p) {
+                std::fs::metadata(p).map_err(err)?;
+            } else {
+                std::fs::File::open(p).map_err(err)?;
+            }
         }
         Ok(())
     }
@@ -358,20 +365,32 @@ fn open(
     let one_each: Vec<Box<dyn Partition>> = match spec {
         // Every process reads its own partitions of a topic.
         SourceSpec::Kafka(k) => return kafka::open(k, process, threads, peers, ctx),
-        SourceSpec::File(path) => (0..threads)
-            .map(|w| file::FilePartition::open(path, first + w, peers, ctx))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .map(|p| Box::new(p) as Box<dyn Partition>)
-            .collect(),
-        SourceSpec::Generator(g) => (0..threads)
-            .map(|w| Box::new(g.partition(first + w, peers)) as Box<dyn Partition>)
-            .collect(),
+        // A FIFO or a device has no byte ranges: it is a stream, read like stdin (below).
+        SourceSpec::File(path) if !file::is_stream(path) => {
+            let counters = ctx.metrics.source(&file::name(path));
+            // Open (counted once) while any of this process's ranges is being read.
+            let open = Arc::new(counters.opened());
+            (0..threads)
+                .map(|w| file::FilePartition::open(path, first + w, peers, ctx))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .map(|p| Counted::boxed(p, &counters, Some(open.clone())))
+                .collect()
+        }
+        SourceSpec::Generator(g) => {
+            let counters = ctx.metrics.source(&g.name());
+            (0..threads)
+                .map(|w| Counted::boxed(g.partition(first + w, peers), &counters, None))
+                .collect()
+        }
         // Streams that cannot be split are read once, by process 0.
-        s if process != 0 && !matches!(s, SourceSpec::File(_) | SourceSpec::Generator(_)) => (0
-            ..threads)
+        _ if process != 0 => (0..threads)
             .map(|_| Box::new(dealer::Finished) as Box<dyn Partition>)
             .collect(),
+        SourceSpec::File(path) => dealer::spawn(threads, ctx, "file", {
+            let (ctx, path) = (ctx.clone(), path.clone());
+            move |deal| file::read_stream(&path, deal, &ctx)
+        }),
         SourceSpec::X(spec) => dealer::spawn(threads, ctx, "x", {
             let (ctx, spec) = (ctx.clone(), spec.clone());
             move |deal| x::run(&spec, deal, &ctx)
@@ -402,6 +421,58 @@ fn open(
         }
     };
     Ok(one_each.into_iter().map(|p| vec![p]).collect())
+}
+
+/// A share that counts the lines it hands to its worker, for the sources that do not count
+/// themselves (files, the generator; the sources read on a thread of their own count there),
+/// and keeps its source counted as open until it is done.
+struct Counted<P> {
+    inner: P,
+    counters: Arc<SourceCounters>,
+    open: Option<Arc<Opened>>,
+}
+
+impl<P: Partition + 'static> Counted<P> {
+    /// `inner`, counted, as the share a worker polls.
+    fn boxed(
+        inner: P,
+        counters: &Arc<SourceCounters>,
+        open: Option<Arc<Opened>>,
+    ) -> Box<dyn Partition> {
+        Box::new(Counted {
+            inner,
+            counters: counters.clone(),
+            open,
+        })
+    }
+}
+
+impl<P: Partition> Partition for Counted<P> {
+    fn poll(&mut self) -> Poll {
+        let p = self.inner.poll();
+        match &p {
+            Poll::Lines(c) => {
+                self.counters
+                    .records
+                    .fetch_add(c.len() as u64, Ordering::Relaxed);
+            }
+            Poll::Done => self.open = None,
+            Poll::Idle => {}
+        }
+        p
+    }
+
+    fn seek(&mut self, pos: u64) -> Result<(), String> {
+        self.inner.seek(pos)
+    }
+
+    fn holds_watermark(&self) -> bool {
+        self.inner.holds_watermark()
+    }
+
+    fn identity(&self) -> Option<String> {
+        self.inner.identity()
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Credentials: read from the environment or a file, never from a flag, and never shown —
 //! `Debug` and `Display` print `[redacted]`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A secret value (bearer token, access token).
@@ -48,6 +49,84 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// `text` with this secret replaced by `[redacted]`: as it is, percent-decoded and
+    /// percent-encoded (X bearer tokens hold `%2F`-style escapes, which a server may echo
+    /// either way). Every message that carries a server's words (an error body, an in-stream
+    /// error, a library error) goes through this before it is logged, and before it is cut
+    /// to length: a cut first could leave part of the secret.
+    pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(text);
+        for form in self.forms() {
+            if out.contains(form.as_ref()) {
+                out = Cow::Owned(out.replace(form.as_ref(), "[redacted]"));
+            }
+        }
+        out
+    }
+
+    /// The spellings [`Secret::scrub`] looks for, longest first (so that a longer one is
+    /// not left half-replaced by a shorter one inside it).
+    fn forms(&self) -> Vec<Cow<'_, str>> {
+        let raw = self.0.as_str();
+        if raw.is_empty() {
+            return Vec::new();
+        }
+        let mut forms = vec![Cow::Borrowed(raw)];
+        for other in [percent_decode(raw), percent_encode(raw)] {
+            if !other.is_empty() && !forms.iter().any(|f| *f == other) {
+                forms.push(Cow::Owned(other));
+            }
+        }
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms
+    }
+}
+
+/// `text` from a server or a library, scrubbed of `secret` (when there is one), then on one
+/// line of at most `max` characters: the form every such text takes in a message.
+pub fn server_line(text: &str, secret: Option<&Secret>, max: usize) -> String {
+    match secret {
+        Some(s) => crate::log::one_line(&s.scrub(text), max),
+        None => crate::log::one_line(text, max),
+    }
+}
+
+/// `%XX` escapes decoded (invalid ones kept as they are; invalid UTF-8 lossily).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every byte but RFC 3986's unreserved characters as `%XX`.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 impl fmt::Debug for Secret {
@@ -72,5 +151,19 @@ mod tests {
         assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
         assert_eq!(format!("{:?}", Some(s.clone())), "Some([redacted])");
         assert_eq!(s.expose(), "AAAA-very-secret");
+    }
+
+    #[test]
+    fn scrub_replaces_every_spelling() {
+        let s = Secret::new("AAAA%2Fx%3Dy");
+        assert_eq!(
+            s.scrub("Authorization: Bearer AAAA%2Fx%3Dy, again AAAA/x=y, AAAA%252Fx%253Dy."),
+            "Authorization: Bearer [redacted], again [redacted], [redacted]."
+        );
+        // Nothing to hide: the text is borrowed, not copied.
+        assert!(matches!(s.scrub("nothing here"), Cow::Borrowed(_)));
+        assert_eq!(Secret::new("").scrub("text"), "text");
+        let plain = Secret::new("tok-123");
+        assert_eq!(plain.scrub("tok-123tok-123"), "[redacted][redacted]");
     }
 }

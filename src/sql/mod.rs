@@ -55,8 +55,8 @@ pub struct Table {
 
 /// Largest single value a query may build (`randomblob(1e12)` fails instead of eating memory).
 const MAX_VALUE_BYTES: i32 = 16 << 20;
-/// Largest statement text accepted.
-const MAX_SQL_BYTES: i32 = 100_000;
+/// Largest statement text accepted, in bytes.
+pub const MAX_SQL_BYTES: usize = 100_000;
 /// A result bigger than this (roughly, in bytes of values) is truncated like `max_rows`.
 const MAX_RESULT_BYTES: usize = 64 << 20;
 /// VM instructions between two looks at the clock: a few microseconds of work.
@@ -69,6 +69,14 @@ pub fn query(db: &str, sql: &str, limits: &Limits) -> Result<Table, String> {
 }
 
 fn run(db: &str, sql: &str, limits: &Limits) -> Result<Table, String> {
+    // Said here, with the real limit: SQLite's own "statement too long" comes as the same
+    // error code as a value over its limit, which `describe` words in MB of values.
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(format!(
+            "the statement is {} bytes; statements are limited to {MAX_SQL_BYTES} bytes",
+            sql.len()
+        ));
+    }
     let (name, memory) = crate::results::store::resolve(db);
     if !memory && !std::path::Path::new(db).exists() {
         return Err(format!("no results database at {db}"));
@@ -90,7 +98,7 @@ fn run(db: &str, sql: &str, limits: &Limits) -> Result<Table, String> {
     conn.execute_batch(setup).map_err(open_err)?;
     conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)
         .and_then(|_| conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES))
-        .and_then(|_| conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES))
+        .and_then(|_| conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES as i32))
         .map_err(open_err)?;
 
     // The first reason the authorizer gave, unless it was about SQLite's own schema tables

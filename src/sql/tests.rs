@@ -193,3 +193,17 @@ fn memory_database_is_shared_with_readers_in_the_process() {
     let e = err(":memory:", "DELETE FROM tweets");
     assert!(e.contains("DELETE is not allowed"), "{e}");
 }
+
+/// Issue 13: a statement over the limit says the statement limit (100,000 bytes), not the
+/// limit on values (16 MB), whichever way it got too long.
+#[test]
+fn a_statement_over_the_limit_names_the_real_limit() {
+    let (db, _s) = db_with("long-sql", 1);
+    let long = format!("SELECT 1 -- {}", "x".repeat(1 << 20));
+    let e = err(&db.0, &long);
+    assert!(e.contains("limited to 100000 bytes"), "{e}");
+    assert!(!e.contains("MB"), "{e}");
+    let just = format!("SELECT '{}'", "x".repeat(MAX_SQL_BYTES - 9));
+    assert_eq!(just.len(), MAX_SQL_BYTES);
+    assert!(query(&db.0, &just, &Limits::default()).is_ok());
+}

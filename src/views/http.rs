@@ -4,20 +4,28 @@
 //! |---|---|
 //! | `GET /` | the dashboard (HTML, CSS and JS embedded in the binary; no CDN) |
 //! | `GET /api/top` | the latest window as its JSON line (DESIGN.md §4); 404 before the first |
+//! | `GET /api/trends` | the latest window's trending list, `{"window_start":…,"window_end":…,"trending":[{"rank","hashtag","score","count","expected","authors"}…]}` (empty when nothing rises, or with `--trends off`); 404 before the first window |
 //! | `GET /api/windows?since=T&limit=N` | a JSON array of the windows kept in memory (the last [`RING`]) ending after T (RFC 3339 or epoch seconds/ms), the N newest, oldest first |
-//! | `POST /api/sql` | `{"sql":"…"}` → `{"columns":[…],"rows":[[…]],"truncated":b}`, or 400 `{"error":"…"}` |
+//! | `POST /api/sql` | `{"sql":"…"}` (`Content-Type: application/json`) → `{"columns":[…],"rows":[[…]],"truncated":b}`; errors below |
 //! | `GET /api/events` | SSE: `event: window`, `id:` the window end (ms), `data:` the JSON line |
 //! | `GET /metrics` | Prometheus text format (see `views::prom`) |
 //! | `GET /healthz` | `ok` |
+//!
+//! Every failure is `{"error":"…"}` on one line: 400 for a bad request or a query SQLite
+//! refused, 404 for an unknown path, 405 for a wrong method, 413 for a body over
+//! [`BODY_LIMIT`], 415 for a body that is not declared JSON, 503 (with `Retry-After`) when
+//! [`SQL_CONCURRENCY`] queries run and [`SQL_QUEUE`] more wait already.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,11 +41,46 @@ const DASHBOARD_CSS: &str = include_str!("dashboard/dashboard.css");
 
 /// SQL queries running at once; more wait. Each may hold a blocking thread for up to the
 /// query time limit, so a burst of slow queries cannot starve the rest of the server.
-const SQL_CONCURRENCY: usize = 4;
+pub const SQL_CONCURRENCY: usize = 4;
+/// SQL queries that may wait for a slot. Beyond them a query is refused at once (503) rather
+/// than queued without bound: with every slot held by a query running to the time limit
+/// (5 s), the last of these waits at most (8 / 4) × 5 = 10 s, and the server's memory and
+/// threads stay bounded whatever the load.
+pub const SQL_QUEUE: usize = 8;
+/// Largest `POST /api/sql` body: room for the longest statement SQLite accepts
+/// ([`crate::sql::MAX_SQL_BYTES`]) even with every character JSON-escaped (`\uXXXX`).
+pub const BODY_LIMIT: usize = 1 << 20;
+/// `Retry-After` of a 503, in seconds: a slot frees when a running query ends, which the
+/// query time limit bounds.
+const RETRY_AFTER_SECS: u64 = 5;
 
 struct App {
     live: Arc<LiveState>,
     sql_slots: Semaphore,
+    /// Queries admitted (running or waiting for a slot).
+    sql_admitted: AtomicUsize,
+}
+
+/// A query's place among the admitted ones, given back when dropped (when the query ends, or
+/// its client goes and the handler is dropped).
+struct Admitted<'a>(&'a AtomicUsize);
+
+impl<'a> Admitted<'a> {
+    /// A place, unless [`SQL_CONCURRENCY`] + [`SQL_QUEUE`] queries hold them all.
+    fn take(count: &'a AtomicUsize) -> Option<Admitted<'a>> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < SQL_CONCURRENCY + SQL_QUEUE).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Admitted(count))
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 type Shared = Arc<App>;
@@ -74,7 +117,8 @@ pub fn serve(addr: &str, live: Arc<LiveState>) -> Result<(), String> {
         })
         .map_err(|e| format!("--http {addr}: cannot start the server thread: {e}"))?;
     crate::log::info(format_args!(
-        "http://{bound}/: dashboard, /api/top, /api/windows, /api/sql, /api/events, /metrics"
+        "http://{bound}/: dashboard, /api/top, /api/trends, /api/windows, /api/sql, /api/events, \
+         /metrics"
     ));
     Ok(())
 }
@@ -84,18 +128,35 @@ pub fn router(live: Arc<LiveState>) -> Router {
     let app = Arc::new(App {
         live,
         sql_slots: Semaphore::new(SQL_CONCURRENCY),
+        sql_admitted: AtomicUsize::new(0),
     });
     Router::new()
         .route("/", get(index))
         .route("/dashboard.js", get(js))
         .route("/dashboard.css", get(css))
         .route("/api/top", get(top))
+        .route("/api/trends", get(trends))
         .route("/api/windows", get(windows))
-        .route("/api/sql", post(sql))
+        .route(
+            "/api/sql",
+            post(sql).layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
         .route("/api/events", get(events))
         .route("/api/summary", get(summary))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(|uri: Uri| async move {
+            error(
+                StatusCode::NOT_FOUND,
+                &format!("no such path: {}", uri.path()),
+            )
+        })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &format!("{method} is not allowed on {}", uri.path()),
+            )
+        })
         .with_state(app)
 }
 
@@ -128,6 +189,13 @@ async fn css() -> Response {
 async fn top(State(app): State<Shared>) -> Response {
     match app.live.latest() {
         Some(e) => json(StatusCode::OK, e.json.clone()),
+        None => error(StatusCode::NOT_FOUND, "no window has been emitted yet"),
+    }
+}
+
+async fn trends(State(app): State<Shared>) -> Response {
+    match app.live.latest() {
+        Some(e) => json(StatusCode::OK, e.trends_json.clone()),
         None => error(StatusCode::NOT_FOUND, "no window has been emitted yet"),
     }
 }
@@ -192,7 +260,50 @@ struct SqlBody {
     sql: String,
 }
 
-async fn sql(State(app): State<Shared>, body: Bytes) -> Response {
+/// True when the request declares a JSON body (`application/json`, any parameters).
+fn declares_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn sql(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if !declares_json(&headers) {
+        let got = headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!(
+                "the body must be JSON {{\"sql\": \"SELECT …\"}} sent with Content-Type: \
+                 application/json (got {})",
+                got.map_or("none".into(), |t| format!(
+                    "'{}'",
+                    crate::log::one_line(&t, 100)
+                ))
+            ),
+        );
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "the body is larger than {} KiB; statements are limited to {} bytes",
+                    BODY_LIMIT >> 10,
+                    crate::sql::MAX_SQL_BYTES
+                ),
+            )
+        }
+        Err(e) => return error(e.status(), &e.body_text()),
+    };
     let req: SqlBody = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -207,6 +318,16 @@ async fn sql(State(app): State<Shared>, body: Bytes) -> Response {
             StatusCode::BAD_REQUEST,
             "the engine runs without --db: there are no tables to query",
         );
+    };
+    let Some(_admitted) = Admitted::take(&app.sql_admitted) else {
+        let msg = format!(
+            "too many SQL queries: {SQL_CONCURRENCY} running and {SQL_QUEUE} waiting; retry \
+             in {RETRY_AFTER_SECS} s"
+        );
+        let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, &msg);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        return resp;
     };
     let Ok(_slot) = app.sql_slots.acquire().await else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");

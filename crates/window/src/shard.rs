@@ -144,6 +144,14 @@ impl Shard {
         self
     }
 
+    /// Notes that a worker's earliest record is in `pane` (delivered at `time`): windows
+    /// starting before the least of these hold part of a window, and find no trends.
+    pub fn push_first(&mut self, time: u64, pane: u64) {
+        if let Some(t) = self.trends.as_mut() {
+            t.push_first(time, pane);
+        }
+    }
+
     /// Buffers that `author` (a key) wrote `tag` in `pane`, delivered at `time`, under the
     /// same rules as [`Shard::push`]; ignored unless trends count authors.
     pub fn push_author(&mut self, time: u64, pane: u64, tag: &str, author: u64) {
@@ -193,7 +201,7 @@ impl Shard {
             // A window whose every tag was pruned away still reports its total and floor.
             if self.tags.distinct() > 0 || self.tags.pruned().dropped > 0 {
                 let trending = match self.trends.as_mut() {
-                    Some(t) => t.score(self.cur, self.spec.slide_panes(), self.tags.counts()),
+                    Some(t) => t.score(self.cur, &self.spec, self.tags.counts()),
                     None => Vec::new(),
                 };
                 // Past the bound a count is the summed counters plus the window's floor:

@@ -6,12 +6,17 @@
 //! where a slide without the tag counts as 0. The *expected* value is `e = max(mean, floor)`,
 //! so a tag never seen before is measured against the floor, not against zero.
 //!
+//! The first windows of a stream, those that start before its first record, list no trends
+//! and teach no baseline: they hold less than a window of data, so every tag seems to rise.
+//! Every worker tells every shard its earliest pane (`Shard::push_first`) for this.
+//!
 //! The score is the chi-square term of Mastodon's trending tags and of Twitter's Poisson trend
 //! detection, `(o − e)² / e` when `o > e` (else 0): how surprising `o` is if the tag went on at
 //! its usual rate. A tag is listed only with at least `min_authors` observed and `o ≥
 //! min_ratio × e`: a tag that does not at least double its usual level is not "rising", however
 //! large its random wobble (this keeps the always-big tags out), and one account posting a tag
-//! a thousand times is one author (this keeps spam out).
+//! a thousand times is one author (this keeps spam out); and only with a score of at least
+//! `min_score` (a 5σ surprise by default: the wobble of the many small tags stays below it).
 //!
 //! The baseline learns as a running average until it has `1/α` windows, then as an
 //! exponential mean with half-life `halflife` slides. A baseline that decayed below
@@ -43,6 +48,9 @@ pub struct TrendSpec {
     pub min_authors: u64,
     /// The least ratio of observed to expected to be listed.
     pub min_ratio: f64,
+    /// The least score to be listed: 25 is a 5σ surprise for a Poisson count, which random
+    /// wobble of the many small tags does not reach.
+    pub min_score: f64,
 }
 
 impl TrendSpec {
@@ -54,11 +62,14 @@ impl TrendSpec {
             floor: 2.0,
             min_authors: 3,
             min_ratio: 2.0,
+            min_score: 25.0,
         }
     }
 
-    fn alpha(&self) -> f64 {
-        1.0 - 0.5f64.powf(1.0 / self.halflife)
+    fn rate(&self) -> Rate {
+        Rate {
+            alpha: 1.0 - 0.5f64.powf(1.0 / self.halflife),
+        }
     }
 }
 
@@ -160,6 +171,10 @@ impl Window {
 pub(crate) struct Trends {
     pub(crate) spec: TrendSpec,
     authors: Option<Authors>,
+    /// The stream's earliest pane, as every worker reports it (the least delivered before the
+    /// next window), and reports not yet applied, by delivery time.
+    first: Option<u64>,
+    first_stash: BTreeMap<u64, u64>,
     baselines: FxHashMap<u64, Baseline>,
     /// Windows scored since the last sweep of forgotten baselines.
     since_sweep: u64,
@@ -170,6 +185,8 @@ impl Trends {
         Trends {
             spec,
             authors: authors.then(Authors::default),
+            first: None,
+            first_stash: BTreeMap::new(),
             baselines: FxHashMap::default(),
             since_sweep: 0,
         }
@@ -190,9 +207,22 @@ impl Trends {
         }
     }
 
+    /// Notes that a worker's earliest record is in `pane` (delivered at `time`).
+    pub(crate) fn push_first(&mut self, time: u64, pane: u64) {
+        let f = self.first_stash.entry(time).or_insert(pane);
+        *f = (*f).min(pane);
+    }
+
     /// Applies what was delivered before `end` (the next window to close), as the shard does
     /// with its counts.
     pub(crate) fn apply_before(&mut self, end: u64, spec: &WindowSpec) {
+        while let Some(e) = self.first_stash.first_entry() {
+            if *e.key() >= end {
+                break;
+            }
+            let pane = e.remove();
+            self.first = Some(self.first.map_or(pane, |f| f.min(pane)));
+        }
         let Some(a) = self.authors.as_mut() else {
             return;
         };
@@ -241,11 +271,22 @@ impl Trends {
     pub(crate) fn score<'t>(
         &mut self,
         end: u64,
-        slide: u64,
+        wspec: &WindowSpec,
         tags: impl Iterator<Item = (&'t str, u64)>,
     ) -> Vec<Trend> {
         let spec = self.spec;
-        let alpha = spec.alpha();
+        let rate = spec.rate();
+        let slide = wspec.slide_panes();
+        // A window that starts before the stream's first record holds part of a window:
+        // every tag in it seems to rise. It lists nothing, and teaches the baselines nothing.
+        let partial = self
+            .first
+            .is_none_or(|f| end.saturating_sub(wspec.window_panes()) < f);
+        // The first window length of full windows: every baseline is new, and learns fully
+        // (after it, a tag that trends learns only slowly from it: see `learn`).
+        let early = self
+            .first
+            .is_some_and(|f| end < f.saturating_add(2 * wspec.window_panes()));
         let mut rows = Vec::new();
         for (tag, count) in tags {
             let k = key(tag);
@@ -255,33 +296,39 @@ impl Trends {
                 .map(|a| a.window.distinct.get(&k).copied().unwrap_or(0));
             let o = authors.unwrap_or(count) as f64;
             let b = self.baselines.entry(k).or_default();
-            forward(b, end, slide, alpha);
+            forward(b, end, slide, rate);
             let e = b.mean.max(spec.floor);
-            if o >= spec.min_authors as f64 && o >= spec.min_ratio * e {
+            let score = if o > e { (o - e) * (o - e) / e } else { 0.0 };
+            if partial {
+                continue;
+            }
+            let listed =
+                o >= spec.min_authors as f64 && o >= spec.min_ratio * e && score >= spec.min_score;
+            if listed {
                 rows.push(Trend {
                     tag: tag.to_owned(),
-                    score: round3((o - e) * (o - e) / e),
+                    score: round3(score),
                     count,
                     expected: round3(e),
                     authors,
                 });
             }
-            learn(b, o, alpha);
+            learn(b, o, rate, listed && !early);
         }
         rank_trends(&mut rows, spec.k);
         self.since_sweep += 1;
         if self.since_sweep >= 64 {
-            self.sweep(end, slide, alpha);
+            self.sweep(end, slide, rate);
         }
         rows
     }
 
     /// Drops baselines that are forgotten by now (as `forward` would find them).
-    fn sweep(&mut self, end: u64, slide: u64, alpha: f64) {
+    fn sweep(&mut self, end: u64, slide: u64, rate: Rate) {
         self.since_sweep = 0;
         self.baselines.retain(|_, b| {
             let mut b2 = *b;
-            forward(&mut b2, end, slide, alpha);
+            forward(&mut b2, end, slide, rate);
             b2.n > 0
         });
     }
@@ -308,6 +355,13 @@ impl Trends {
             w.u64(b.at);
         }
         w.u64(self.since_sweep);
+        w.option(self.first);
+        let firsts: Vec<_> = self.first_stash.range(..before).collect();
+        w.u64(firsts.len() as u64);
+        for (time, pane) in firsts {
+            w.u64(*time);
+            w.u64(*pane);
+        }
         w.bool(self.authors.is_some());
         let Some(a) = &self.authors else { return };
         let stash: Vec<_> = a.stash.range(..(before, 0)).collect();
@@ -355,6 +409,11 @@ impl Trends {
             t.baselines.insert(k, Baseline { mean, n, at });
         }
         t.since_sweep = r.u64()?;
+        t.first = r.option()?;
+        for _ in 0..r.count(2)? {
+            let (time, pane) = (r.u64()?, r.u64()?);
+            t.first_stash.insert(time, pane);
+        }
         if r.bool()? != authors {
             return Err(r.bad(
                 "it was made with distinct authors on where this run has them off, or the \
@@ -393,7 +452,7 @@ impl Trends {
 }
 
 /// Brings a baseline to window `end`: the windows since its last one had the tag at 0.
-fn forward(b: &mut Baseline, end: u64, slide: u64, alpha: f64) {
+fn forward(b: &mut Baseline, end: u64, slide: u64, rate: Rate) {
     if b.n == 0 {
         b.at = end;
         return;
@@ -402,7 +461,7 @@ fn forward(b: &mut Baseline, end: u64, slide: u64, alpha: f64) {
     if gap > 1 {
         // gap − 1 windows without the tag (this one is learned by `learn`).
         for _ in 0..(gap - 1).min(64) {
-            let a = rate(b.n, alpha);
+            let a = rate.at(b.n);
             b.mean *= 1.0 - a;
             b.n = b.n.saturating_add(1);
             if b.mean < FORGET_BELOW {
@@ -410,8 +469,10 @@ fn forward(b: &mut Baseline, end: u64, slide: u64, alpha: f64) {
             }
         }
         if gap - 1 > 64 && b.mean >= FORGET_BELOW {
-            // Past the running-average start the rate is alpha: the rest in one step.
-            b.mean *= (1.0 - alpha).powf((gap - 1 - 64) as f64);
+            // The rest in one step, at the rate of the 65th window on (a running average's
+            // rate falls slowly that far: the approximation is well below the noise).
+            let a = rate.at(b.n);
+            b.mean *= (1.0 - a).powf((gap - 1 - 64) as f64);
             b.n =
                 b.n.saturating_add(u32::try_from(gap - 1 - 64).unwrap_or(u32::MAX));
         }
@@ -422,14 +483,28 @@ fn forward(b: &mut Baseline, end: u64, slide: u64, alpha: f64) {
     b.at = end;
 }
 
-/// The learning rate of a baseline that has learned from `n` windows.
-fn rate(n: u32, alpha: f64) -> f64 {
-    alpha.max(1.0 / (f64::from(n) + 1.0))
+/// How a baseline learns: a running average of its windows until it has `1/alpha` of them,
+/// then an exponential mean of rate `alpha`; a window in which the tag trends is learned at
+/// `alpha` only (see [`learn`]).
+#[derive(Clone, Copy, Debug)]
+struct Rate {
+    alpha: f64,
 }
 
-/// Learns the observed value of the current window.
-fn learn(b: &mut Baseline, o: f64, alpha: f64) {
-    let a = rate(b.n, alpha);
+impl Rate {
+    /// The learning rate of a baseline that has learned from `n` windows: a running average
+    /// until it has `1/alpha` of them, then `alpha`.
+    fn at(self, n: u32) -> f64 {
+        self.alpha.max(1.0 / (f64::from(n) + 1.0))
+    }
+}
+
+/// Learns the observed value of the current window. A window in which the tag trends (after
+/// the stream's first window length) is learned at the slow rate only: a burst is the
+/// exception the baseline is there to show, not the rule it should learn, and a tag never
+/// seen before trends as long as it is new (a level that stays up is learned, slowly).
+fn learn(b: &mut Baseline, o: f64, rate: Rate, trending: bool) {
+    let a = if trending { rate.alpha } else { rate.at(b.n) };
     b.mean += a * (o - b.mean);
     b.n = b.n.saturating_add(1);
 }
@@ -439,7 +514,13 @@ mod tests {
     use super::*;
 
     fn run(t: &mut Trends, end: u64, tags: &[(&str, u64)]) -> Vec<Trend> {
-        t.score(end, 1, tags.iter().copied())
+        // 1-pane windows, the stream from pane 0.
+        t.first = Some(0);
+        t.score(
+            end,
+            &WindowSpec::new(1, 1, 1).unwrap(),
+            tags.iter().copied(),
+        )
     }
 
     #[test]
@@ -475,7 +556,7 @@ mod tests {
         for s in [&mut swept, &mut kept] {
             run(s, 1, &[("#y", 5)]);
         }
-        swept.sweep(10_000, 1, spec.alpha());
+        swept.sweep(10_000, 1, spec.rate());
         assert!(swept.baselines.is_empty());
         assert_eq!(
             run(&mut swept, 10_001, &[("#y", 9)]),

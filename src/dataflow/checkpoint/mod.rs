@@ -251,6 +251,10 @@ impl WorkerState {
             s.positions.push(r.opt()?);
             let max_time = r.opt()?;
             let flags = r.u8()?;
+            if flags > 3 {
+                // Bits nothing writes: not a file of ours (one state, one file).
+                return Err(format!("bad share flags {flags:#x}"));
+            }
             s.clocks.push(ShareClock {
                 max_time,
                 holds: flags & 1 != 0,
@@ -443,6 +447,22 @@ mod tests {
             e.contains("on 2 worker(s)") && e.contains("on 1 worker(s)"),
             "{e}"
         );
+    }
+
+    /// Found by the `checkpoint` fuzz target (issue 13): a file whose share flags had bits
+    /// nothing writes decoded (behind a valid checksum) to a state that encodes otherwise.
+    #[test]
+    fn unknown_share_flags_are_refused() {
+        let mut bytes = state().encode(&shape());
+        // Magic, 8 numbers, then the first share: position Some (9), max_time Some (9), flags.
+        let at = 8 + 8 * 8 + 9 + 9;
+        assert_eq!(bytes[at], 1, "holds, not done");
+        bytes[at] |= 4;
+        let body = bytes.len() - 8;
+        let sum = xxhash_rust::xxh3::xxh3_64(&bytes[..body]);
+        bytes[body..].copy_from_slice(&sum.to_le_bytes());
+        let e = WorkerState::decode(&bytes, &shape()).unwrap_err();
+        assert_eq!(e, "bad share flags 0x5");
     }
 
     #[test]

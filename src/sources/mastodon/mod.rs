@@ -189,7 +189,7 @@ pub fn run_with(
                 why: format!("cannot connect: {e}"),
                 progressed: false,
             },
-            Ok(resp) => match check(&resp, &name, token.is_some()) {
+            Ok(mut resp) => match check(&mut resp, &name, token.as_ref()) {
                 Err(fatal) => {
                     ctx.fail(fatal);
                     End::Stop
@@ -205,7 +205,15 @@ pub fn run_with(
                     let (retry, last_id) = (parser.retry, parser.last_id.take());
                     parser = Parser::new(ctx.max_line);
                     (parser.retry, parser.last_id) = (retry, last_id);
-                    read(resp.into_body(), &mut parser, &mut sink, &counters, spec)
+                    let body = resp.into_body();
+                    read(
+                        body,
+                        &mut parser,
+                        &mut sink,
+                        &counters,
+                        spec,
+                        token.as_ref(),
+                    )
                 }
             },
         };
@@ -224,7 +232,7 @@ pub fn run_with(
                 if progressed {
                     net.reset();
                 }
-                report(&name, &why, &mut last_error);
+                report(&name, &why, token.as_ref(), &mut last_error);
                 net.next_delay()
             }
             End::Http {
@@ -232,7 +240,7 @@ pub fn run_with(
                 rate_limited,
                 retry_after,
             } => {
-                report(&name, &why, &mut last_error);
+                report(&name, &why, token.as_ref(), &mut last_error);
                 let d = if rate_limited {
                     limited.next_delay()
                 } else {
@@ -248,11 +256,13 @@ pub fn run_with(
     sink.flush();
 }
 
-/// Logs a failure once (not on every retry of the same failure).
-fn report(name: &str, why: &str, last: &mut String) {
-    if why != last {
+/// Logs a failure once (not on every retry of the same failure). `why` may carry the
+/// server's or a library's words: scrubbed of the token.
+fn report(name: &str, why: &str, token: Option<&Secret>, last: &mut String) {
+    let why = crate::sources::secret::server_line(why, token, 300);
+    if why != *last {
         crate::log::warn(format_args!("{name}: {why}; reconnecting with backoff"));
-        why.clone_into(last);
+        *last = why;
     }
 }
 

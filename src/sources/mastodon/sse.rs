@@ -63,7 +63,11 @@ impl Parser {
 
     /// Parses `bytes`, calling `on` for each event they complete.
     pub fn feed(&mut self, mut bytes: &[u8], on: &mut dyn FnMut(Sse)) {
-        if self.at_start && !bytes.is_empty() {
+        if bytes.is_empty() {
+            // Nothing: in particular, a `\r` that ended the last chunk still awaits its `\n`.
+            return;
+        }
+        if self.at_start {
             // The BOM may itself be split; it is rare enough to accept only whole.
             bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
             self.at_start = false;
@@ -193,6 +197,9 @@ mod tests {
         let mut p = Parser::new(1000);
         for byte in b {
             events(&mut p, std::slice::from_ref(byte), &mut out);
+            // Found by the `sse` fuzz target (issue 13): an empty chunk between the `\r` and
+            // the `\n` of one ending made them two endings, and the second a blank line.
+            events(&mut p, b"", &mut out);
         }
         assert_eq!(out, want, "byte by byte");
     }

@@ -11,49 +11,78 @@ use super::sse::{Parser, Sse};
 use super::{status, End, MastodonSpec, TICK, TOKEN_VAR};
 use crate::metrics::SourceCounters;
 use crate::sources::live::PostSink;
+use crate::sources::secret::Secret;
+
+use crate::sources::secret::server_line;
+
+/// The server's reason from an error body (`{"error":"…"}`, what Mastodon sends), as
+/// `" (reason)"`, scrubbed; "" when there is none.
+fn reason(resp: &mut ureq::http::Response<ureq::Body>, token: Option<&Secret>) -> String {
+    #[derive(serde::Deserialize)]
+    struct Problem {
+        error: Option<String>,
+    }
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(16 << 10)
+        .lossy_utf8(true)
+        .read_to_string()
+        .unwrap_or_default();
+    match serde_json::from_str::<Problem>(&body)
+        .ok()
+        .and_then(|p| p.error)
+    {
+        Some(e) if !e.trim().is_empty() => format!(" ({})", server_line(&e, token, 200)),
+        _ => String::new(),
+    }
+}
 
 /// Judges the response status: `Ok(None)` to read the stream, `Ok(Some(end))` to retry,
-/// `Err(line)` to end the run.
+/// `Err(line)` to end the run. Whatever the server says is scrubbed of `token`.
 pub(super) fn check(
-    resp: &ureq::http::Response<ureq::Body>,
+    resp: &mut ureq::http::Response<ureq::Body>,
     name: &str,
-    has_token: bool,
+    token: Option<&Secret>,
 ) -> Result<Option<End>, String> {
     let status = resp.status();
     let code = status.as_u16();
-    match code {
-        200 => {
-            let ct = resp
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("text/event-stream");
-            if ct.contains("text/event-stream") {
-                Ok(None)
-            } else {
-                Ok(Some(End::Http {
-                    why: format!("the server answered with {ct}, not an event stream"),
-                    rate_limited: false,
-                    retry_after: None,
-                }))
-            }
+    if code == 200 {
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("text/event-stream");
+        if ct.contains("text/event-stream") {
+            return Ok(None);
         }
-        401 | 403 if !has_token => Err(format!(
-            "{name}: the server answered {status}: this stream needs an access token; set \
+        return Ok(Some(End::Http {
+            why: format!(
+                "the server answered with {}, not an event stream",
+                server_line(ct, token, 100)
+            ),
+            rate_limited: false,
+            retry_after: None,
+        }));
+    }
+    let said = reason(resp, token);
+    match code {
+        401 | 403 if token.is_none() => Err(format!(
+            "{name}: the server answered {status}{said}: this stream needs an access token; set \
              {TOKEN_VAR} (or {TOKEN_VAR}_FILE) to a user token with read:statuses \
              (required for public timelines since Mastodon 4.2)"
         )),
         401 | 403 => Err(format!(
-            "{name}: the server answered {status}: the token in {TOKEN_VAR} was refused \
+            "{name}: the server answered {status}{said}: the token in {TOKEN_VAR} was refused \
              (it needs the read:statuses scope, and must be a user token since Mastodon 4.2)"
         )),
         404 => Err(format!(
-            "{name}: the server answered {status} for the streaming API: check the host and \
-             the stream; if the server streams from another host (its \
+            "{name}: the server answered {status}{said} for the streaming API: check the host \
+             and the stream; if the server streams from another host (its \
              configuration.urls.streaming), pass that with --endpoint"
         )),
         _ => Ok(Some(End::Http {
-            why: format!("the server answered {status}"),
+            why: format!("the server answered {status}{said}"),
             rate_limited: code == 429,
             retry_after: resp
                 .headers()
@@ -81,6 +110,7 @@ pub(super) fn read(
     sink: &mut PostSink,
     counters: &SourceCounters,
     spec: &MastodonSpec,
+    token: Option<&Secret>,
 ) -> End {
     let reader = body.into_reader();
     let rx = match crate::sources::live::spawn_reader("mastodon-body", 16, reader, |r| {
@@ -128,6 +158,19 @@ pub(super) fn read(
                             }
                             None => counters.skip("bad_frame"),
                         }
+                    }
+                    // Not in Mastodon's SSE today (its WebSocket sends `{"error":…}`), but a
+                    // server or proxy that says why is worth a line; it may quote our request.
+                    Sse::Event {
+                        name: "error",
+                        data,
+                    } => {
+                        counters.skip("stream_error");
+                        crate::log::warn(format_args!(
+                            "{}: the stream says: {}",
+                            spec.name(),
+                            server_line(data, token, 200)
+                        ));
                     }
                     Sse::Event { .. } => progressed = true,
                     Sse::TooLong => counters.skip("too_long"),

@@ -9,14 +9,16 @@ use std::collections::{HashSet, VecDeque};
 use serde::Deserialize;
 
 use crate::sources::live::Post;
+use crate::sources::secret::Secret;
 
 /// What one non-empty line of the stream holds.
 #[derive(Debug, PartialEq)]
 pub enum Frame {
     /// A post (`data.text` present), with its id for de-duplication.
     Post(Option<String>, Post),
-    /// An error object (`{"errors":[…]}` or a bare problem `{"title",…}`): one line, no
-    /// secret (it comes from the server and holds titles and details only).
+    /// An error object (`{"errors":[…]}` or a bare problem `{"title",…}`): its text, whole
+    /// and as the server wrote it, which may quote anything, the request's token included:
+    /// scrub it ([`crate::sources::secret::Secret::scrub`]) before it is shown, then cut it.
     Error(String),
     /// Not JSON, or JSON without `data.text` or an error.
     Bad,
@@ -71,14 +73,26 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// "title: detail" on one line (at most 200 characters), or "" when empty.
-    pub fn line(&self) -> String {
+    /// "title: detail" as the server wrote it (uncut, unscrubbed), or "" when empty.
+    pub fn text(&self) -> String {
         let parts: Vec<&str> = [self.title.as_deref(), self.detail.as_deref()]
             .into_iter()
             .flatten()
             .filter(|s| !s.trim().is_empty())
             .collect();
-        one_line(&parts.join(": "), 200)
+        parts.join(": ")
+    }
+
+    /// "title: detail" on one line (at most 200 characters), or "" when empty.
+    #[cfg(test)]
+    pub fn line(&self) -> String {
+        one_line(&self.text(), 200)
+    }
+
+    /// [`Problem::line`] with `token` scrubbed out first (before the cut, which could
+    /// otherwise leave part of it).
+    pub fn line_without(&self, token: &Secret) -> String {
+        one_line(&token.scrub(&self.text()), 200)
     }
 
     /// Reads a problem from an HTTP error body (the first of `errors[]`, or the body itself).
@@ -93,19 +107,7 @@ impl Problem {
     }
 }
 
-/// `s` with control characters as spaces, cut to `max` characters: server text put in our
-/// messages must stay on one line.
-pub fn one_line(s: &str, max: usize) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect();
-    if s.chars().count() > max {
-        out.push('…');
-    }
-    out
-}
+pub use crate::log::one_line;
 
 /// Parses one non-empty line.
 pub fn parse(line: &[u8]) -> Frame {
@@ -139,11 +141,11 @@ pub fn parse(line: &[u8]) -> Frame {
         return Frame::Post(id, post);
     }
     if let Some(first) = m.errors.as_ref().and_then(|e| e.first()) {
-        return Frame::Error(first.line());
+        return Frame::Error(first.text());
     }
     // "Too many connections" comes as a bare problem, without the `errors` wrapper.
     if m.problem.title.is_some() && m.problem.kind.is_some() {
-        return Frame::Error(m.problem.line());
+        return Frame::Error(m.problem.text());
     }
     Frame::Bad
 }

@@ -48,15 +48,9 @@ fn network(e: &ureq::Error, token: &Secret) -> Failure {
     Failure::Network(scrub(&e.to_string(), token))
 }
 
-/// Replaces the token in `msg`, should a library ever echo it.
+/// `msg` without the token ([`Secret::scrub`]), then on one line of at most 300 characters.
 pub fn scrub(msg: &str, token: &Secret) -> String {
-    let t = token.expose();
-    let msg = if t.is_empty() {
-        msg.to_owned()
-    } else {
-        msg.replace(t, "[redacted]")
-    };
-    one_line(&msg, 300)
+    one_line(&token.scrub(msg), 300)
 }
 
 fn bearer(token: &Secret) -> String {
@@ -64,7 +58,12 @@ fn bearer(token: &Secret) -> String {
 }
 
 /// Sorts a non-success status. `what` names the request ("GET /2/tweets/search/stream").
-fn status_failure(resp: &mut ureq::http::Response<ureq::Body>, what: &str) -> Failure {
+/// The server's problem text is scrubbed of `token`: an error body may quote the request.
+fn status_failure(
+    resp: &mut ureq::http::Response<ureq::Body>,
+    what: &str,
+    token: &Secret,
+) -> Failure {
     let status = resp.status().as_u16();
     let reset = resp
         .headers()
@@ -78,7 +77,7 @@ fn status_failure(resp: &mut ureq::http::Response<ureq::Body>, what: &str) -> Fa
         .lossy_utf8(true)
         .read_to_string()
         .unwrap_or_default();
-    let problem = Problem::from_body(&body).line();
+    let problem = Problem::from_body(&body).line_without(token);
     let said = if problem.is_empty() {
         String::new()
     } else {
@@ -119,7 +118,11 @@ pub fn open_stream(
     if resp.status().as_u16() == 200 {
         Ok(resp.into_body().into_reader())
     } else {
-        Err(status_failure(&mut resp, "GET /2/tweets/search/stream"))
+        Err(status_failure(
+            &mut resp,
+            "GET /2/tweets/search/stream",
+            token,
+        ))
     }
 }
 
@@ -237,14 +240,17 @@ fn list_rules(agent: &ureq::Agent, base: &str, token: &Secret) -> Result<Vec<Rul
             return Err(status_failure(
                 &mut resp,
                 "GET /2/tweets/search/stream/rules",
+                token,
             ));
         }
         let body = resp
             .body_mut()
             .read_to_string()
             .map_err(|e| network(&e, token))?;
-        let page: RulesPage = serde_json::from_str(&body)
-            .map_err(|e| Failure::Http(format!("unreadable reply to GET {RULES_PATH}: {e}")))?;
+        let page: RulesPage = serde_json::from_str(&body).map_err(|e| {
+            let e = scrub(&e.to_string(), token);
+            Failure::Http(format!("unreadable reply to GET {RULES_PATH}: {e}"))
+        })?;
         rules.extend(page.data);
         next = page.meta.and_then(|m| m.next_token);
         if next.is_none() {
@@ -270,6 +276,7 @@ fn post_rules(
         return Err(status_failure(
             &mut resp,
             "POST /2/tweets/search/stream/rules",
+            token,
         ));
     }
     let text = resp.body_mut().read_to_string().unwrap_or_default();
@@ -283,8 +290,8 @@ fn post_rules(
         }
         return Err(Failure::Fatal(format!(
             "x://: X rejected the rule '{}': {}",
-            one_line(e.value.as_deref().unwrap_or("?"), 100),
-            e.problem.line()
+            one_line(&token.scrub(e.value.as_deref().unwrap_or("?")), 100),
+            e.problem.line_without(token)
         )));
     }
     Ok(())

@@ -6,7 +6,10 @@
 //! - `frame.rs`: one message → a post, an error object, or a skip;
 //! - this file: the connect / read / back-off loop.
 
-mod frame;
+// Public for the fuzz targets (crates/fuzz-targets): one message of the stream is untrusted
+// bytes; not an API.
+#[doc(hidden)]
+pub mod frame;
 mod http;
 #[cfg(test)]
 mod fake;
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::RecvTimeoutError;
 
-use super::backoff::{Backoff, RealSleeper, Sleeper};
+use super::backoff::{AttemptBudget, Backoff, RealSleeper, Sleeper};
 use super::dealer::Dealer;
 use super::lines::{Chunk, LineReader, Step};
 use super::live::{Post, PostSink};
@@ -34,6 +37,16 @@ pub const DEFAULT_HOST: &str = "https://api.x.com";
 /// No byte (heartbeats included) for this long means the stream stalled (X sends a
 /// heartbeat at least every 20 s and says to reconnect after 20 s of silence).
 pub const DEFAULT_STALL: Duration = Duration::from_secs(20);
+/// A stream that stayed open this long was healthy: its end resets the backoff and is
+/// followed by one immediate reconnect (X's rule for "an established connection"). One that
+/// ends sooner is a failure. 30 s is past X's 20 s heartbeat and stall time, so a healthy
+/// stream has shown at least one heartbeat; and even a stream that drops every 30 s and is
+/// reopened at once makes 30 connects per 15 minutes, within X's 50.
+pub const HEALTHY: Duration = Duration::from_secs(30);
+/// X's limit on stream connects (rate-limits.mdx: 50 requests per 15 minutes).
+const CONNECTS: usize = 50;
+/// The window of that limit.
+const CONNECT_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// How often the loop looks at the shutdown flag while the stream is quiet.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -42,6 +55,9 @@ const TICK: Duration = Duration::from_millis(100);
 pub struct XSpec {
     /// Silence after which the connection is dropped and opened again.
     pub stall: Duration,
+    /// How long a stream must stay open to count as healthy ([`HEALTHY`]; not a URI
+    /// parameter: tests shorten it).
+    pub healthy: Duration,
 }
 
 impl XSpec {
@@ -55,6 +71,7 @@ impl XSpec {
         }
         let mut spec = XSpec {
             stall: DEFAULT_STALL,
+            healthy: HEALTHY,
         };
         for kv in query.split('&').filter(|s| !s.is_empty()) {
             match kv.split_once('=') {
@@ -97,7 +114,8 @@ pub fn run(spec: &XSpec, deal: &mut Dealer, ctx: &SourceContext) {
     stream(spec, ctx, &token, &mut sink, &mut RealSleeper(ctx.clone()));
 }
 
-/// The three published schedules; all start again after a successful connect.
+/// The three published schedules. None starts again on a mere `200`: only a stream that
+/// stayed open for [`XSpec::healthy`] resets them.
 struct Delays {
     network: Backoff,
     http: Backoff,
@@ -150,12 +168,21 @@ impl Delays {
 enum End {
     /// Shutdown, or the workers are gone.
     Stop,
-    /// The connection dropped (closed, read error, stall). `heard` when any byte came.
-    Dropped { why: String, heard: bool },
+    /// The connection dropped (closed, read error, stall).
+    Dropped(String),
 }
 
 /// The connect / read / back-off loop, with the token and the sleeper given (tests pass a
 /// `FakeSleeper` and assert the exact delays).
+///
+/// X's rules (PROTOCOLS.md §1.6): after an established connection drops, reconnect at once,
+/// once; then back off by the class of the failure. Here "established" means open for
+/// [`XSpec::healthy`]: a stream that ends sooner (a server that answers 200, sends a line
+/// and closes) is a failure on the HTTP schedule (5 s doubling to 320 s), whatever ended it.
+/// It cost one of X's 50 connects per 15 minutes, and the network schedule (16 s at most,
+/// 56 connects per 15 minutes) would overrun that. Under the schedules, an
+/// [`AttemptBudget`] keeps every 15 minutes to 50 stream requests that got an answer,
+/// whatever the mix of failures.
 pub fn stream(
     spec: &XSpec,
     ctx: &SourceContext,
@@ -175,6 +202,7 @@ pub fn stream(
     let counters = ctx.metrics.source("x");
     let agent = http::agent(spec.stall);
     let mut delays = Delays::new();
+    let mut budget = AttemptBudget::new(CONNECTS, CONNECT_WINDOW);
     let mut rules_synced = false;
     let mut recent = RecentIds::new(10_000);
     let mut last_problem = String::new();
@@ -182,68 +210,112 @@ pub fn stream(
         if ctx.stopping() {
             return;
         }
-        let attempt = if rules_synced || ctx.track.is_empty() {
+        if !rules_synced && !ctx.track.is_empty() {
             // An empty --track keeps the app's rules as they are.
-            http::open_stream(&agent, &base, token)
-        } else {
-            http::sync_rules(&agent, &base, token, &ctx.track).and_then(|r| {
-                crate::log::info(format_args!(
-                    "x://: rules: {} kept, {} added, {} deleted (tag '{}'){}",
-                    r.kept,
-                    r.added,
-                    r.deleted,
-                    http::RULE_TAG,
-                    if r.others > 0 {
-                        format!("; {} rules with other tags also feed this stream", r.others)
-                    } else {
-                        String::new()
+            match http::sync_rules(&agent, &base, token, &ctx.track) {
+                Ok(r) => {
+                    crate::log::info(format_args!(
+                        "x://: rules: {} kept, {} added, {} deleted (tag '{}'){}",
+                        r.kept,
+                        r.added,
+                        r.deleted,
+                        http::RULE_TAG,
+                        if r.others > 0 {
+                            format!("; {} rules with other tags also feed this stream", r.others)
+                        } else {
+                            String::new()
+                        }
+                    ));
+                    rules_synced = true;
+                }
+                Err(Failure::Fatal(msg)) => return ctx.fail(msg),
+                Err(f) => {
+                    if !back_off(&f, &mut delays, &mut last_problem, sleeper) {
+                        return;
                     }
-                ));
-                rules_synced = true;
-                http::open_stream(&agent, &base, token)
-            })
-        };
+                    continue;
+                }
+            }
+        }
+        let wait = budget.wait(sleeper.now());
+        if !wait.is_zero() {
+            crate::log::warn(format_args!(
+                "x://: {CONNECTS} stream connects in the last 15 minutes (X's limit); waiting {}",
+                humantime::format_duration(Duration::from_secs(wait.as_secs().max(1)))
+            ));
+            if !sleeper.sleep(wait) {
+                return;
+            }
+        }
+        let attempt = http::open_stream(&agent, &base, token);
+        // A request that got any answer counts against X's limit; one that never reached
+        // the server (refused, unreachable) cannot.
+        if !matches!(attempt, Err(Failure::Network(_))) {
+            budget.spend(sleeper.now());
+        }
         let failure = match attempt {
             Ok(body) => {
-                delays.reset();
-                last_problem.clear();
                 crate::log::info(format_args!("x://: connected to {base}"));
                 let open = counters.connection();
-                let end = read(body, spec, ctx, out, &counters, &mut recent);
+                let opened = Instant::now();
+                let end = read(body, spec, ctx, token, out, &counters, &mut recent);
                 drop(open);
+                let lasted = opened.elapsed();
+                // What the connection delivered goes on now, not after the wait: the reader
+                // flushes only when the stream pauses, and the end may come right behind
+                // the last post.
+                if matches!(end, End::Dropped(_)) && !out.flush() {
+                    return;
+                }
                 match end {
                     End::Stop => return,
-                    // After an established connection drops, reconnect at once (once):
-                    // the next failure, if any, backs off by its class.
-                    End::Dropped { why, heard: true } => {
-                        crate::log::info(format_args!("x://: {why}; reconnecting"));
+                    // A healthy stream: the schedules start again, and the reconnect is
+                    // immediate (the next failure, if any, backs off from the start).
+                    End::Dropped(why) if lasted >= spec.healthy => {
+                        delays.reset();
+                        last_problem.clear();
+                        crate::log::info(format_args!(
+                            "x://: {why} after {}; reconnecting",
+                            humantime::format_duration(Duration::from_secs(lasted.as_secs()))
+                        ));
                         continue;
                     }
-                    // A server that accepts and closes without a byte is treated as a
-                    // network error, so it is not hammered in a tight loop.
-                    End::Dropped { why, heard: false } => Failure::Network(why),
+                    End::Dropped(why) => Failure::Http(format!(
+                        "the stream ended within {} of connecting ({why})",
+                        humantime::format_duration(spec.healthy)
+                    )),
                 }
             }
             Err(Failure::Fatal(msg)) => return ctx.fail(msg),
             Err(f) => f,
         };
-        let delay = delays.after(&failure, SystemTime::now());
-        let problem = match &failure {
-            Failure::Network(m) | Failure::Http(m) | Failure::Fatal(m) => m.clone(),
-            Failure::RateLimited(_) => "429 Too Many Requests".to_owned(),
-        };
-        // One line per change of problem, not one per retry.
-        if problem != last_problem {
-            crate::log::warn(format_args!(
-                "x://: {problem}; retrying in {} (and backing off)",
-                humantime::format_duration(delay)
-            ));
-            last_problem = problem;
-        }
-        if !sleeper.sleep(delay) {
+        if !back_off(&failure, &mut delays, &mut last_problem, sleeper) {
             return;
         }
     }
+}
+
+/// Waits the delay `failure` calls for, saying so once per change of problem (not once per
+/// retry). False when the source should stop instead.
+fn back_off(
+    failure: &Failure,
+    delays: &mut Delays,
+    last_problem: &mut String,
+    sleeper: &mut dyn Sleeper,
+) -> bool {
+    let delay = delays.after(failure, SystemTime::now());
+    let problem = match failure {
+        Failure::Network(m) | Failure::Http(m) | Failure::Fatal(m) => m.clone(),
+        Failure::RateLimited(_) => "429 Too Many Requests".to_owned(),
+    };
+    if problem != *last_problem {
+        crate::log::warn(format_args!(
+            "x://: {problem}; retrying in {} (and backing off)",
+            humantime::format_duration(delay)
+        ));
+        *last_problem = problem;
+    }
+    sleeper.sleep(delay)
 }
 
 /// What the reader thread hands over.
@@ -262,6 +334,7 @@ fn read(
     body: impl Read + Send + 'static,
     spec: &XSpec,
     ctx: &SourceContext,
+    token: &Secret,
     out: &mut dyn Posts,
     counters: &SourceCounters,
     recent: &mut RecentIds,
@@ -284,16 +357,14 @@ fn read(
         (got, last)
     }) {
         Ok(rx) => rx,
-        Err(why) => return End::Dropped { why, heard: false },
+        Err(why) => return End::Dropped(why),
     };
-    let mut heard = false;
     let mut last = Instant::now();
-    let stalled = |heard| End::Dropped {
-        why: format!(
+    let stalled = || {
+        End::Dropped(format!(
             "stalled: nothing for {}",
             humantime::format_duration(spec.stall)
-        ),
-        heard,
+        ))
     };
     loop {
         if ctx.stopping() {
@@ -302,13 +373,12 @@ fn read(
         match rx.recv_timeout(TICK) {
             Ok(Got::Lines(chunk, too_long)) => {
                 // Any byte, a heartbeat or half a frame, shows the connection is alive.
-                heard = true;
                 last = Instant::now();
                 for _ in 0..too_long {
                     counters.skip("too_long");
                 }
                 for line in chunk.iter() {
-                    if !handle(line, out, counters, recent) {
+                    if !handle(line, token, out, counters, recent) {
                         return End::Stop;
                     }
                 }
@@ -316,22 +386,16 @@ fn read(
                     return End::Stop;
                 }
             }
-            Ok(Got::Eof) => {
-                let why = "closed by the server".to_owned();
-                return End::Dropped { why, heard };
-            }
+            Ok(Got::Eof) => return End::Dropped("closed by the server".to_owned()),
             Ok(Got::Failed(e)) => {
-                let why = format!("read error: {}", frame::one_line(&e, 200));
-                return End::Dropped { why, heard };
+                let e = frame::one_line(&token.scrub(&e), 200);
+                return End::Dropped(format!("read error: {e}"));
             }
-            Ok(Got::Stalled) => return stalled(heard),
-            Err(RecvTimeoutError::Timeout) if last.elapsed() >= spec.stall => {
-                return stalled(heard)
-            }
+            Ok(Got::Stalled) => return stalled(),
+            Err(RecvTimeoutError::Timeout) if last.elapsed() >= spec.stall => return stalled(),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                let why = "the reader ended".to_owned();
-                return End::Dropped { why, heard };
+                return End::Dropped("the reader ended".to_owned())
             }
         }
     }
@@ -347,6 +411,7 @@ fn is_timeout(e: &std::io::Error) -> bool {
 /// One line of the stream. Returns false when the source should stop.
 fn handle(
     line: &[u8],
+    token: &Secret,
     out: &mut dyn Posts,
     counters: &SourceCounters,
     recent: &mut RecentIds,
@@ -369,6 +434,8 @@ fn handle(
             // Usually followed by the server closing the stream; we do not rely on it
             // (the docs warn such messages may never arrive) and just log it.
             counters.skip("stream_error");
+            // The server's words may quote our request, token included.
+            let msg = frame::one_line(&token.scrub(&msg), 200);
             crate::log::warn(format_args!("x://: the stream says: {msg}"));
             true
         }

@@ -1,6 +1,7 @@
-// The tagstream dashboard: the current top-K as horizontal bars, the rank of each tag over
-// the last windows, and the engine's counters. Windows arrive by SSE (/api/events); the
-// counters are polled from /metrics. No libraries: plain DOM and SVG.
+// The tagstream dashboard: the current top-K as horizontal bars, the trending tags (rising
+// against their own usual level), the rank of each tag over the last windows, and the
+// engine's counters. Windows arrive by SSE (/api/events); the counters are polled from
+// /metrics. No libraries: plain DOM and SVG.
 "use strict";
 
 const HISTORY = 30; // windows shown in the rank-over-time view
@@ -11,6 +12,7 @@ const SVG = "http://www.w3.org/2000/svg";
 let history = []; // windows, oldest first
 const colors = new Map();
 const barEls = new Map();
+const trendEls = new Map();
 
 // What the browser test reads: receipt time minus window end, per window (ms).
 window.__latencies = [];
@@ -93,6 +95,66 @@ function renderBars(w) {
   document.getElementById("s-distinct").textContent = fmtInt(w.distinct);
 }
 
+function fmtScore(x) {
+  if (x >= 1000) return fmtInt(Math.round(x));
+  if (x >= 100) return x.toFixed(0);
+  if (x >= 10) return x.toFixed(1);
+  return x.toFixed(2);
+}
+const fmtExpected = (x) => (x >= 100 ? fmtInt(Math.round(x)) : Number(x.toFixed(1)).toString());
+
+// The trending list of `w`: score bars (score = (observed − expected)² / expected, observed in
+// distinct authors when the input names them, else in posts). A tag that was not in `prev`'s
+// list is marked new.
+function renderTrends(w, prev) {
+  const rows = w.trending || [];
+  const box = document.getElementById("trends");
+  box.dataset.windowEnd = w.window_end; // which window the panel shows (the browser test)
+  const max = rows.reduce((m, r) => Math.max(m, r.score), 0) || 1;
+  const before = prev ? new Set((prev.trending || []).map((r) => r.hashtag)) : null;
+  const keep = new Set();
+  for (const r of rows) {
+    let el = trendEls.get(r.hashtag);
+    if (!el) {
+      el = document.createElement("div");
+      el.className = "trend";
+      el.innerHTML = '<span class="rank"></span>' +
+        '<span class="label"><span class="tag"></span><span class="badge">new</span></span>' +
+        '<span class="track"><span class="fill"></span></span>' +
+        '<span class="nums"><span class="score"></span><span class="detail"></span></span>';
+      el.querySelector(".tag").textContent = r.hashtag;
+      el.querySelector(".fill").style.width = "0%";
+      trendEls.set(r.hashtag, el);
+    }
+    const isNew = before !== null && !before.has(r.hashtag);
+    const authors = r.authors === null || r.authors === undefined ? null : r.authors;
+    Object.assign(el.dataset, {
+      hashtag: r.hashtag, rank: String(r.rank), score: String(r.score), count: String(r.count),
+      expected: String(r.expected), authors: authors === null ? "" : String(authors),
+      new: isNew ? "1" : "0",
+    });
+    el.classList.toggle("new", isNew);
+    el.querySelector(".rank").textContent = r.rank;
+    el.querySelector(".score").textContent = fmtScore(r.score);
+    const who = authors === null ? `${fmtInt(r.count)} posts`
+      : `${fmtInt(authors)} authors · ${fmtInt(r.count)} posts`;
+    el.querySelector(".detail").textContent = `${who} · usual ${fmtExpected(r.expected)}`;
+    el.title = `${r.hashtag}: score ${r.score}, ${who}, expected ${r.expected}`;
+    box.appendChild(el); // (re)inserted in rank order
+    const pct = (100 * r.score / max).toFixed(2) + "%";
+    requestAnimationFrame(() => { el.querySelector(".fill").style.width = pct; });
+    keep.add(r.hashtag);
+  }
+  for (const [tag, el] of trendEls) {
+    if (!keep.has(tag)) { el.remove(); trendEls.delete(tag); }
+  }
+  document.getElementById("trends-empty").style.display = rows.length ? "none" : "block";
+  const by = rows.some((r) => r.authors !== null && r.authors !== undefined)
+    ? "distinct authors" : "posts";
+  document.getElementById("trends-sub").textContent = rows.length
+    ? `against each tag's usual level · by ${by}` : "";
+}
+
 function el(name, attrs, text) {
   const e = document.createElementNS(SVG, name);
   for (const k in attrs) e.setAttribute(k, attrs[k]);
@@ -103,7 +165,9 @@ function el(name, attrs, text) {
 function renderRanks() {
   const svg = document.getElementById("ranks");
   const k = Math.max(1, ...history.map((w) => w.top.length));
-  const W = 760, left = 34, right = 150, top = 14, rowH = 30;
+  // One unit per CSS pixel once the panel is wider than 760 px, so the text keeps its size.
+  const W = Math.max(760, Math.round(svg.clientWidth || 0)), left = 34, right = 150;
+  const top = 14, rowH = 30;
   const H = top + k * rowH + 30;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.replaceChildren();
@@ -156,6 +220,7 @@ function renderRanks() {
 
 function show(w) {
   renderBars(w);
+  renderTrends(w, history[history.length - 2]);
   renderRanks();
 }
 

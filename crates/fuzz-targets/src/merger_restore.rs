@@ -1,0 +1,143 @@
+//! `window::Merger::restore`: the merger's checkpoint (crates/window's codec), and
+//! `Merger::snapshot`. Built like [`crate::shard_restore`]: raw and resealed inputs, and a
+//! recipe of pushes and frontiers with a snapshot and restore in the middle.
+//!
+//! Properties:
+//! - restore never panics, and holds at most a small multiple of the snapshot's size;
+//! - a restored merger snapshots to bytes that restore to a merger snapshotting to the same
+//!   bytes, and a few slides can be advanced without panicking;
+//! - restore(snapshot(merger)) emits exactly the windows of the original for every later push
+//!   and frontier.
+
+use window::{Merger, PaneStats, ShardWindow};
+
+use crate::meter;
+use crate::pieces::Rng;
+use crate::shard_restore::{reseal, spec};
+
+/// The top-K size of every seed.
+pub const TOP: usize = 3;
+/// The counts limit of every seed.
+pub const COUNTS: usize = 4;
+
+fn merger() -> Merger {
+    Merger::new(spec(), TOP).with_counts(COUNTS)
+}
+
+fn snapshot(m: &Merger) -> Vec<u8> {
+    let mut out = Vec::new();
+    m.snapshot(u64::MAX, &mut out);
+    out
+}
+
+fn restore(bytes: &[u8]) {
+    let (got, held) = meter::peak(|| Merger::restore(spec(), TOP, COUNTS, bytes));
+    // Per pane, time or shard result at least 2 bytes become a map entry (tens of bytes),
+    // doubled by growth.
+    meter::assert_within("Merger::restore", held, bytes.len(), 256, 4096);
+    let Ok(m) = got else {
+        return;
+    };
+    let once = snapshot(&m);
+    let again = Merger::restore(spec(), TOP, COUNTS, &once).expect("a snapshot restores");
+    assert_eq!(snapshot(&again), once, "snapshot ∘ restore is stable");
+    // A few slides past anything a small input can hold; not `None`: a merger emits every
+    // window, empty ones included, up to the end of its range, which may be years away.
+    let (mut m, mut again) = (m, again);
+    let f = Some(64);
+    assert_eq!(m.advance(f), again.advance(f));
+}
+
+/// One step of a recipe: pushes at times in `[frontier, next)`, then the frontier `next`.
+fn round(rng: &mut Rng, frontier: u64, next: u64, ms: &mut [&mut Merger]) {
+    const TAGS: [&str; 4] = ["#a", "#b", "#rust", "#日本"];
+    let s = spec().slide_panes();
+    for _ in 0..rng.below(6) {
+        let time = frontier + rng.below((next - frontier) as usize) as u64;
+        match rng.below(3) {
+            0 => {
+                let pane = (time + 3).saturating_sub(rng.below(9) as u64);
+                let records = rng.below(5) as u64;
+                let stats = PaneStats {
+                    records,
+                    tagged: rng.below(records as usize + 1) as u64,
+                };
+                ms.iter_mut().for_each(|m| m.push_stats(time, pane, stats));
+            }
+            1 => {
+                let n = rng.below(3) as u64;
+                ms.iter_mut().for_each(|m| m.push_late(time, n));
+            }
+            _ => {
+                // A shard sends its result for window E at E − 1: E in (frontier, next].
+                let end = (time + 1).div_ceil(s) * s;
+                if end == 0 || end > next || end - 1 < frontier {
+                    continue;
+                }
+                let mut top: Vec<(String, u64)> = Vec::new();
+                for _ in 0..rng.below(4) {
+                    let t = TAGS[rng.below(TAGS.len())];
+                    if !top.iter().any(|(x, _)| x == t) {
+                        top.push((t.to_owned(), 1 + rng.below(9) as u64));
+                    }
+                }
+                let tags = top.iter().map(|(_, n)| n).sum::<u64>() + rng.below(3) as u64;
+                let w = ShardWindow {
+                    end,
+                    distinct: top.len() as u64,
+                    top,
+                    tags,
+                    trending: Vec::new(),
+                };
+                ms.iter_mut().for_each(|m| m.push_shard(w.clone()));
+            }
+        }
+    }
+}
+
+/// The recipe: rounds of pushes and frontiers; at one frontier, snapshot and restore, then
+/// the twin and the original take the same rounds and must emit the same windows.
+pub fn recipe(data: &[u8]) {
+    let mut rng = Rng::new(data, 13);
+    let mut m = merger();
+    let mut twin: Option<Merger> = None;
+    let rounds = 1 + rng.below(10);
+    let at = rng.below(rounds);
+    let mut frontier = 0;
+    for r in 0..rounds {
+        let next = frontier + 1 + rng.below(5) as u64;
+        match &mut twin {
+            None => round(&mut rng, frontier, next, &mut [&mut m]),
+            Some(t) => round(&mut rng, frontier, next, &mut [&mut m, t]),
+        }
+        let a = m.advance(Some(next));
+        if let Some(t) = &mut twin {
+            assert_eq!(
+                t.advance(Some(next)),
+                a,
+                "a restored merger at frontier {next}"
+            );
+        }
+        frontier = next;
+        if r == at {
+            let mut bytes = Vec::new();
+            m.snapshot(frontier, &mut bytes);
+            let t = Merger::restore(spec(), TOP, COUNTS, &bytes).expect("a snapshot restores");
+            let mut again = Vec::new();
+            t.snapshot(frontier, &mut again);
+            assert_eq!(again, bytes, "restore → snapshot gives the snapshot back");
+            twin = Some(t);
+        }
+    }
+    let end = m.advance(None);
+    if let Some(t) = &mut twin {
+        assert_eq!(t.advance(None), end, "a restored merger at the end");
+    }
+}
+
+/// The target.
+pub fn run(data: &[u8]) {
+    restore(data);
+    restore(&reseal(data));
+    recipe(data);
+}

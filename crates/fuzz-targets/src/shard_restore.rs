@@ -1,0 +1,129 @@
+//! `window::Shard::restore`: a shard's checkpoint (crates/window's codec: header, varint
+//! body, checksum), and `Shard::snapshot`.
+//!
+//! Each input is restored as it is and resealed (its length field and checksum made right,
+//! which takes it past the checksum into the body's checks). The input also drives, as a
+//! recipe, a shard through pushes and frontiers; at one frontier it is snapshotted and
+//! restored, and the restored twin must then behave exactly like the original.
+//!
+//! Properties:
+//! - restore never panics, and holds at most a small multiple of the snapshot's size;
+//! - a restored shard snapshots to bytes that restore to a shard snapshotting to the same
+//!   bytes (one state, one snapshot), and it can be advanced without panicking;
+//! - restore(snapshot(shard)) behaves as `shard` for every later push and frontier.
+
+use window::{Shard, WindowSpec};
+
+use crate::meter;
+use crate::pieces::Rng;
+
+/// k of every seed.
+pub const K: usize = 3;
+
+/// Batch 10 s, window 40 s, slide 20 s: windows of 4 panes every 2 panes (every seed's shape).
+pub fn spec() -> WindowSpec {
+    WindowSpec::new(10_000, 40_000, 20_000).expect("a valid shape")
+}
+
+/// `bytes` with crates/window's header length and checksum set for its body (inputs too short
+/// to have both are left alone).
+pub fn reseal(bytes: &[u8]) -> Vec<u8> {
+    const HEADER: usize = 4 + 1 + 8;
+    let mut out = bytes.to_vec();
+    if out.len() >= HEADER + 8 {
+        let body = (out.len() - HEADER - 8) as u64;
+        out[5..HEADER].copy_from_slice(&body.to_le_bytes());
+        let end = out.len() - 8;
+        let sum = xxhash_rust::xxh3::xxh3_64(&out[..end]);
+        out[end..].copy_from_slice(&sum.to_le_bytes());
+    }
+    out
+}
+
+fn snapshot(s: &Shard) -> Vec<u8> {
+    let mut out = Vec::new();
+    s.snapshot(u64::MAX, &mut out);
+    out
+}
+
+fn restore(bytes: &[u8]) {
+    let (got, held) = meter::peak(|| Shard::restore(spec(), K, bytes));
+    // Per tag at least one byte: an interned tag with its table slot and id (tens of bytes),
+    // doubled by growth.
+    meter::assert_within("Shard::restore", held, bytes.len(), 256, 4096);
+    let Ok(shard) = got else {
+        return;
+    };
+    let once = snapshot(&shard);
+    let again = Shard::restore(spec(), K, &once).expect("a snapshot restores");
+    assert_eq!(snapshot(&again), once, "snapshot ∘ restore is stable");
+    let mut shard = shard;
+    let mut again = again;
+    assert_eq!(shard.advance(Some(1 << 20)), again.advance(Some(1 << 20)));
+    assert_eq!(shard.advance(None), again.advance(None));
+}
+
+/// One step of a recipe: pushes at times in `[frontier, next)`, then the frontier `next`.
+fn round(rng: &mut Rng, frontier: u64, next: u64, shards: &mut [&mut Shard]) {
+    const TAGS: [&str; 5] = ["a", "b", "rust", "日本", ""];
+    for _ in 0..rng.below(6) {
+        let time = frontier + rng.below((next - frontier) as usize) as u64;
+        let pane = (time + 3).saturating_sub(rng.below(9) as u64);
+        let tag = TAGS[rng.below(TAGS.len())];
+        // Now and then a count past u32 (stored apart in a shard's batch).
+        let n = match rng.below(16) {
+            0 => u64::from(u32::MAX) + rng.below(3) as u64,
+            _ => 1 + rng.below(3) as u64,
+        };
+        for s in shards.iter_mut() {
+            s.push(time, pane, tag, n);
+        }
+    }
+}
+
+/// The recipe: rounds of pushes and frontiers; at one frontier, snapshot and restore, then
+/// the twin and the original take the same rounds and must close the same windows.
+pub fn recipe(data: &[u8]) {
+    let mut rng = Rng::new(data, 11);
+    let mut shard = Shard::new(spec(), K);
+    let mut twin: Option<Shard> = None;
+    let rounds = 1 + rng.below(10);
+    let at = rng.below(rounds);
+    let mut frontier = 0;
+    for r in 0..rounds {
+        let next = frontier + 1 + rng.below(5) as u64;
+        match &mut twin {
+            None => round(&mut rng, frontier, next, &mut [&mut shard]),
+            Some(t) => round(&mut rng, frontier, next, &mut [&mut shard, t]),
+        }
+        let a = shard.advance(Some(next));
+        if let Some(t) = &mut twin {
+            assert_eq!(
+                t.advance(Some(next)),
+                a,
+                "a restored shard at frontier {next}"
+            );
+        }
+        frontier = next;
+        if r == at {
+            let mut bytes = Vec::new();
+            shard.snapshot(frontier, &mut bytes);
+            let t = Shard::restore(spec(), K, &bytes).expect("a snapshot restores");
+            let mut again = Vec::new();
+            t.snapshot(frontier, &mut again);
+            assert_eq!(again, bytes, "restore → snapshot gives the snapshot back");
+            twin = Some(t);
+        }
+    }
+    let end = shard.advance(None);
+    if let Some(t) = &mut twin {
+        assert_eq!(t.advance(None), end, "a restored shard at the end");
+    }
+}
+
+/// The target.
+pub fn run(data: &[u8]) {
+    restore(data);
+    restore(&reseal(data));
+    recipe(data);
+}

@@ -1,0 +1,3 @@
+#![no_main]
+// The body is fuzz_targets::checkpoint::run, which tests/corpus.rs also runs on stable.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_targets::checkpoint::run(data));
