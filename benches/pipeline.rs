@@ -67,6 +67,7 @@ fn plan(mode: hashtag::Mode) -> Plan {
         // As `run` by default: trends on (posts, no authors in plain text).
         trends: Some(window::TrendSpec::new(10, 360.0)),
         authors: false,
+        max_tags: None,
     }
 }
 

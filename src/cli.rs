@@ -142,6 +142,16 @@ pub struct PipelineArgs {
     /// Rows per window (top-K).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), env = "TAGSTREAM_TOP")]
     pub top: u64,
+    /// Bound on the distinct tags each shard holds per batch: past it, memory stays bounded
+    /// and counts become heavy-hitter estimates, each with its error, every tag above
+    /// tags/(N+1) counted (windows marked "approx"); below it, output is exact (0: no bound).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        env = "TAGSTREAM_MAX_TAGS"
+    )]
+    pub max_tags: usize,
     /// Worker threads in this process.
     #[arg(long, default_value_t = 1, env = "TAGSTREAM_WORKERS")]
     pub workers: usize,

@@ -85,6 +85,9 @@ pub struct Metrics {
     pub checkpoints_committed: AtomicU64,
     /// Counters of each connected source, by name (`socket://…`, `x`, …).
     sources: Mutex<BTreeMap<String, Arc<SourceCounters>>>,
+    /// Window state bytes of each of this process's shards (`Shard::state_bytes`), as each
+    /// last reported them.
+    window_state: Mutex<Vec<Arc<AtomicU64>>>,
 }
 
 /// The counters of one connected source.
@@ -205,6 +208,20 @@ impl Metrics {
     /// Records skipped for any reason so far.
     pub fn skipped_total(&self) -> u64 {
         self.skipped.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    /// A slot where one shard reports its window state bytes (`Shard::state_bytes`).
+    pub fn window_state_slot(&self) -> Arc<AtomicU64> {
+        let slot = Arc::new(AtomicU64::new(0));
+        let mut v = self.window_state.lock().unwrap_or_else(|e| e.into_inner());
+        v.push(slot.clone());
+        slot
+    }
+
+    /// Window state bytes of this process's shards: what `--max-tags` bounds (issue 15).
+    pub fn window_state_bytes(&self) -> u64 {
+        let v = self.window_state.lock().unwrap_or_else(|e| e.into_inner());
+        v.iter().map(|s| s.load(Relaxed)).sum()
     }
 
     /// The counters of source `name`, made on first use.

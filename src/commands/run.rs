@@ -136,6 +136,7 @@ pub fn config_with_stop(a: &RunArgs, stop: Arc<AtomicBool>) -> Result<JobConfig>
         checkpoint,
         trends,
         authors,
+        max_tags: (p.max_tags > 0).then_some(p.max_tags),
     };
     let hosts = match (&a.hosts, a.processes) {
         (Some(f), _) => Cluster::read_hosts(f).map_err(anyhow::Error::msg)?,

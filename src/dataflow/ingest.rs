@@ -5,6 +5,15 @@
 //! reused buffer, and bumps a count in the pane's map; a `String` is allocated only for a tag
 //! this pane has not seen yet. Nothing here knows about timely: `mod.rs` sends what
 //! [`Ingest::drain`] returns.
+//!
+//! With a bound on distinct tags (`--max-tags`, issue 15) a pre-aggregate is kept per pane
+//! *and share*, and instead of being sent early when it grows it is pruned to a Misra–Gries
+//! summary (`window::prune_map`) of `N × peers` tags (N per shard on average) once it holds
+//! twice that: the shards then receive at most that much per pane, delivery time and share,
+//! whatever the input's cardinality. What the prunes subtracted travels to the merger as a
+//! [`StatsMsg::Floor`]. A pre-aggregate is sent only when the input time moves, so what is
+//! sent, and so what the shards' summaries hold, depends on each share's lines in order and
+//! not on how they were read: a restored run sends exactly what an uninterrupted one does.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -35,6 +44,16 @@ pub enum StatsMsg {
     },
     /// Records dropped as late, detected at the message's time.
     Late(u64),
+    /// What this worker's prunes of one pane's pre-aggregate took, past `--max-tags`
+    /// (`window::PaneStats::floor`).
+    Floor {
+        /// The pane.
+        pane: u64,
+        /// Subtracted from every count sent: the floor.
+        floor: u64,
+        /// Tag occurrences removed.
+        dropped: u64,
+    },
 }
 
 /// How records get their pane.
@@ -84,6 +103,8 @@ struct PaneAgg {
     authors: FxHashSet<(Tag, u64)>,
     records: u64,
     tagged: u64,
+    /// What prunes of `counts` took (with a bound).
+    pruned: window::Pruned,
 }
 
 /// One worker's pre-aggregation state.
@@ -91,8 +112,9 @@ pub struct Ingest {
     spec: WindowSpec,
     clock: Clock,
     mode: hashtag::Mode,
-    /// Panes with data not yet sent, most recent last (few are live at once).
-    pending: Vec<(u64, PaneAgg)>,
+    /// Panes with data not yet sent, most recent last (few are live at once), with the share
+    /// they come from (with a bound on distinct tags; else 0: shares share a pane's map).
+    pending: Vec<(u64, usize, PaneAgg)>,
     pending_keys: usize,
     late: u64,
     /// Event-time clocks, one per share of this worker (same order as its shares).
@@ -107,6 +129,8 @@ pub struct Ingest {
     /// drain (every shard learns the stream's first pane: `Shard::push_first`).
     first: Option<u64>,
     first_moved: bool,
+    /// With a bound on distinct tags: the tags a pre-aggregate is pruned to.
+    cap: Option<usize>,
 }
 
 /// Pending distinct (pane, tag) entries after which data is sent early, bounding memory.
@@ -128,7 +152,17 @@ impl Ingest {
             authors: false,
             first: None,
             first_moved: false,
+            cap: None,
         }
+    }
+
+    /// Bounds each pre-aggregate to `cap` tags, pruned the Misra–Gries way once it holds
+    /// twice that, and to `cap` when sent (`None`: exact, sent early past [`FLUSH_KEYS`]).
+    /// The engine gives `--max-tags` × the number of shards, so that no pre-aggregate is
+    /// pruned while every shard's pane stays within the bound.
+    pub fn with_cap(mut self, cap: Option<usize>) -> Self {
+        self.cap = cap.map(|c| c.max(1));
+        self
     }
 
     /// Also collects, per pane, each (tag, author) pair of the records that name an author.
@@ -198,9 +232,30 @@ impl Ingest {
         self.watermark_pane().filter(|&wm| wm > time)
     }
 
-    /// True when enough is pending that it should be sent now.
+    /// True when enough is pending that it should be sent now ([`Ingest::drain_early`]).
     pub fn should_flush(&self) -> bool {
         self.pending_keys >= FLUSH_KEYS
+    }
+
+    /// What to send when [`Ingest::should_flush`]: everything ([`Ingest::drain`]), or with a
+    /// bound on distinct tags only the (tag, author) pairs, whose sets are the same however
+    /// they are split; the tag counts wait for the input time to move, so that their prunes
+    /// do not depend on when the loop looked.
+    pub fn drain_early(
+        &mut self,
+        tags: &mut Vec<(u64, Tag, u64)>,
+        authors: &mut Vec<(u64, Tag, u64)>,
+        firsts: &mut Vec<u64>,
+        stats: &mut Vec<StatsMsg>,
+    ) {
+        if self.cap.is_none() {
+            return self.drain(tags, authors, firsts, stats);
+        }
+        for (pane, _, agg) in self.pending.iter_mut() {
+            let pane = *pane;
+            authors.extend(agg.authors.drain().map(|(t, a)| (pane, t, a)));
+        }
+        self.pending_keys = 0;
     }
 
     /// Processes the lines of a chunk of share number `idx` (read with its decoder, kept if
@@ -215,16 +270,39 @@ impl Ingest {
         idx: usize,
         share: &Share,
         chunk: &Chunk,
-        mut time: u64,
+        time: u64,
         now_pane: u64,
         metrics: &Metrics,
         mut advance: impl FnMut(&mut Ingest, u64, usize) -> u64,
     ) -> u64 {
+        let go_on = |ing: &mut Ingest, to, i| (advance(ing, to, i), false);
+        self.push_lines(idx, share, chunk, 0, time, now_pane, metrics, go_on)
+            .0
+    }
+
+    /// [`Ingest::push_chunk`] from line `from` of the chunk, where `advance` also says
+    /// whether to stop reading after the line that moved the input (the input waits at a
+    /// checkpoint epoch: with a bound on distinct tags, nothing is read while it waits, so
+    /// that what is sent at each time does not depend on how long it waited). Returns the
+    /// new input time, and the line to go on from if it stopped.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_lines(
+        &mut self,
+        idx: usize,
+        share: &Share,
+        chunk: &Chunk,
+        from: usize,
+        mut time: u64,
+        now_pane: u64,
+        metrics: &Metrics,
+        mut advance: impl FnMut(&mut Ingest, u64, usize) -> (u64, bool),
+    ) -> (u64, Option<usize>) {
         let (mut records, mut bytes) = (0u64, 0u64);
         if self.clocks.len() <= idx {
             self.clocks.resize(idx + 1, ShareClock::default());
         }
-        for (i, line) in chunk.iter().enumerate() {
+        let mut stopped = None;
+        for (i, line) in chunk.iter().enumerate().skip(from) {
             bytes += line.len() as u64;
             let rec = match share.decoder.decode(line) {
                 Ok(r) => r,
@@ -275,33 +353,46 @@ impl Ingest {
                 }
             };
             let author = rec.author.or_else(|| chunk.authors.get(i).copied());
-            self.count(pane, &rec.text, &rec.tags, author);
+            self.count(pane, idx, &rec.text, &rec.tags, author);
             if moved {
                 if let Some(wm) = self.watermark_pane().filter(|&wm| wm > time) {
-                    time = advance(self, wm, i);
+                    let stop;
+                    (time, stop) = advance(self, wm, i);
+                    if stop {
+                        stopped = Some(i + 1);
+                        break;
+                    }
                 }
             }
         }
         metrics.records_in.fetch_add(records, Relaxed);
         metrics.bytes_in.fetch_add(bytes, Relaxed);
-        time
+        (time, stopped)
     }
 
     /// Counts one record's tags in `pane`: those found in the text, then the source's own
     /// `extra` tags that the text did not already give (each tag once per record).
-    fn count(&mut self, pane: u64, text: &str, extra: &[String], author: Option<u64>) {
+    fn count(
+        &mut self,
+        pane: u64,
+        share: usize,
+        text: &str,
+        extra: &[String],
+        author: Option<u64>,
+    ) {
+        let share = if self.cap.is_some() { share } else { 0 };
         if self.first.is_none_or(|f| pane < f) {
             self.first = Some(pane);
             self.first_moved = true;
         }
-        let slot = match self.pending.iter().rposition(|(p, _)| *p == pane) {
+        let slot = match (self.pending.iter()).rposition(|(p, s, _)| *p == pane && *s == share) {
             Some(i) => i,
             None => {
-                self.pending.push((pane, PaneAgg::default()));
+                self.pending.push((pane, share, PaneAgg::default()));
                 self.pending.len() - 1
             }
         };
-        let agg = &mut self.pending[slot].1;
+        let agg = &mut self.pending[slot].2;
         agg.records += 1;
         if extra.is_empty() && hashtag::has_no_sign(self.mode, text) {
             return;
@@ -342,7 +433,14 @@ impl Ingest {
             }
         }
         agg.tagged += u64::from(any);
-        self.pending_keys += new_keys;
+        match self.cap {
+            // Past twice the bound: pruned, here, at a point fixed by the share's lines.
+            Some(cap) if agg.counts.len() > 2 * cap => {
+                agg.pruned.add(window::prune_map(&mut agg.counts, cap));
+            }
+            Some(_) => {}
+            None => self.pending_keys += new_keys,
+        }
         if let (true, Some(a)) = (self.authors, author) {
             for k in seen.iter() {
                 if agg.authors.insert((Tag::from(k.as_str()), a)) {
@@ -353,7 +451,8 @@ impl Ingest {
     }
 
     /// Takes everything pending: tag counts `(pane, tag, n)`, (tag, author) pairs
-    /// `(pane, tag, author)`, this worker's earliest pane if it moved, and statistics.
+    /// `(pane, tag, author)`, this worker's earliest pane if it moved, and statistics. With
+    /// a bound, each pre-aggregate is pruned to it first.
     pub fn drain(
         &mut self,
         tags: &mut Vec<(u64, Tag, u64)>,
@@ -364,12 +463,22 @@ impl Ingest {
         if std::mem::take(&mut self.first_moved) {
             firsts.extend(self.first);
         }
-        for (pane, agg) in self.pending.drain(..) {
+        for (pane, _, mut agg) in self.pending.drain(..) {
             stats.push(StatsMsg::Pane {
                 pane,
                 records: agg.records,
                 tagged: agg.tagged,
             });
+            if let Some(cap) = self.cap {
+                agg.pruned.add(window::prune_map(&mut agg.counts, cap));
+                if agg.pruned.floor > 0 {
+                    stats.push(StatsMsg::Floor {
+                        pane,
+                        floor: agg.pruned.floor,
+                        dropped: agg.pruned.dropped,
+                    });
+                }
+            }
             tags.extend(agg.counts.into_iter().map(|(t, n)| (pane, t, n)));
             authors.extend(agg.authors.into_iter().map(|(t, a)| (pane, t, a)));
         }

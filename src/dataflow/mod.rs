@@ -22,6 +22,7 @@ mod operators;
 mod worker;
 
 use std::rc::Rc;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use timely::container::CapacityContainerBuilder;
@@ -60,6 +61,9 @@ pub struct Plan {
     /// Whether records name authors (`--author-field`, or a source that knows them): trends
     /// then count distinct authors, else posts.
     pub authors: bool,
+    /// The bound on distinct tags per shard and pane (`--max-tags`; `None`: exact at any
+    /// cardinality). Past it, windows are approximate (issue 15).
+    pub max_tags: Option<usize>,
 }
 
 /// What worker 0 hands to the output, in order.
@@ -192,6 +196,8 @@ struct Start {
     merger: Merger,
     shard_snaps: Option<Rc<Snapshots>>,
     merger_snaps: Option<Rc<Snapshots>>,
+    /// Where the shard reports its state bytes (`Metrics::window_state_slot`).
+    state_bytes: Arc<AtomicU64>,
 }
 
 /// Builds one worker's dataflow: ingest inputs → exchange by tag → shards → exchange to
@@ -212,8 +218,14 @@ fn build(worker: &mut Worker, start: Start, sink: &WindowSink) -> Pipeline {
         let authors = p.authors.to_stream(scope);
         let firsts = p.firsts.to_stream(scope);
         let stats = p.stats.to_stream(scope);
-        let shards =
-            operators::shard_windows(tags, authors, firsts, start.shard, start.shard_snaps);
+        let shards = operators::shard_windows(
+            tags,
+            authors,
+            firsts,
+            start.shard,
+            start.shard_snaps,
+            start.state_bytes,
+        );
         let windows = sink.clone();
         operators::merge(stats, shards, start.merger, start.merger_snaps, move |w| {
             if is_first {

@@ -3,6 +3,8 @@
 //! that windows close on time even when no data arrives.
 
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -37,6 +39,7 @@ pub fn shard_windows<'s>(
     firsts: StreamVec<'s, u64, u64>,
     shard: Shard,
     snaps: Option<Rc<Snapshots>>,
+    state_bytes: Arc<AtomicU64>,
 ) -> StreamVec<'s, u64, ShardWindow> {
     let by_tag = || Exchange::new(|x: &(u64, Tag, u64)| route(&x.1));
     // Beside the authors (by tag), every worker's earliest pane goes to every shard: as
@@ -87,6 +90,8 @@ pub fn shard_windows<'s>(
                     let at = held.delayed(&w.end.saturating_sub(1).max(*held.time()));
                     output.session(&at).give(w);
                 }
+                // Once per move of the frontier: the gauge of `/metrics` (issue 15).
+                state_bytes.store(shard.state_bytes(), Relaxed);
                 if let (Some(t), Some(snaps)) = (f, snaps.as_ref()) {
                     if snaps.is_epoch(t) {
                         let mut bytes = Vec::new();
@@ -142,6 +147,19 @@ pub fn merge<'s>(
                                     },
                                 ),
                                 StatsMsg::Late(n) => merger.push_late(t, n),
+                                StatsMsg::Floor {
+                                    pane,
+                                    floor,
+                                    dropped,
+                                } => merger.push_stats(
+                                    t,
+                                    pane,
+                                    window::PaneStats {
+                                        floor,
+                                        dropped,
+                                        ..Default::default()
+                                    },
+                                ),
                             }
                         }
                     }

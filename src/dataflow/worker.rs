@@ -40,11 +40,26 @@ pub(super) fn run(
         .clone()
         .map(|c| WorkerCkpt::new(c, worker.index() as u64, share_ids(&parts)));
     let (shard, merger) = stages(plan, restored.as_ref(), is_first)?;
+    if let Some(s) = restored
+        .as_ref()
+        .filter(|_| shard.max_tags() != plan.max_tags)
+    {
+        let c = plan.checkpoint.as_ref().expect("restoring");
+        let f = checkpoint::worker_file(&c.dir, s.epoch, s.worker);
+        let bound = |b: Option<usize>| b.map_or("none".to_owned(), |n| n.to_string());
+        return Err(format!(
+            "checkpoint {}: made with --max-tags {}, this run has {} (use the same bound)",
+            f.display(),
+            bound(shard.max_tags()),
+            bound(plan.max_tags)
+        ));
+    }
     let start = Start {
         shard,
         merger,
         shard_snaps: ckpt.as_ref().map(|c| c.shard.clone()),
         merger_snaps: ckpt.as_ref().filter(|_| is_first).map(|c| c.merger.clone()),
+        state_bytes: ctx.metrics.window_state_slot(),
     };
     let Pipeline {
         tags,
@@ -55,7 +70,12 @@ pub(super) fn run(
         probe,
     } = build(worker, start, sink);
 
-    let mut ingest = Ingest::new(spec, plan.clock, plan.mode).with_authors(plan.authors);
+    // Past the bound a pre-aggregate is pruned to N tags per shard (see `ingest.rs`).
+    let bounded = plan.max_tags.is_some();
+    let cap = plan.max_tags.map(|n| n.saturating_mul(worker.peers()));
+    let mut ingest = Ingest::new(spec, plan.clock, plan.mode)
+        .with_authors(plan.authors)
+        .with_cap(cap);
     ingest.set_shares(parts.iter().map(|s| s.part.holds_watermark()));
     let mut inputs = Inputs {
         tags,
@@ -73,6 +93,14 @@ pub(super) fn run(
         }
         ingest.restore_clocks(s.clocks);
         inputs.advance(&mut ingest, s.input_time);
+        // An uninterrupted run read nothing while it waited at the epoch, then moved to the
+        // watermark its stop line had reached: so does this one, before reading.
+        if bounded && plan.clock != Clock::Processing {
+            let wm = ingest.watermark_pane().filter(|&wm| wm > inputs.time());
+            if let Some(wm) = wm {
+                inputs.move_to(&mut ingest, &mut ckpt, wm, None);
+            }
+        }
     }
     let processing = plan.clock == Clock::Processing;
     if processing {
@@ -95,6 +123,9 @@ pub(super) fn run(
     let mut in_flight: VecDeque<u64> = VecDeque::new();
     let mut batches = BatchTimer::new(inputs.time());
     let mut done = vec![false; parts.len()];
+    // The rest of a chunk whose reading stopped at a checkpoint epoch, per share.
+    let mut rest: Vec<Option<(crate::sources::Chunk, usize)>> =
+        (0..parts.len()).map(|_| None).collect();
     loop {
         let stopping = ctx.stopping();
         let mut got = false;
@@ -103,8 +134,19 @@ pub(super) fn run(
                 done[i] = true;
                 continue;
             }
-            match share.part.poll() {
-                Poll::Lines(chunk) => {
+            // With a bound on distinct tags nothing is read while the input waits at a
+            // checkpoint epoch: what is sent at each time then depends on the lines alone,
+            // as a restored run sends it (see `push_lines`).
+            let waiting = |c: &Option<WorkerCkpt>| c.as_ref().is_some_and(WorkerCkpt::waiting);
+            if bounded && waiting(&ckpt) {
+                continue;
+            }
+            let polled = match rest[i].take() {
+                Some((chunk, from)) => (Poll::Lines(chunk), from),
+                None => (share.part.poll(), 0),
+            };
+            match polled {
+                (Poll::Lines(chunk), from) => {
                     got = true;
                     let now_pane = if processing {
                         spec.pane_of(now_ms())
@@ -123,24 +165,34 @@ pub(super) fn run(
                     let metrics = &ctx.metrics;
                     let ck = &mut ckpt;
                     let inp = &mut inputs;
-                    ingest.push_chunk(
+                    let (_, stopped) = ingest.push_lines(
                         i,
                         share,
                         &chunk,
+                        from,
                         time,
                         now_pane,
                         metrics,
                         |ing, to, line| {
                             let at = chunk.positions.get(line).map(|&p| (i, p));
-                            inp.move_to(ing, ck, to, at)
+                            let t = inp.move_to(ing, ck, to, at);
+                            (t, bounded && waiting(ck))
                         },
                     );
-                    if let (Some(c), Some(&p)) = (ckpt.as_mut(), chunk.positions.last()) {
+                    // The position after the last line handed to the ingest.
+                    let last = match stopped {
+                        Some(next) => chunk.positions.get(next - 1),
+                        None => chunk.positions.last(),
+                    };
+                    if let (Some(c), Some(&p)) = (ckpt.as_mut(), last) {
                         c.positions[i] = Some(p);
                     }
+                    if let Some(next) = stopped.filter(|&n| n < chunk.len()) {
+                        rest[i] = Some((chunk, next));
+                    }
                 }
-                Poll::Idle => {}
-                Poll::Done => {
+                (Poll::Idle, _) => {}
+                (Poll::Done, _) => {
                     done[i] = true;
                     if let Some(to) = ingest.share_done(i, inputs.time()) {
                         inputs.move_to(&mut ingest, &mut ckpt, to, None);
@@ -162,7 +214,7 @@ pub(super) fn run(
             }
         }
         if ingest.should_flush() {
-            inputs.flush(&mut ingest);
+            inputs.flush_early(&mut ingest);
         }
         while in_flight.len() > MAX_IN_FLIGHT {
             if probe.less_equal(&in_flight[0]) && !ctx.stopping() {
@@ -238,12 +290,20 @@ fn stages(
 ) -> Result<(Shard, Merger), String> {
     let spec = plan.spec;
     let shard_k = plan.top.max(plan.counts_limit);
-    let fresh_merger = || Merger::new(spec, plan.top).with_counts(plan.counts_limit);
+    let max_tags = plan.max_tags.unwrap_or(0);
+    let fresh_merger = || {
+        Merger::new(spec, plan.top)
+            .with_counts(plan.counts_limit)
+            .with_max_tags(max_tags)
+    };
     let trends = plan.trends.map(|t| (t, plan.authors));
     let Some(s) = restored else {
         let mut shard = Shard::new(spec, shard_k);
         if let Some((t, authors)) = trends {
             shard = shard.with_trends(t, authors);
+        }
+        if let Some(n) = plan.max_tags {
+            shard = shard.with_max_tags(n);
         }
         return Ok((shard, fresh_merger()));
     };
@@ -254,7 +314,9 @@ fn stages(
     };
     let shard = Shard::restore_with(spec, shard_k, trends, &s.shard).map_err(file)?;
     let merger = if is_first {
-        Merger::restore(spec, plan.top, plan.counts_limit, &s.merger).map_err(file)?
+        Merger::restore(spec, plan.top, plan.counts_limit, &s.merger)
+            .map_err(file)?
+            .with_max_tags(max_tags)
     } else {
         fresh_merger()
     };
@@ -322,6 +384,24 @@ impl Inputs {
         for f in self.first_buf.drain(..) {
             self.firsts.send(f);
         }
+        self.send();
+    }
+
+    /// Sends what may go before the input time moves ([`Ingest::drain_early`]).
+    fn flush_early(&mut self, ingest: &mut Ingest) {
+        ingest.drain_early(
+            &mut self.tag_buf,
+            &mut self.author_buf,
+            &mut self.first_buf,
+            &mut self.stat_buf,
+        );
+        for f in self.first_buf.drain(..) {
+            self.firsts.send(f);
+        }
+        self.send();
+    }
+
+    fn send(&mut self) {
         for t in self.tag_buf.drain(..) {
             self.tags.send(t);
         }

@@ -40,8 +40,8 @@ fn histogram(out: &mut String, name: &str, help: &str, h: &Histogram) {
 }
 
 /// Resident memory of this process in bytes, from `/proc/self/statm` (Linux; 0 elsewhere).
-/// It stands in for "state bytes": window state is most of what the engine holds, and the
-/// exact size of hash maps and strings is not tracked.
+/// Window state alone is `tagstream_window_state_bytes`; this also holds what the allocator
+/// keeps after freeing.
 fn resident_bytes() -> u64 {
     let pages = std::fs::read_to_string("/proc/self/statm")
         .ok()
@@ -189,9 +189,17 @@ pub fn render(live: &LiveState) -> String {
     );
     single(
         o,
+        "tagstream_window_state_bytes",
+        "gauge",
+        "Heap bytes of this process's window state (panes, tags, stash, trends), as of each \
+         shard's latest batch; bounded by --max-tags.",
+        m.window_state_bytes(),
+    );
+    single(
+        o,
         "tagstream_process_resident_memory_bytes",
         "gauge",
-        "Resident memory of the process (stands in for window state bytes).",
+        "Resident memory of the process.",
         resident_bytes(),
     );
     single(

@@ -153,6 +153,11 @@ impl WorkerCkpt {
         self.blocked = None;
     }
 
+    /// Whether the input waits at an epoch until the dataflow reaches it.
+    pub fn waiting(&self) -> bool {
+        self.blocked.is_some()
+    }
+
     /// If the input waits at an epoch the dataflow has now reached (`reached(t)`: the probe
     /// is past every time before t), releases it and returns the time it wanted.
     pub fn release(&mut self, reached: impl Fn(u64) -> bool) -> Option<u64> {
