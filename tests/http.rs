@@ -361,6 +361,7 @@ fn windows_metrics_and_health() {
         "tagstream_window_emit_lag_seconds",
         "tagstream_window_distinct_tags",
         "tagstream_process_resident_memory_bytes",
+        "tagstream_window_state_bytes",
     ] {
         assert!(
             metrics.contains(&format!("# HELP {name} ")),
@@ -377,6 +378,11 @@ fn windows_metrics_and_health() {
     );
     assert!(metrics.contains("tagstream_records_skipped_total{reason=\"bad_json\"} 0"));
     assert!(metrics.contains("tagstream_window_emit_lag_seconds_bucket{le=\"+Inf\"}"));
+    let state = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tagstream_window_state_bytes "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(state.is_some_and(|b| b > 0), "{metrics}");
     let summary = e.get_json("/api/summary");
     assert_eq!(summary["records"], 4, "{summary}");
     assert_eq!(summary["skipped"]["total"], 0, "{summary}");

@@ -120,7 +120,9 @@ def run(
         **options     every other flag: workers=2, lateness="30s", time_field="created_at",
                       text_field="data.text", track=["a", "b"], db="results.db", retain="7d",
                       http="127.0.0.1:8080" (True: the default address), out="windows.jsonl",
-                      duration="1m", checkpoint_dir="ckpt", sink=[…], quiet=True, config="x.toml", …
+                      duration="1m", checkpoint_dir="ckpt", sink=[…], quiet=True, config="x.toml",
+                      max_tags=20000 (bounded memory: past it a window has "approx": True and
+                      each row an "error"), …
 
     A keyword left at ``None`` leaves its flag out, so the command line's default applies (and a
     ``config=`` file or ``TAGSTREAM_*`` variable, exactly as for the binary). ``True`` gives a
@@ -155,6 +157,9 @@ class Window(dict):
          "top": [{"rank": 1, "hashtag": "#trump2016", "count": 2}, …],
          "trending": [{"rank": 1, "hashtag": "#x", "score": 4.5, "count": 9, "expected": 2.0,
                        "authors": 5}, …]}
+
+    Past ``max_tags`` a window also has ``"approx": True``, ``"max_tags"`` and ``"bound"``, and
+    each ``top`` row an ``"error"``: the true count is in ``[count - error, count]``.
     """
 
     __slots__ = ("_line",)

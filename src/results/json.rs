@@ -15,6 +15,14 @@ struct Line<'a> {
     tags: u64,
     distinct: u64,
     late: u64,
+    /// Present (`true`) only when the counts are heavy-hitter estimates (issue 15), with
+    /// `max_tags` and `bound`: every tag occurring more than `bound` times is counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approx: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tags: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bound: Option<u64>,
     top: Vec<Row<'a>>,
     trending: Vec<TrendRow<'a>>,
 }
@@ -34,6 +42,9 @@ struct Row<'a> {
     rank: usize,
     hashtag: &'a str,
     count: u64,
+    /// In an approximate window, the most `count` may overstate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -69,7 +80,9 @@ pub fn trends(w: &Window) -> String {
     serde_json::to_string(&t).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
-/// One window as a JSON line (without the newline).
+/// One window as a JSON line (without the newline). An approximate window (past
+/// `--max-tags`) also has `"approx":true`, `"max_tags"` and `"bound"` after `late`, and an
+/// `"error"` in each row; an exact one has none of these keys.
 pub fn line(w: &Window) -> String {
     let l = Line {
         window_start: rfc3339(w.start_ms),
@@ -79,6 +92,9 @@ pub fn line(w: &Window) -> String {
         tags: w.tags,
         distinct: w.distinct,
         late: w.late,
+        approx: w.approx.as_ref().map(|_| true),
+        max_tags: w.approx.as_ref().map(|a| a.max_tags),
+        bound: w.approx.as_ref().map(|a| a.bound),
         top: w
             .top
             .iter()
@@ -87,6 +103,7 @@ pub fn line(w: &Window) -> String {
                 rank: i + 1,
                 hashtag: tag,
                 count: *count,
+                error: w.approx.as_ref().map(|_| w.top_error(i)),
             })
             .collect(),
         trending: trend_rows(w),
@@ -126,6 +143,20 @@ mod tests {
         assert_eq!(
             trends(&w),
             r##"{"window_start":"2016-01-05T00:00:00Z","window_end":"2016-01-06T00:00:00Z","trending":[{"rank":1,"hashtag":"#trump2016","score":0.5,"count":2,"expected":2.0,"authors":1}]}"##
+        );
+        let approx = Window {
+            trending: Vec::new(),
+            approx: Some(window::Approx {
+                max_tags: 100,
+                bound: 1,
+                top: vec![1],
+                counts: Vec::new(),
+            }),
+            ..w
+        };
+        assert_eq!(
+            line(&approx),
+            r##"{"window_start":"2016-01-05T00:00:00Z","window_end":"2016-01-06T00:00:00Z","records":12,"tagged":3,"tags":5,"distinct":4,"late":0,"approx":true,"max_tags":100,"bound":1,"top":[{"rank":1,"hashtag":"#trump2016","count":2,"error":1}],"trending":[]}"##
         );
     }
 }

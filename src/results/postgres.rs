@@ -32,12 +32,18 @@ const QUEUE: usize = 100_000;
 /// How long `finish` keeps trying to write what is queued.
 const FINISH_WITHIN: Duration = Duration::from_secs(5);
 
+/// Rows of `tweets` or `counts`: tag, count, error.
+type Rows = Vec<(String, u64, u64)>;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tweets(hashtag TEXT NOT NULL, count BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS counts(hashtag TEXT NOT NULL, count BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS windows(
     window_start TIMESTAMPTZ NOT NULL, window_end TIMESTAMPTZ NOT NULL,
     rank INTEGER NOT NULL, hashtag TEXT NOT NULL, count BIGINT NOT NULL);
+ALTER TABLE tweets ADD COLUMN IF NOT EXISTS error BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE counts ADD COLUMN IF NOT EXISTS error BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE windows ADD COLUMN IF NOT EXISTS error BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS windows_end ON windows(window_end);
 CREATE TABLE IF NOT EXISTS window_totals(
     window_start TIMESTAMPTZ NOT NULL, window_end TIMESTAMPTZ NOT NULL,
@@ -59,7 +65,7 @@ struct State {
     queue: VecDeque<(u64, Window)>,
     next_seq: u64,
     /// The newest window's full tag list, with its sequence number.
-    latest_counts: Option<(u64, Vec<(String, u64)>)>,
+    latest_counts: Option<(u64, Rows)>,
     /// Windows dropped because the queue was full.
     dropped: u64,
     /// Set by `finish`: write what is queued until then, then stop.
@@ -126,17 +132,11 @@ impl PgSink {
         let mut st = self.shared.lock();
         let seq = st.next_seq;
         st.next_seq += 1;
-        let mut w = w.clone();
-        let counts = std::mem::take(&mut w.counts);
         // Without a counts limit the top-K is the whole list we have, as in the store.
-        st.latest_counts = Some((
-            seq,
-            if counts.is_empty() {
-                w.top.clone()
-            } else {
-                counts
-            },
-        ));
+        let rows = w.all_rows().map(|(t, n, e)| (t.to_owned(), n, e)).collect();
+        st.latest_counts = Some((seq, rows));
+        let mut w = w.clone();
+        w.counts = Vec::new();
         st.queue.push_back((seq, w));
         if st.queue.len() > QUEUE {
             st.queue.pop_front();
@@ -260,13 +260,7 @@ impl Writer {
 
     /// Waits for windows; `None` when finishing and nothing is left.
     #[allow(clippy::type_complexity)]
-    fn next_batch(
-        &self,
-    ) -> Option<(
-        Vec<(u64, Window)>,
-        Option<(u64, Vec<(String, u64)>)>,
-        Option<Instant>,
-    )> {
+    fn next_batch(&self) -> Option<(Vec<(u64, Window)>, Option<(u64, Rows)>, Option<Instant>)> {
         let mut st = self.shared.lock();
         while st.queue.is_empty() {
             if st.finish_by.is_some() {
@@ -288,7 +282,7 @@ impl Writer {
     }
 
     /// Removes committed windows from the queue.
-    fn committed(&self, batch: &[(u64, Window)], counts: Option<&(u64, Vec<(String, u64)>)>) {
+    fn committed(&self, batch: &[(u64, Window)], counts: Option<&(u64, Rows)>) {
         let Some(&(last, _)) = batch.last() else {
             return;
         };
@@ -332,7 +326,7 @@ type Columns7 = (
 fn write(
     c: &mut Client,
     batch: &[(u64, Window)],
-    counts: Option<&(u64, Vec<(String, u64)>)>,
+    counts: Option<&(u64, Rows)>,
 ) -> Result<(), postgres::Error> {
     let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let mut tx = c.transaction()?;
@@ -364,6 +358,7 @@ fn write(
         &[&s, &e, &r, &t, &g, &d, &l],
     )?;
     let (mut ws, mut we, mut rank, mut tag, mut n) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut err = vec![];
     for (_, w) in batch {
         for (i, (h, c)) in w.top.iter().enumerate() {
             ws.push(int(w.start_ms));
@@ -371,17 +366,21 @@ fn write(
             rank.push(i32::try_from(i + 1).unwrap_or(i32::MAX));
             tag.push(h.as_str());
             n.push(int(*c));
+            err.push(int(w.top_error(i)));
         }
     }
     tx.execute(
         "INSERT INTO windows SELECT to_timestamp(s / 1000.0::float8), \
-         to_timestamp(e / 1000.0::float8), k, h, n FROM unnest($1::int8[], $2::int8[], \
-         $3::int4[], $4::text[], $5::int8[]) AS u(s, e, k, h, n)",
-        &[&ws, &we, &rank, &tag, &n],
+         to_timestamp(e / 1000.0::float8), k, h, n, x FROM unnest($1::int8[], $2::int8[], \
+         $3::int4[], $4::text[], $5::int8[], $6::int8[]) AS u(s, e, k, h, n, x)",
+        &[&ws, &we, &rank, &tag, &n, &err],
     )?;
     write_trends(&mut tx, batch)?;
     if let Some((_, w)) = batch.last() {
-        replace(&mut tx, "tweets", &w.top)?;
+        let top: Rows = (w.top.iter().enumerate())
+            .map(|(i, (t, n))| (t.clone(), *n, w.top_error(i)))
+            .collect();
+        replace(&mut tx, "tweets", &top)?;
     }
     if let Some((_, all)) = counts {
         replace(&mut tx, "counts", all)?;
@@ -431,17 +430,16 @@ fn write_trends(
 fn replace(
     tx: &mut postgres::Transaction<'_>,
     table: &str,
-    rows: &[(String, u64)],
+    rows: &[(String, u64, u64)],
 ) -> Result<(), postgres::Error> {
-    let tags: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
-    let counts: Vec<i64> = rows
-        .iter()
-        .map(|(_, n)| i64::try_from(*n).unwrap_or(i64::MAX))
-        .collect();
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let tags: Vec<&str> = rows.iter().map(|(t, _, _)| t.as_str()).collect();
+    let counts: Vec<i64> = rows.iter().map(|(_, n, _)| int(*n)).collect();
+    let errors: Vec<i64> = rows.iter().map(|(_, _, e)| int(*e)).collect();
     tx.execute(&format!("DELETE FROM {table}"), &[])?;
     tx.execute(
-        &format!("INSERT INTO {table} SELECT * FROM unnest($1::text[], $2::int8[])"),
-        &[&tags, &counts],
+        &format!("INSERT INTO {table} SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[])"),
+        &[&tags, &counts, &errors],
     )?;
     Ok(())
 }

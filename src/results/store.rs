@@ -1,8 +1,9 @@
 //! The embedded SQLite store: the tables of DESIGN.md §3, written once per emitted window.
 //!
-//! - `tweets(hashtag, count)`: the top-K of the latest window, as in the tutorial;
-//! - `counts(hashtag, count)`: every tag of the latest window (up to `--counts`);
-//! - `windows(window_start, window_end, rank, hashtag, count)`: every emitted window's rows;
+//! - `tweets(hashtag, count, error)`: the top-K of the latest window, as in the tutorial;
+//! - `counts(hashtag, count, error)`: every tag of the latest window (up to `--counts`);
+//! - `windows(window_start, window_end, rank, hashtag, count, error)`: every emitted window's
+//!   rows;
 //! - `window_totals(window_start, window_end, records, tagged, tags, distinct_tags, late)`:
 //!   one row per emitted window, empty windows included;
 //! - `trends(window_start, window_end, rank, hashtag, score, count, expected, authors)`: every
@@ -15,6 +16,10 @@
 //! next window replaces `tweets` and `counts`. The history tables (`windows`,
 //! `window_totals`, `trends`) are keyed by window end: a window emitted again (resumed from a
 //! checkpoint) replaces its rows, and `--retain` prunes them together.
+//!
+//! `error` is the most a count may overstate (the true count is in `[count − error, count]`):
+//! 0 unless `--max-tags` made the window approximate (issue 15). A database made before it
+//! had that column gets it on opening, 0 in its old rows.
 //!
 //! `:memory:` becomes a named shared-cache in-memory database of this process
 //! ([`memory_uri`]), so a query on another connection (`sql::query`, for (the HTTP API) sees the
@@ -32,11 +37,14 @@ use crate::time::rfc3339;
 const PRUNE_EVERY: u64 = 64;
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS tweets(hashtag TEXT NOT NULL, count INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS counts(hashtag TEXT NOT NULL, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tweets(
+    hashtag TEXT NOT NULL, count INTEGER NOT NULL, error INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS counts(
+    hashtag TEXT NOT NULL, count INTEGER NOT NULL, error INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS windows(
     window_start TEXT NOT NULL, window_end TEXT NOT NULL,
-    rank INTEGER NOT NULL, hashtag TEXT NOT NULL, count INTEGER NOT NULL);
+    rank INTEGER NOT NULL, hashtag TEXT NOT NULL, count INTEGER NOT NULL,
+    error INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS windows_end ON windows(window_end);
 CREATE TABLE IF NOT EXISTS window_totals(
     window_start TEXT NOT NULL, window_end TEXT NOT NULL, records INTEGER NOT NULL,
@@ -49,6 +57,23 @@ CREATE TABLE IF NOT EXISTS trends(
     count INTEGER NOT NULL, expected REAL NOT NULL, authors INTEGER);
 CREATE INDEX IF NOT EXISTS trends_end ON trends(window_end);
 ";
+
+/// Adds the `error` column to the tables of a database made before it (issue 15).
+fn add_error_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for table in ["tweets", "counts", "windows"] {
+        let has: bool = conn.query_row(
+            &format!("SELECT count(*) > 0 FROM pragma_table_info('{table}') WHERE name = 'error'"),
+            [],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN error INTEGER NOT NULL DEFAULT 0"
+            ))?;
+        }
+    }
+    Ok(())
+}
 
 /// The URI of this process's shared in-memory database: what `--db :memory:` means.
 pub fn memory_uri() -> String {
@@ -100,6 +125,7 @@ impl Store {
         conn.execute_batch("PRAGMA synchronous=NORMAL;")
             .map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
+        add_error_columns(&conn).map_err(fail)?;
         conn.set_prepared_statement_cache_capacity(16);
         Ok(Store {
             conn,
@@ -143,9 +169,11 @@ impl Store {
                 sql_int(w.late)
             ])?;
         {
-            let mut ins = tx.prepare_cached("INSERT INTO windows VALUES (?1, ?2, ?3, ?4, ?5)")?;
+            let mut ins =
+                tx.prepare_cached("INSERT INTO windows VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
             for (i, (tag, n)) in w.top.iter().enumerate() {
-                ins.execute(params![start, end, sql_int(i as u64 + 1), tag, sql_int(*n)])?;
+                let (rank, e) = (sql_int(i as u64 + 1), sql_int(w.top_error(i)));
+                ins.execute(params![start, end, rank, tag, sql_int(*n), e])?;
             }
         }
         {
@@ -166,22 +194,17 @@ impl Store {
         }
         tx.prepare_cached("DELETE FROM tweets")?.execute([])?;
         {
-            let mut ins = tx.prepare_cached("INSERT INTO tweets VALUES (?1, ?2)")?;
-            for (tag, n) in &w.top {
-                ins.execute(params![tag, sql_int(*n)])?;
+            let mut ins = tx.prepare_cached("INSERT INTO tweets VALUES (?1, ?2, ?3)")?;
+            for (i, (tag, n)) in w.top.iter().enumerate() {
+                ins.execute(params![tag, sql_int(*n), sql_int(w.top_error(i))])?;
             }
         }
         tx.prepare_cached("DELETE FROM counts")?.execute([])?;
         {
             // Without a counts limit (no store asked for them) the top-K is all we have.
-            let all = if w.counts.is_empty() {
-                &w.top
-            } else {
-                &w.counts
-            };
-            let mut ins = tx.prepare_cached("INSERT INTO counts VALUES (?1, ?2)")?;
-            for (tag, n) in all {
-                ins.execute(params![tag, sql_int(*n)])?;
+            let mut ins = tx.prepare_cached("INSERT INTO counts VALUES (?1, ?2, ?3)")?;
+            for (tag, n, e) in w.all_rows() {
+                ins.execute(params![tag, sql_int(n), sql_int(e)])?;
             }
         }
         tx.commit()

@@ -72,6 +72,35 @@ pub struct Window {
     pub approx: Option<Approx>,
 }
 
+impl Window {
+    /// The most row `i` of `top` may overstate its tag's count: 0 in an exact window.
+    pub fn top_error(&self, i: usize) -> u64 {
+        self.approx
+            .as_ref()
+            .map_or(0, |a| a.top.get(i).copied().unwrap_or(0))
+    }
+
+    /// The same for row `i` of `counts`.
+    pub fn count_error(&self, i: usize) -> u64 {
+        (self.approx.as_ref()).map_or(0, |a| a.counts.get(i).copied().unwrap_or(0))
+    }
+
+    /// Every tag the window lists with its count and error, best first: `counts`, or `top`
+    /// when no counts were asked for.
+    pub fn all_rows(&self) -> impl Iterator<Item = (&str, u64, u64)> + '_ {
+        let counts = !self.counts.is_empty();
+        let rows = if counts { &self.counts } else { &self.top };
+        rows.iter().enumerate().map(move |(i, (t, n))| {
+            let e = if counts {
+                self.count_error(i)
+            } else {
+                self.top_error(i)
+            };
+            (t.as_str(), *n, e)
+        })
+    }
+}
+
 /// How an approximate window's counts may be off: the guarantees of the heavy-hitters
 /// summaries its panes were pruned to (`bound.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -77,7 +77,10 @@ function renderBars(w) {
     el.dataset.count = String(r.count);
     el.dataset.rank = String(r.rank);
     el.querySelector(".rank").textContent = r.rank;
-    el.querySelector(".count").textContent = fmtInt(r.count);
+    // Past --max-tags a count is an upper bound: the truth is in [count − error, count].
+    el.querySelector(".count").textContent =
+      r.error ? `≤${fmtInt(r.count)} (−${fmtInt(r.error)})` : fmtInt(r.count);
+    el.title = r.error ? `${r.hashtag}: between ${fmtInt(r.count - r.error)} and ${fmtInt(r.count)}` : "";
     box.appendChild(el); // (re)inserted in rank order
     // Set the width on the next frame so a new bar grows from zero.
     const pct = (100 * r.count / max).toFixed(2) + "%";
@@ -93,6 +96,13 @@ function renderBars(w) {
   document.getElementById("window-times").textContent =
     `window ${timeOf(w.window_start)} → ${timeOf(w.window_end)} UTC`;
   document.getElementById("s-distinct").textContent = fmtInt(w.distinct);
+  // An approximate window (past --max-tags): heavy-hitter estimates with their guarantee.
+  const approx = document.getElementById("top-approx");
+  approx.hidden = !w.approx;
+  approx.title = w.approx
+    ? `Past --max-tags ${fmtInt(w.max_tags)}: counts are upper bounds, each within its error; ` +
+      `every tag seen more than ${fmtInt(w.bound)} times is counted`
+    : "";
 }
 
 function fmtScore(x) {
@@ -267,6 +277,8 @@ async function pollMetrics() {
     document.getElementById("s-records").textContent = fmtInt(records);
     document.getElementById("s-bytes").textContent = fmtBytes(m.tagstream_bytes_in_total || 0);
     document.getElementById("s-windows").textContent = fmtInt(m.tagstream_windows_emitted_total || 0);
+    const state = m.tagstream_window_state_bytes;
+    if (state !== undefined) document.getElementById("s-state").textContent = fmtBytes(state);
     document.getElementById("s-late").textContent = fmtInt(m.tagstream_records_late_total || 0);
     document.getElementById("s-skipped").textContent = fmtInt(m.tagstream_records_skipped_total || 0);
     const lag = m.tagstream_last_window_emit_lag_seconds;
