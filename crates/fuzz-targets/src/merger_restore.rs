@@ -58,9 +58,13 @@ fn round(rng: &mut Rng, frontier: u64, next: u64, ms: &mut [&mut Merger]) {
             0 => {
                 let pane = (time + 3).saturating_sub(rng.below(9) as u64);
                 let records = rng.below(5) as u64;
+                // What an input worker's prunes took past --max-tags (issue 15), now and then.
+                let floor = rng.below(4).saturating_sub(2) as u64;
                 let stats = PaneStats {
                     records,
                     tagged: rng.below(records as usize + 1) as u64,
+                    floor,
+                    dropped: floor * rng.below(4) as u64,
                 };
                 ms.iter_mut().for_each(|m| m.push_stats(time, pane, stats));
             }
@@ -81,6 +85,8 @@ fn round(rng: &mut Rng, frontier: u64, next: u64, ms: &mut [&mut Merger]) {
                         top.push((t.to_owned(), 1 + rng.below(9) as u64));
                     }
                 }
+                // Ranked, as a shard sends it (the merger merges ranked runs).
+                top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
                 let tags = top.iter().map(|(_, n)| n).sum::<u64>() + rng.below(3) as u64;
                 let w = ShardWindow {
                     end,
@@ -88,6 +94,7 @@ fn round(rng: &mut Rng, frontier: u64, next: u64, ms: &mut [&mut Merger]) {
                     top,
                     tags,
                     trending: Vec::new(),
+                    error: rng.below(4).saturating_sub(2) as u64,
                 };
                 ms.iter_mut().for_each(|m| m.push_shard(w.clone()));
             }

@@ -152,8 +152,21 @@ fn binary_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let mut done = Vec::new();
     shard.snapshot(u64::MAX, &mut done);
 
+    // Past a bound of 2 tags (issue 15): pruned panes, their floors and errors.
+    let mut bounded = Shard::new(spec, shard_restore::K).with_max_tags(2);
+    for (i, tag) in ["a", "b", "c", "a", "d", "a", "e", "b"].iter().enumerate() {
+        bounded.push(i as u64 / 3, i as u64 / 2, tag, 1 + i as u64 % 2);
+    }
+    bounded.advance(Some(3));
+    let mut summaries = Vec::new();
+    bounded.snapshot(3, &mut summaries);
+
     let mut m = Merger::new(spec, merger_restore::TOP).with_counts(merger_restore::COUNTS);
-    let stats = |records, tagged| PaneStats { records, tagged };
+    let stats = |records, tagged| PaneStats {
+        records,
+        tagged,
+        ..PaneStats::default()
+    };
     m.push_stats(0, 0, stats(5, 3));
     m.push_stats(1, 1, stats(2, 0));
     m.push_late(1, 4);
@@ -163,8 +176,15 @@ fn binary_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         distinct: 2,
         tags: 4,
         trending: Vec::new(),
+        error: 1,
     });
-    m.push_stats(3, 4, stats(1, 1));
+    // An input worker's prune past --max-tags (issue 15).
+    let pruned = PaneStats {
+        floor: 1,
+        dropped: 3,
+        ..stats(1, 1)
+    };
+    m.push_stats(3, 4, pruned);
     m.push_late(3, 1);
     m.advance(Some(3));
     let mut merger = Vec::new();
@@ -205,6 +225,7 @@ fn binary_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("checkpoint", "empty", empty),
         ("shard_restore", "busy", busy),
         ("shard_restore", "done", done),
+        ("shard_restore", "bounded", summaries),
         ("merger_restore", "busy", merger),
     ]
 }
