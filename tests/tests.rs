@@ -41,5 +41,7 @@ mod recover;
 mod hostile;
 /// Issue 14: trends against known truth, determinism, tag identity.
 mod trends;
+/// Issue 15: bounded memory (`--max-tags`): exact below the bound, intervals that hold past it.
+mod bounded;
 /// The layering of src/: no import cycles, checkpoints and results import only downward.
 mod structure;
