@@ -297,7 +297,16 @@ mod tests {
     fn key_cache_is_count_key() {
         let mut cache = KeyCache::default();
         let (mut got, mut want) = (String::new(), String::new());
-        let spellings = ["Café", "cafe\u{301}", "ＣＡＦÉ", "ΟΔΟΣ", "日本", "Rust", "ß", "ǅ"];
+        let spellings = [
+            "Café",
+            "cafe\u{301}",
+            "ＣＡＦÉ",
+            "ΟΔΟΣ",
+            "日本",
+            "Rust",
+            "ß",
+            "ǅ",
+        ];
         for round in 0..KeyCache::MAX + 10 {
             let n = format!("ä{round}");
             for tag in spellings.iter().copied().chain([n.as_str()]) {
