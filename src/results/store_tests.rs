@@ -256,3 +256,67 @@ fn store_write_cost() {
     let b = t.elapsed().as_micros() as f64 / with_counts.len() as f64;
     eprintln!("store: one window (top 10) {a:.0} µs; with 1000 counts {b:.0} µs");
 }
+
+/// Windows staged together and flushed once leave exactly the tables that publishing them
+/// one by one leaves (issue 18): every window's history, `tweets` and `counts` of the newest.
+#[test]
+fn a_flush_of_many_windows_equals_them_one_by_one() {
+    let ws = [
+        with_trends(
+            window(
+                1,
+                &[("#a", 3), ("#b", 1)],
+                &[("#a", 3), ("#b", 1), ("#c", 1)],
+            ),
+            &[("#a", 30.0, 3, 0.5, Some(3))],
+        ),
+        window(2, &[], &[]),
+        window(
+            3,
+            &[("#c", 5), ("#a", 2)],
+            &[("#c", 5), ("#a", 2), ("#z", 1)],
+        ),
+        window(4, &[("#d", 9)], &[]),
+        window(
+            5,
+            &[("#e", 2), ("#a", 1)],
+            &[("#e", 2), ("#a", 1), ("#y", 1)],
+        ),
+    ];
+    let (one_db, many_db) = (TempDb::new("one-by-one"), TempDb::new("flushed"));
+    let mut one = Store::open(&one_db.0, None).unwrap();
+    for w in &ws {
+        one.publish(w).unwrap();
+    }
+    let mut many = Store::open(&many_db.0, None).unwrap();
+    for w in &ws[..2] {
+        many.stage(w);
+    }
+    many.flush().unwrap();
+    for w in &ws[2..] {
+        many.stage(w);
+    }
+    // Nothing of a staged window is written before the flush.
+    assert_eq!(
+        rows(&many.conn, "SELECT count(*) FROM window_totals"),
+        ["2"]
+    );
+    many.flush().unwrap();
+    many.flush().unwrap();
+    for sql in [
+        "SELECT * FROM tweets ORDER BY count DESC, hashtag",
+        "SELECT * FROM counts ORDER BY count DESC, hashtag",
+        "SELECT * FROM windows ORDER BY window_end, rank",
+        "SELECT * FROM window_totals ORDER BY window_end",
+        "SELECT * FROM trends ORDER BY window_end, rank",
+    ] {
+        assert_eq!(rows(&many.conn, sql), rows(&one.conn, sql), "{sql}");
+    }
+    assert_eq!(
+        rows(
+            &many.conn,
+            "SELECT * FROM counts ORDER BY count DESC, hashtag"
+        ),
+        ["#e|2", "#a|1", "#y|1"]
+    );
+}
