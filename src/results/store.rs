@@ -69,6 +69,9 @@ pub(crate) fn resolve(path: &str) -> (String, bool) {
     }
 }
 
+/// Ranked `(hashtag, count)` rows.
+type Rows = Vec<(String, u64)>;
+
 /// The results database.
 pub struct Store {
     conn: Connection,
@@ -78,7 +81,7 @@ pub struct Store {
     /// Windows staged since the last flush, without their counts (history rows only).
     staged: Vec<Window>,
     /// The newest staged window's top-K and counts: what `tweets` and `counts` become.
-    latest: Option<(Vec<(String, u64)>, Vec<(String, u64)>)>,
+    latest: Option<(Rows, Rows)>,
 }
 
 impl Store {
@@ -158,11 +161,7 @@ impl Store {
         Ok(())
     }
 
-    fn write(
-        &mut self,
-        staged: &[Window],
-        latest: Option<&(Vec<(String, u64)>, Vec<(String, u64)>)>,
-    ) -> rusqlite::Result<()> {
+    fn write(&mut self, staged: &[Window], latest: Option<&(Rows, Rows)>) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         for w in staged {
             write_history(&tx, w)?;
