@@ -120,6 +120,9 @@ pub struct Ingest {
     /// Event-time clocks, one per share of this worker (same order as its shares).
     clocks: Vec<ShareClock>,
     key: String,
+    /// Keys of non-ASCII spellings already normalized (NFKC + case folding is the costly part
+    /// of counting them).
+    keys: hashtag::KeyCache,
     /// Keys of the current record, to add a source's extra tags only once (and to pair
     /// them with its author).
     seen: Vec<String>,
@@ -148,6 +151,7 @@ impl Ingest {
             late: 0,
             clocks: Vec::new(),
             key: String::new(),
+            keys: hashtag::KeyCache::default(),
             seen: Vec::new(),
             authors: false,
             first: None,
@@ -397,7 +401,7 @@ impl Ingest {
         if extra.is_empty() && hashtag::has_no_sign(self.mode, text) {
             return;
         }
-        let (mode, key, counts) = (self.mode, &mut self.key, &mut agg.counts);
+        let (mode, key, keys, counts) = (self.mode, &mut self.key, &mut self.keys, &mut agg.counts);
         let mut any = false;
         let mut new_keys = 0;
         let seen = &mut self.seen;
@@ -413,7 +417,7 @@ impl Ingest {
         };
         hashtag::for_each_tag(mode, text, |tag| {
             any = true;
-            hashtag::count_key(mode, tag, key);
+            keys.count_key(mode, tag, key);
             bump(key);
             if remember && !seen.iter().any(|s| s == key) {
                 seen.push(key.clone());
@@ -425,7 +429,7 @@ impl Ingest {
                 continue;
             }
             // The key of a bare tag is '#' + its lower-case form in either mode.
-            hashtag::count_key(hashtag::Mode::Hashtags, body, key);
+            keys.count_key(hashtag::Mode::Hashtags, body, key);
             if !seen.iter().any(|s| s == key) {
                 any = true;
                 bump(key);

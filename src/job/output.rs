@@ -102,13 +102,17 @@ impl Output {
                 request_stop(stop);
             }
             match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(Emitted::Checkpoint(epoch)) => self.commit(epoch, metrics),
-                Ok(Emitted::Window(w)) => {
-                    metrics.windows_emitted.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = self.window(&w, stop) {
-                        out_err.get_or_insert(e);
-                        request_stop(stop);
+                Ok(first) => {
+                    // What else is waiting goes into the same store transaction (a replay
+                    // closes thousands of windows a second), up to a bound.
+                    let more = std::iter::from_fn(|| rx.try_recv().ok()).take(BATCH - 1);
+                    for emitted in std::iter::once(first).chain(more) {
+                        if let Err(e) = self.emitted(emitted, metrics, stop) {
+                            out_err.get_or_insert(e);
+                            request_stop(stop);
+                        }
                     }
+                    self.results.flush();
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -143,6 +147,22 @@ impl Output {
             eprintln!();
         }
         out_err
+    }
+
+    /// One message of the engine.
+    fn emitted(&mut self, e: Emitted, metrics: &Metrics, stop: &AtomicBool) -> Result<()> {
+        match e {
+            Emitted::Checkpoint(epoch) => {
+                // The store holds every window up to the epoch before it commits.
+                self.results.flush();
+                self.commit(epoch, metrics);
+                Ok(())
+            }
+            Emitted::Window(w) => {
+                metrics.windows_emitted.fetch_add(1, Ordering::Relaxed);
+                self.window(&w, stop)
+            }
+        }
     }
 
     /// Every window up to the epoch was written (and flushed) before this: commit it.
@@ -182,6 +202,8 @@ impl Output {
         }
         self.results.publish(w);
         if let Some(tap) = &self.tap {
+            // Its reader may query the store about this window.
+            self.results.flush();
             tap.send(w);
         }
         if self.terminal.is_some() {
@@ -190,6 +212,10 @@ impl Output {
         Ok(())
     }
 }
+
+/// The most engine messages handled (and windows written in one store transaction) before
+/// the chart and the progress line get a turn.
+const BATCH: usize = 4096;
 
 /// True if 'q', Esc or Ctrl-C was pressed (the terminal is in raw mode, so Ctrl-C is a key).
 fn quit_key_pressed() -> bool {

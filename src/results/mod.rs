@@ -53,11 +53,10 @@ impl Results {
 
     /// Hands one emitted window to every receiver. A failing receiver is logged and counted,
     /// never fatal: the engine keeps running.
+    /// The store writes it at the next [`Results::flush`].
     pub fn publish(&mut self, w: &Window) {
         if let Some(s) = self.store.as_mut() {
-            if let Err(e) = s.publish(w) {
-                crate::log::warn(format_args!("store: {e}"));
-            }
+            s.stage(w);
         }
         for sink in &mut self.sinks {
             sink.publish(w);
@@ -65,8 +64,20 @@ impl Results {
         self.live.publish(w);
     }
 
+    /// Writes the windows published since the last flush to the store, in one transaction.
+    /// Called when no more windows are waiting, before a checkpoint commits and before a
+    /// window is handed to a [`crate::job::Tap`] (whose reader may query the store).
+    pub fn flush(&mut self) {
+        if let Some(s) = self.store.as_mut() {
+            if let Err(e) = s.flush() {
+                crate::log::warn(format_args!("store: {e}"));
+            }
+        }
+    }
+
     /// Flushes what is buffered (at the end of a run).
     pub fn finish(&mut self) {
+        self.flush();
         for sink in &mut self.sinks {
             sink.finish();
         }

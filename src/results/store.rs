@@ -1,4 +1,4 @@
-//! The embedded SQLite store: the tables of DESIGN.md §3, written once per emitted window.
+//! The embedded SQLite store: the tables of DESIGN.md §3, written as windows are emitted.
 //!
 //! - `tweets(hashtag, count, error)`: the top-K of the latest window, as in the tutorial;
 //! - `counts(hashtag, count, error)`: every tag of the latest window (up to `--counts`);
@@ -11,8 +11,10 @@
 //!
 //! Times are RFC 3339 UTC text, exactly as in the JSON lines. The database runs in WAL mode
 //! with `synchronous=NORMAL`: a commit does not wait for the disk, and readers (`tagstream
-//! sql`, `POST /api/sql`) never block this writer nor are blocked by it. Each window is one
-//! transaction. Reopening a database keeps its history (`CREATE TABLE IF NOT EXISTS`); the
+//! sql`, `POST /api/sql`) never block this writer nor are blocked by it. The windows that arrive
+//! together (a replay closes many at once) are one transaction ([`Store::stage`],
+//! [`Store::flush`]): each keeps its history rows, and `tweets` and `counts` are written once,
+//! from the newest. Reopening a database keeps its history (`CREATE TABLE IF NOT EXISTS`); the
 //! next window replaces `tweets` and `counts`. The history tables (`windows`,
 //! `window_totals`, `trends`) are keyed by window end: a window emitted again (resumed from a
 //! checkpoint) replaces its rows, and `--retain` prunes them together.
@@ -92,12 +94,19 @@ pub(crate) fn resolve(path: &str) -> (String, bool) {
     }
 }
 
+/// Ranked `(hashtag, count, error)` rows.
+type Rows = Vec<(String, u64, u64)>;
+
 /// The results database.
 pub struct Store {
     conn: Connection,
     retain: Option<Duration>,
     written: u64,
     prune_every: u64,
+    /// Windows staged since the last flush, without their counts (history rows only).
+    staged: Vec<Window>,
+    /// The newest staged window's top-K and counts: what `tweets` and `counts` become.
+    latest: Option<(Rows, Rows)>,
 }
 
 impl Store {
@@ -132,79 +141,71 @@ impl Store {
             retain,
             written: 0,
             prune_every: PRUNE_EVERY,
+            staged: Vec::new(),
+            latest: None,
         })
     }
 
-    /// Writes one window: the `windows`, `window_totals` and `trends` history, `tweets` (its
-    /// top-K) and `counts`.
+    /// Writes one window at once: [`Store::stage`] then [`Store::flush`].
     pub fn publish(&mut self, w: &Window) -> Result<(), String> {
-        self.write(w).map_err(|e| e.to_string())?;
-        self.written += 1;
-        if self.written % self.prune_every == 0 {
-            self.prune(w.end_ms).map_err(|e| e.to_string())?;
+        self.stage(w);
+        self.flush()
+    }
+
+    /// Takes one window for the next [`Store::flush`]: its `windows`, `window_totals` and
+    /// `trends` history, and (if it is still the newest then) `tweets` and `counts`.
+    pub fn stage(&mut self, w: &Window) {
+        // Without a counts limit (no store asked for them) the top-K is all we have.
+        let counts = w.all_rows().map(|(t, n, e)| (t.to_owned(), n, e)).collect();
+        let top = (w.top.iter().enumerate())
+            .map(|(i, (t, n))| (t.clone(), *n, w.top_error(i)))
+            .collect();
+        self.latest = Some((top, counts));
+        let mut history = w.clone();
+        history.counts = Vec::new();
+        if let Some(a) = history.approx.as_mut() {
+            a.counts = Vec::new();
+        }
+        self.staged.push(history);
+    }
+
+    /// Writes the staged windows in one transaction: every window's history, and `tweets`
+    /// and `counts` once, from the newest (the tables hold the latest window, so the counts
+    /// of a window superseded in the same flush would be written only to be deleted).
+    pub fn flush(&mut self) -> Result<(), String> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let staged = std::mem::take(&mut self.staged);
+        let latest = self.latest.take();
+        self.write(&staged, latest.as_ref())
+            .map_err(|e| e.to_string())?;
+        let before = self.written;
+        self.written += staged.len() as u64;
+        if self.written / self.prune_every != before / self.prune_every {
+            let newest = staged.iter().map(|w| w.end_ms).max().unwrap_or(0);
+            self.prune(newest).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
 
-    fn write(&mut self, w: &Window) -> rusqlite::Result<()> {
-        let start = rfc3339(w.start_ms);
-        let end = rfc3339(w.end_ms);
+    fn write(&mut self, staged: &[Window], latest: Option<&(Rows, Rows)>) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
-        // Keyed by window end: a window emitted again (after resuming from a checkpoint)
-        // replaces its rows instead of adding a second copy.
-        tx.prepare_cached("DELETE FROM window_totals WHERE window_end = ?1")?
-            .execute(params![end])?;
-        tx.prepare_cached("DELETE FROM windows WHERE window_end = ?1")?
-            .execute(params![end])?;
-        tx.prepare_cached("DELETE FROM trends WHERE window_end = ?1")?
-            .execute(params![end])?;
-        tx.prepare_cached("INSERT INTO window_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-            .execute(params![
-                start,
-                end,
-                sql_int(w.records),
-                sql_int(w.tagged),
-                sql_int(w.tags),
-                sql_int(w.distinct),
-                sql_int(w.late)
-            ])?;
-        {
-            let mut ins =
-                tx.prepare_cached("INSERT INTO windows VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-            for (i, (tag, n)) in w.top.iter().enumerate() {
-                let (rank, e) = (sql_int(i as u64 + 1), sql_int(w.top_error(i)));
-                ins.execute(params![start, end, rank, tag, sql_int(*n), e])?;
-            }
+        for w in staged {
+            write_history(&tx, w)?;
         }
-        {
-            let mut ins =
-                tx.prepare_cached("INSERT INTO trends VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
-            for (i, t) in w.trending.iter().enumerate() {
-                ins.execute(params![
-                    start,
-                    end,
-                    sql_int(i as u64 + 1),
-                    t.tag,
-                    t.score,
-                    sql_int(t.count),
-                    t.expected,
-                    t.authors.map(sql_int)
-                ])?;
+        if let Some((top, counts)) = latest {
+            tx.prepare_cached("DELETE FROM tweets")?.execute([])?;
+            {
+                let mut ins = tx.prepare_cached("INSERT INTO tweets VALUES (?1, ?2, ?3)")?;
+                for (tag, n, e) in top {
+                    ins.execute(params![tag, sql_int(*n), sql_int(*e)])?;
+                }
             }
-        }
-        tx.prepare_cached("DELETE FROM tweets")?.execute([])?;
-        {
-            let mut ins = tx.prepare_cached("INSERT INTO tweets VALUES (?1, ?2, ?3)")?;
-            for (i, (tag, n)) in w.top.iter().enumerate() {
-                ins.execute(params![tag, sql_int(*n), sql_int(w.top_error(i))])?;
-            }
-        }
-        tx.prepare_cached("DELETE FROM counts")?.execute([])?;
-        {
-            // Without a counts limit (no store asked for them) the top-K is all we have.
+            tx.prepare_cached("DELETE FROM counts")?.execute([])?;
             let mut ins = tx.prepare_cached("INSERT INTO counts VALUES (?1, ?2, ?3)")?;
-            for (tag, n, e) in w.all_rows() {
-                ins.execute(params![tag, sql_int(n), sql_int(e)])?;
+            for (tag, n, e) in counts {
+                ins.execute(params![tag, sql_int(*n), sql_int(*e)])?;
             }
         }
         tx.commit()
@@ -243,6 +244,54 @@ impl Store {
 /// SQLite integers are i64; counts never come near, but saturate rather than wrap.
 fn sql_int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// One window's history rows: `window_totals`, `windows` and `trends`, keyed by window end:
+/// a window emitted again (after resuming from a checkpoint) replaces its rows instead of
+/// adding a second copy.
+fn write_history(tx: &rusqlite::Transaction, w: &Window) -> rusqlite::Result<()> {
+    let start = rfc3339(w.start_ms);
+    let end = rfc3339(w.end_ms);
+    tx.prepare_cached("DELETE FROM window_totals WHERE window_end = ?1")?
+        .execute(params![end])?;
+    tx.prepare_cached("DELETE FROM windows WHERE window_end = ?1")?
+        .execute(params![end])?;
+    tx.prepare_cached("DELETE FROM trends WHERE window_end = ?1")?
+        .execute(params![end])?;
+    tx.prepare_cached("INSERT INTO window_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+        .execute(params![
+            start,
+            end,
+            sql_int(w.records),
+            sql_int(w.tagged),
+            sql_int(w.tags),
+            sql_int(w.distinct),
+            sql_int(w.late)
+        ])?;
+    {
+        let mut ins = tx.prepare_cached("INSERT INTO windows VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+        for (i, (tag, n)) in w.top.iter().enumerate() {
+            let (rank, e) = (sql_int(i as u64 + 1), sql_int(w.top_error(i)));
+            ins.execute(params![start, end, rank, tag, sql_int(*n), e])?;
+        }
+    }
+    {
+        let mut ins =
+            tx.prepare_cached("INSERT INTO trends VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+        for (i, t) in w.trending.iter().enumerate() {
+            ins.execute(params![
+                start,
+                end,
+                sql_int(i as u64 + 1),
+                t.tag,
+                t.score,
+                sql_int(t.count),
+                t.expected,
+                t.authors.map(sql_int)
+            ])?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

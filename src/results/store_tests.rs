@@ -96,19 +96,19 @@ fn tables_hold_the_latest_window_and_the_history() {
     let c = &s.conn;
     assert_eq!(
         rows(c, "SELECT * FROM tweets ORDER BY count DESC"),
-        ["#c|5", "#a|2"]
+        ["#c|5|0", "#a|2|0"]
     );
     assert_eq!(
         rows(c, "SELECT * FROM counts ORDER BY count DESC"),
-        ["#c|5", "#a|2", "#z|1"]
+        ["#c|5|0", "#a|2|0", "#z|1|0"]
     );
     assert_eq!(
         rows(c, "SELECT * FROM windows ORDER BY window_end, rank"),
         [
-            "1970-01-01T00:00:00Z|1970-01-01T01:00:00Z|1|#a|3",
-            "1970-01-01T00:00:00Z|1970-01-01T01:00:00Z|2|#b|1",
-            "1970-01-01T02:00:00Z|1970-01-01T03:00:00Z|1|#c|5",
-            "1970-01-01T02:00:00Z|1970-01-01T03:00:00Z|2|#a|2",
+            "1970-01-01T00:00:00Z|1970-01-01T01:00:00Z|1|#a|3|0",
+            "1970-01-01T00:00:00Z|1970-01-01T01:00:00Z|2|#b|1|0",
+            "1970-01-01T02:00:00Z|1970-01-01T03:00:00Z|1|#c|5|0",
+            "1970-01-01T02:00:00Z|1970-01-01T03:00:00Z|2|#a|2|0",
         ]
     );
     // The empty window is recorded in the totals.
@@ -223,7 +223,7 @@ fn reopening_keeps_the_history() {
     assert_eq!(rows(&s.conn, "SELECT count(*) FROM windows"), ["2"]);
     s.publish(&window(3, &[("#c", 3)], &[])).unwrap();
     assert_eq!(rows(&s.conn, "SELECT count(*) FROM windows"), ["3"]);
-    assert_eq!(rows(&s.conn, "SELECT * FROM tweets"), ["#c|3"]);
+    assert_eq!(rows(&s.conn, "SELECT * FROM tweets"), ["#c|3|0"]);
 }
 
 #[test]
@@ -256,4 +256,112 @@ fn store_write_cost() {
     }
     let b = t.elapsed().as_micros() as f64 / with_counts.len() as f64;
     eprintln!("store: one window (top 10) {a:.0} µs; with 1000 counts {b:.0} µs");
+}
+
+/// Windows staged together and flushed once leave exactly the tables that publishing them
+/// one by one leaves (issue 18): every window's history, `tweets` and `counts` of the newest.
+#[test]
+fn a_flush_of_many_windows_equals_them_one_by_one() {
+    let ws = [
+        with_trends(
+            window(
+                1,
+                &[("#a", 3), ("#b", 1)],
+                &[("#a", 3), ("#b", 1), ("#c", 1)],
+            ),
+            &[("#a", 30.0, 3, 0.5, Some(3))],
+        ),
+        window(2, &[], &[]),
+        window(
+            3,
+            &[("#c", 5), ("#a", 2)],
+            &[("#c", 5), ("#a", 2), ("#z", 1)],
+        ),
+        window(4, &[("#d", 9)], &[]),
+        window(
+            5,
+            &[("#e", 2), ("#a", 1)],
+            &[("#e", 2), ("#a", 1), ("#y", 1)],
+        ),
+    ];
+    let (one_db, many_db) = (TempDb::new("one-by-one"), TempDb::new("flushed"));
+    let mut one = Store::open(&one_db.0, None).unwrap();
+    for w in &ws {
+        one.publish(w).unwrap();
+    }
+    let mut many = Store::open(&many_db.0, None).unwrap();
+    for w in &ws[..2] {
+        many.stage(w);
+    }
+    many.flush().unwrap();
+    for w in &ws[2..] {
+        many.stage(w);
+    }
+    // Nothing of a staged window is written before the flush.
+    assert_eq!(
+        rows(&many.conn, "SELECT count(*) FROM window_totals"),
+        ["2"]
+    );
+    many.flush().unwrap();
+    many.flush().unwrap();
+    for sql in [
+        "SELECT * FROM tweets ORDER BY count DESC, hashtag",
+        "SELECT * FROM counts ORDER BY count DESC, hashtag",
+        "SELECT * FROM windows ORDER BY window_end, rank",
+        "SELECT * FROM window_totals ORDER BY window_end",
+        "SELECT * FROM trends ORDER BY window_end, rank",
+    ] {
+        assert_eq!(rows(&many.conn, sql), rows(&one.conn, sql), "{sql}");
+    }
+    assert_eq!(
+        rows(
+            &many.conn,
+            "SELECT * FROM counts ORDER BY count DESC, hashtag"
+        ),
+        ["#e|2|0", "#a|1|0", "#y|1|0"]
+    );
+}
+
+/// Issue 15: an approximate window's errors go to the `error` columns (the counts' own
+/// errors to `counts`), and a database made before the column gets it, 0 in its old rows.
+#[test]
+fn errors_of_an_approximate_window_and_a_database_without_the_column() {
+    let db = TempDb::new("errors");
+    {
+        let c = rusqlite::Connection::open(&db.0).unwrap();
+        c.execute_batch(
+            "CREATE TABLE tweets(hashtag TEXT NOT NULL, count INTEGER NOT NULL);
+             INSERT INTO tweets VALUES ('#old', 1);
+             CREATE TABLE windows(window_start TEXT NOT NULL, window_end TEXT NOT NULL,
+                 rank INTEGER NOT NULL, hashtag TEXT NOT NULL, count INTEGER NOT NULL);
+             INSERT INTO windows VALUES ('a', 'b', 1, '#old', 1);",
+        )
+        .unwrap();
+    }
+    let mut s = Store::open(&db.0, None).unwrap();
+    assert_eq!(rows(&s.conn, "SELECT * FROM windows"), ["a|b|1|#old|1|0"]);
+    let mut w = window(
+        1,
+        &[("#a", 9), ("#b", 4)],
+        &[("#a", 9), ("#b", 4), ("#c", 2)],
+    );
+    w.approx = Some(window::Approx {
+        max_tags: 2,
+        bound: 2,
+        top: vec![1, 2],
+        counts: vec![1, 2, 2],
+    });
+    s.publish(&w).unwrap();
+    assert_eq!(rows(&s.conn, "SELECT * FROM tweets"), ["#a|9|1", "#b|4|2"]);
+    assert_eq!(
+        rows(&s.conn, "SELECT * FROM counts"),
+        ["#a|9|1", "#b|4|2", "#c|2|2"]
+    );
+    assert_eq!(
+        rows(
+            &s.conn,
+            "SELECT hashtag, error FROM windows WHERE rank > 0 AND window_end != 'b'"
+        ),
+        ["#a|1", "#b|2"]
+    );
 }

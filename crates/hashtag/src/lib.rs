@@ -158,6 +158,46 @@ pub fn count_key(mode: Mode, tag: &str, buf: &mut String) {
     }
 }
 
+/// [`count_key`] with a memory of the non-ASCII tags it has keyed: NFKC and case folding cost
+/// several times an ASCII lower-casing, and a stream repeats its tags, so each spelling is
+/// normalized once. ASCII tags and `spark` mode go straight to [`count_key`]. It holds at most
+/// [`KeyCache::MAX`] spellings and forgets them all past that, so a flood of distinct tags
+/// costs no more memory than the bound.
+///
+/// ```
+/// let (mut cache, mut key) = (hashtag::KeyCache::default(), String::new());
+/// for _ in 0..2 {
+///     cache.count_key(hashtag::Mode::Hashtags, "ＣＡＦÉ", &mut key);
+///     assert_eq!(key, "#café");
+/// }
+/// ```
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    map: rustc_hash::FxHashMap<Box<str>, Box<str>>,
+}
+
+impl KeyCache {
+    /// The most spellings remembered.
+    pub const MAX: usize = 1 << 16;
+
+    /// Writes the key of `tag` into `buf`, exactly as [`count_key`] does.
+    pub fn count_key(&mut self, mode: Mode, tag: &str, buf: &mut String) {
+        if mode == Mode::Spark || tag.is_ascii() {
+            return count_key(mode, tag, buf);
+        }
+        if let Some(k) = self.map.get(tag) {
+            buf.clear();
+            buf.push_str(k);
+            return;
+        }
+        count_key(mode, tag, buf);
+        if self.map.len() >= Self::MAX {
+            self.map.clear();
+        }
+        self.map.insert(tag.into(), buf.as_str().into());
+    }
+}
+
 /// Appends the tag's identity (NFKC, case fold, NFKC) to `buf`.
 fn push_identity(s: &str, buf: &mut String) {
     use unicode_normalization::UnicodeNormalization;
@@ -251,6 +291,34 @@ pub fn unescape(line: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+
+    /// The cache keys exactly as `count_key` does, in both modes, across its bound.
+    #[test]
+    fn key_cache_is_count_key() {
+        let mut cache = KeyCache::default();
+        let (mut got, mut want) = (String::new(), String::new());
+        let spellings = [
+            "Café",
+            "cafe\u{301}",
+            "ＣＡＦÉ",
+            "ΟΔΟΣ",
+            "日本",
+            "Rust",
+            "ß",
+            "ǅ",
+        ];
+        for round in 0..KeyCache::MAX + 10 {
+            let n = format!("ä{round}");
+            for tag in spellings.iter().copied().chain([n.as_str()]) {
+                for mode in [Mode::Hashtags, Mode::Spark] {
+                    cache.count_key(mode, tag, &mut got);
+                    count_key(mode, tag, &mut want);
+                    assert_eq!(got, want, "{tag:?} {mode:?}");
+                }
+            }
+            assert!(cache.map.len() <= KeyCache::MAX);
+        }
+    }
     use super::*;
 
     #[test]

@@ -1,11 +1,9 @@
 //! Top-K with a total order: count descending, then tag ascending by bytes.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
-/// One candidate, ordered so that the *worst* candidate is the greatest: the root of a max-heap
-/// of the best `k` seen so far is the one to evict.
-#[derive(PartialEq, Eq)]
+/// One candidate, ordered best first: `a < b` when `a` ranks before `b`.
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Ranked<'a> {
     count: u64,
     tag: &'a [u8],
@@ -30,7 +28,7 @@ impl PartialOrd for Ranked<'_> {
 /// The `k` best `(tag, count)` pairs, best first. Order: count descending, then tag ascending
 /// by bytes, so ties (also at rank `k`) are cut the same way every time.
 ///
-/// Runs in O(n log k) time and O(k) space with a bounded heap; only the `k` winners are
+/// Runs in O(n + k log k) time and O(k) space (a buffer of 2k cut by selection); only the `k` winners are
 /// copied into `String`s. Pairs are ranked as given: pass each tag once (a tag given twice is
 /// ranked twice).
 ///
@@ -59,22 +57,31 @@ pub(crate) fn rank<'a>(
     if k == 0 {
         return Vec::new();
     }
-    let mut heap: BinaryHeap<Ranked<'a>> = BinaryHeap::new();
+    // Candidates gather in a buffer of at most 2k; when it is full, `select_nth_unstable` keeps
+    // the k best and the k-th becomes the bar a later candidate must beat. Linear in the pairs
+    // and O(k) in space, and the winners are sorted once at the end: with k in the hundred
+    // thousands (`--counts`) several times faster than a heap of k, and as fast for a top 10.
+    let cap = k.saturating_mul(2);
+    let mut buf: Vec<Ranked<'a>> = Vec::new();
+    let mut bar: Option<Ranked<'a>> = None;
     for (tag, count) in counts {
         let candidate = Ranked { count, tag };
-        if heap.len() < k {
-            heap.push(candidate);
-        } else if let Some(mut worst) = heap.peek_mut() {
-            if candidate < *worst {
-                *worst = candidate;
-            }
+        if bar.as_ref().is_some_and(|b| candidate >= *b) {
+            continue;
+        }
+        buf.push(candidate);
+        if buf.len() >= cap {
+            buf.select_nth_unstable(k - 1);
+            buf.truncate(k);
+            bar = buf.last().copied();
         }
     }
-    // `into_sorted_vec` is ascending in `Ranked` order, which is best first.
-    heap.into_sorted_vec()
-        .into_iter()
-        .map(|r| (r.tag, r.count))
-        .collect()
+    if buf.len() > k {
+        buf.select_nth_unstable(k - 1);
+        buf.truncate(k);
+    }
+    buf.sort_unstable();
+    buf.into_iter().map(|r| (r.tag, r.count)).collect()
 }
 
 #[cfg(test)]
@@ -128,7 +135,7 @@ mod tests {
     }
 
     proptest! {
-        /// The heap agrees with a full sort.
+        /// The selection agrees with a full sort.
         #[test]
         fn agrees_with_a_full_sort(
             counts in proptest::collection::btree_map("[a-c]{0,3}", 0u64..5, 0..40),

@@ -283,7 +283,7 @@ async function pollMetrics() {
     document.getElementById("s-skipped").textContent = fmtInt(m.tagstream_records_skipped_total || 0);
     const lag = m.tagstream_last_window_emit_lag_seconds;
     if (lag !== undefined) {
-      document.getElementById("s-lag").textContent = lag < 10 ? (lag * 1000).toFixed(0) + " ms" : lag.toFixed(0) + " s";
+      document.getElementById("s-lag").textContent = lagText(lag);
     }
   } catch (e) {
     // The engine may be restarting; the next poll tries again.
@@ -307,3 +307,12 @@ async function start() {
 }
 
 start();
+
+// The emit lag in a unit that fits the card: a replay in event time lags by days or years.
+function lagText(lag) {
+  if (lag < 10) return (lag * 1000).toFixed(0) + " ms";
+  if (lag < 120) return lag.toFixed(0) + " s";
+  if (lag < 7200) return (lag / 60).toFixed(0) + " min";
+  if (lag < 172800) return (lag / 3600).toFixed(0) + " h";
+  return (lag / 86400).toFixed(0) + " d";
+}
