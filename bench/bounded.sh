@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Bounded memory (issue 15): peak RSS, accuracy and throughput of --max-tags against the exact
+# path. bench/bounded.py: the issue's acceptance case (8 M records in one window, 6 M of them
+# unique tags, the rest Zipf heavy tags, --max-tags 20000) and peak RSS against distinct tags
+# 10^4 .. 10^MAX_EXP; bench/bounded_stream.py: RSS over time while 10^STREAM_EXP distinct
+# tags stream through stdin, with and without the bound. Inputs go under
+# $CARGO_TARGET_DIR/bench-data/bounded (scratch); results to DIR (default
+# bench/runs/<date>-<machine>-bounded): README.md, raw.csv, acceptance.json, stream-1e*.{csv,json,svg}.
+# BASELINE=BIN also compares the exact path (no bound) with that build's (e.g. of main).
+# usage: [BASELINE=BIN] bench/bounded.sh [MAX_EXP (7)] [REPEAT (2)] [STREAM_EXP (8; 0: none)] [DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+max_exp=${1:-7}
+repeat=${2:-2}
+stream_exp=${3:-8}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tagstream-target}"
+cargo build --release -q
+bin="$CARGO_TARGET_DIR/release/tagstream"
+data=$CARGO_TARGET_DIR/bench-data/bounded
+machine="$(nproc)cpu-$(awk '/MemTotal/ {printf "%dG", $2/1048576}' /proc/meminfo)"
+dir=${4:-bench/runs/$(date -u +%Y-%m-%d)-$machine-bounded}
+python3 bench/bounded.py "$bin" "$data" "$dir" --max-exp "$max_exp" --repeat "$repeat" \
+  ${BASELINE:+--baseline "$BASELINE"}
+if [ "$stream_exp" -gt 0 ]; then
+  python3 bench/bounded_stream.py "$bin" "$dir" --exp "$stream_exp"
+fi
