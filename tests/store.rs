@@ -360,3 +360,106 @@ fn abusive_sql_against_a_running_engine_is_bounded_and_the_engine_keeps_counting
     assert!(text.contains("#steady"), "{text}");
     e.stop();
 }
+
+/// Issue 18: a replay closes many windows in one step, and only the newest one ranks its
+/// whole list; the counts table still ends holding every tag of the latest window with its
+/// exact count (computed here from the input), for 1 and 2 workers, and `tweets` its top-K.
+#[test]
+fn counts_hold_every_tag_of_the_latest_window_after_a_replay() {
+    let t = TempDir::new("store-counts");
+    let input = t.path("in.jsonl");
+    let base = 1_700_000_000 - 1_700_000_000 % 3600;
+    let mut text = String::new();
+    let mut records = Vec::new();
+    for i in 0..20_000u64 {
+        let time = base + i * 9; // 50 hours
+        let tags = format!("#T{} #u{} #T{}", i % 37, (i * 7) % 101, i % 5);
+        text += &(serde_json::json!({"created_at": time, "text": tags}).to_string() + "\n");
+        records.push((time, tags));
+    }
+    std::fs::write(&input, text).unwrap();
+    for workers in ["1", "2"] {
+        let db = t.path(&format!("w{workers}.db"));
+        let mut c = bin();
+        c.args(["run", "--source"]).arg(&input).args([
+            "--format",
+            "jsonl",
+            "--time",
+            "event",
+            "--batch",
+            "1h",
+            "--window",
+            "3h",
+            "--top",
+            "2",
+            "--tui",
+            "off",
+            "--quiet",
+            "--out",
+            "-",
+            "--workers",
+            workers,
+            "--db",
+        ]);
+        let o = run_ok(c.arg(&db));
+        let out = String::from_utf8(o.stdout).unwrap();
+        assert!(out.lines().count() > 40, "{out}");
+        let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        let secs = |k: &str| {
+            let s = last[k].as_str().unwrap();
+            chrono_free_seconds(s)
+        };
+        let (start, end) = (secs("window_start"), secs("window_end"));
+        let mut want = std::collections::BTreeMap::<String, u64>::new();
+        for (time, tags) in &records {
+            if (start..end).contains(time) {
+                for tag in tags.split(' ') {
+                    *want.entry(tag.to_lowercase()).or_default() += 1;
+                }
+            }
+        }
+        let mut want: Vec<(String, u64)> = want.into_iter().collect();
+        want.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let csv = |sql: &str| stdout(&sql_of(&db, sql));
+        let rows = |v: &[(String, u64)]| -> String {
+            v.iter().map(|(t, n)| format!("{t},{n}\n")).collect()
+        };
+        assert_eq!(
+            csv("SELECT hashtag, count FROM counts ORDER BY count DESC, hashtag"),
+            format!("hashtag,count\n{}", rows(&want)),
+            "{workers} workers"
+        );
+        assert_eq!(
+            csv("SELECT hashtag, count FROM tweets ORDER BY count DESC, hashtag"),
+            format!("hashtag,count\n{}", rows(&want[..2])),
+            "{workers} workers"
+        );
+        // Every window's top-K is in the history, superseded ones included.
+        assert_eq!(
+            csv("SELECT count(*) FROM windows WHERE rank = 2"),
+            format!(
+                "count(*)\n{}\n",
+                out.lines().filter(|l| l.contains("\"rank\":2")).count()
+            )
+        );
+    }
+}
+
+fn sql_of(db: &Path, q: &str) -> Output {
+    sql(db, &["--format", "csv", q])
+}
+
+/// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SSZ` (the windows' times in `--out`).
+fn chrono_free_seconds(s: &str) -> u64 {
+    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    (days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)) as u64
+}

@@ -298,7 +298,8 @@ fn stages(
     };
     let trends = plan.trends.map(|t| (t, plan.authors));
     let Some(s) = restored else {
-        let mut shard = Shard::new(spec, shard_k);
+        // Only the newest window of a step keeps its counts: the others rank the top-K.
+        let mut shard = Shard::new(spec, shard_k).with_superseded_k(plan.top);
         if let Some((t, authors)) = trends {
             shard = shard.with_trends(t, authors);
         }
@@ -312,7 +313,9 @@ fn stages(
         let f = checkpoint::worker_file(&c.dir, s.epoch, s.worker);
         format!("checkpoint {}: {e}", f.display())
     };
-    let shard = Shard::restore_with(spec, shard_k, trends, &s.shard).map_err(file)?;
+    let shard = Shard::restore_with(spec, shard_k, trends, &s.shard)
+        .map_err(file)?
+        .with_superseded_k(plan.top);
     let merger = if is_first {
         Merger::restore(spec, plan.top, plan.counts_limit, &s.merger)
             .map_err(file)?

@@ -129,6 +129,9 @@ struct Run {
 struct Gathered {
     tags: u64,
     distinct: u64,
+    /// A shard sent fewer rows than the counts need (its window was superseded in the same
+    /// step: [`crate::Shard::with_superseded_k`]): the window gets no counts.
+    short: bool,
     /// The shards' top lists, each best first (disjoint: shards hold disjoint tags).
     runs: Vec<Run>,
     /// The union of the shards' trending lists.
@@ -253,6 +256,8 @@ impl Merger {
         let gathered = self.shards.entry(w.end).or_default();
         gathered.tags += w.tags;
         gathered.distinct += w.distinct;
+        let wanted = w.distinct.min(self.k.max(self.counts_limit) as u64);
+        gathered.short |= self.counts_limit > 0 && (w.top.len() as u64) < wanted;
         debug_assert!(
             w.top.windows(2).all(|p| better(&p[0], &p[1])),
             "a shard's top is best first"
@@ -376,14 +381,16 @@ impl Merger {
             floor + shards_bound
         });
         // One ranking serves both: the top-K is the head of the counts.
-        let (counts, count_errors) = if self.counts_limit == 0 {
+        // Counts only when every shard sent its whole list: a window superseded in the same
+        // step (only the newest one's counts are kept) has its top-K, which is exact (shards
+        // hold disjoint tags), and no counts.
+        let (counts, count_errors) = if self.counts_limit == 0 || gathered.short {
             (Vec::new(), Vec::new())
         } else {
-            let all = (ranked.clone(), errors.clone());
-            ranked.truncate(self.k);
-            errors.truncate(self.k);
-            all
+            (ranked.clone(), errors.clone())
         };
+        ranked.truncate(self.k);
+        errors.truncate(self.k);
         let approx = approx.map(|bound| Approx {
             max_tags: self.max_tags,
             bound,

@@ -11,7 +11,7 @@
 //! stats:  count, then each time: time, entries, then each: pane, records, tagged, floor,
 //!         dropped
 //! late:   count, then each: time, n
-//! shards: count, then each window: end, tags, distinct, runs, then each run (a shard's
+//! shards: count, then each window: end, tags, distinct, short (0/1), runs, then each run (a shard's
 //!         top list): error, length, then (tag, count)s; then the trending rows
 //! ```
 //!
@@ -86,6 +86,7 @@ impl Merger {
             w.u64(end);
             w.u64(gathered.tags);
             w.u64(gathered.distinct);
+            w.u64(u64::from(gathered.short));
             // Runs come in the order the shards sent them: sorted, they depend on what was sent.
             let mut runs: Vec<&Run> = gathered.runs.iter().collect();
             runs.sort_unstable();
@@ -195,6 +196,11 @@ impl Merger {
             let mut g = Gathered {
                 tags: r.u64()?,
                 distinct: r.u64()?,
+                short: match r.u64()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(r.bad("a window's short flag is not 0 or 1")),
+                },
                 runs: Vec::new(),
                 trending: Vec::new(),
             };

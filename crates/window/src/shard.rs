@@ -54,6 +54,8 @@ pub struct ShardWindow {
 pub struct Shard {
     spec: WindowSpec,
     k: usize,
+    /// The tags a window ranks when a later window closes in the same [`Shard::advance`].
+    superseded_k: usize,
     /// The next window to close. Every window before it is closed; `tags` holds the sum of the
     /// applied counts of panes `[cur − w, cur)`.
     cur: u64,
@@ -112,6 +114,7 @@ impl Shard {
         Shard {
             spec,
             k,
+            superseded_k: k,
             cur: spec.slide_panes(),
             tags: TagTable::default(),
             panes: BTreeMap::new(),
@@ -120,6 +123,16 @@ impl Shard {
             trends: None,
             max_tags: None,
         }
+    }
+
+    /// Ranks only `k` tags (at most the shard's own `k`) for a window that a later window
+    /// supersedes within the same [`Shard::advance`]: a replay closes thousands of windows a
+    /// step, and only the newest one's full list (the counts table) is kept. Such a window's
+    /// list is shorter than its distinct tags allow, which tells the merger so
+    /// ([`crate::Merger::with_counts`]).
+    pub fn with_superseded_k(mut self, k: usize) -> Self {
+        self.superseded_k = k.min(self.k);
+        self
     }
 
     /// Bounds the distinct tags of every pane to `max_tags` (issue 15): past it a pane is
@@ -198,6 +211,17 @@ impl Shard {
             if let Some(t) = self.trends.as_mut() {
                 t.apply_before(self.cur, &self.spec);
             }
+            // Never jump past the first open window: later data may still count in it.
+            let target = match (self.next_nonempty_candidate(), frontier) {
+                (Some(next), Some(f)) => Some(next.min(self.spec.first_end_after(f))),
+                (Some(next), None) => Some(next),
+                (None, Some(f)) => Some(self.spec.first_end_after(f)),
+                (None, None) => None,
+            };
+            // Whether a later window closes in this same call: then this one is superseded
+            // at once and ranks only `superseded_k` tags.
+            let superseded =
+                target.is_some_and(|t| t > self.cur && frontier.is_none_or(|f| t <= f));
             // A window whose every tag was pruned away still reports its total and floor.
             if self.tags.distinct() > 0 || self.tags.pruned().dropped > 0 {
                 let trending = match self.trends.as_mut() {
@@ -207,7 +231,12 @@ impl Shard {
                 // Past the bound a count is the summed counters plus the window's floor:
                 // the upper bound of the true count (`bound.rs`).
                 let floor = self.tags.pruned().floor;
-                let mut top = self.tags.top(self.k);
+                let k = if superseded {
+                    self.superseded_k
+                } else {
+                    self.k
+                };
+                let mut top = self.tags.top(k);
                 if floor > 0 {
                     top.iter_mut().for_each(|(_, n)| *n += floor);
                 }
@@ -220,17 +249,10 @@ impl Shard {
                     error: floor,
                 });
             }
-            // Never jump past the first open window: later data may still count in it.
-            let target = match (self.next_nonempty_candidate(), frontier) {
-                (Some(next), Some(f)) => next.min(self.spec.first_end_after(f)),
-                (Some(next), None) => next,
-                (None, Some(f)) => self.spec.first_end_after(f),
-                (None, None) => break,
-            };
-            if target <= self.cur {
-                break; // only at the end of u64 time
+            match target {
+                Some(t) if t > self.cur => self.move_to(t),
+                _ => break, // nothing stored, or the end of u64 time
             }
-            self.move_to(target);
         }
         if frontier.is_none() {
             self.done = true;
