@@ -135,7 +135,9 @@ fn tags(r: &PostRecord) -> Vec<String> {
     for t in facet_tags.chain(extra) {
         // The lexicon says "without #", except for double hash tags: strip one sign at most.
         let t = t.trim();
-        let t = t.strip_prefix(['#', '\u{FF03}']).unwrap_or(t);
+        // Trimmed again: spaces after the sign are no part of the tag (found by the jetstream
+        // fuzz target: "#  RUSTLANG" kept its spaces).
+        let t = t.strip_prefix(['#', '\u{FF03}']).unwrap_or(t).trim();
         if t.is_empty() || t.len() > MAX_TAG_BYTES {
             continue;
         }
