@@ -70,7 +70,7 @@ fn trend_rows(w: &Window) -> Vec<TrendRow<'_>> {
 }
 
 /// A window's trending list with its times, `{"window_start":…,"window_end":…,"trending":[…]}`
-/// (the rows as in [`line`]).
+/// (the rows as in [`line()`]).
 pub fn trends(w: &Window) -> String {
     let t = Trending {
         window_start: rfc3339(w.start_ms),
