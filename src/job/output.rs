@@ -160,7 +160,7 @@ impl Output {
             }
             Emitted::Window(w) => {
                 metrics.windows_emitted.fetch_add(1, Ordering::Relaxed);
-                self.window(&w, stop)
+                self.window(w, stop)
             }
         }
     }
@@ -180,17 +180,17 @@ impl Output {
 
     /// One window to every output. A closed stdout (e.g. `| head`) stops the run quietly; an
     /// error writing `--out` is returned.
-    fn window(&mut self, w: &Window, stop: &AtomicBool) -> Result<()> {
+    fn window(&mut self, w: Window, stop: &AtomicBool) -> Result<()> {
         if let Some(f) = self.file.as_mut() {
-            writeln!(f, "{}", json::line(w))
+            writeln!(f, "{}", json::line(&w))
                 .and_then(|_| f.flush())
                 .context("writing --out")?;
         }
         if self.to_stdout || self.table {
             let text = if self.to_stdout {
-                format!("{}\n", json::line(w))
+                format!("{}\n", json::line(&w))
             } else {
-                table::render(w)
+                table::render(&w)
             };
             let mut s = std::io::stdout().lock();
             if s.write_all(text.as_bytes())
@@ -200,16 +200,43 @@ impl Output {
                 request_stop(stop);
             }
         }
-        self.results.publish(w);
-        if let Some(tap) = &self.tap {
-            // Its reader may query the store about this window.
-            self.results.flush();
-            tap.send(w);
-        }
         if self.terminal.is_some() {
-            self.view.window = Some(w.clone());
+            self.view.window = Some(without_counts(&w));
+        }
+        match self.tap.clone() {
+            // The store takes the window (its counts move, not copied).
+            None => self.results.publish(w),
+            Some(tap) => {
+                self.results.publish(w.clone());
+                // Its reader may query the store about this window.
+                self.results.flush();
+                tap.send(&w);
+            }
         }
         Ok(())
+    }
+}
+
+/// A copy of `w` for the terminal chart, which shows the top-K: without the counts (every
+/// tag of the window with `--counts`).
+fn without_counts(w: &Window) -> Window {
+    Window {
+        start_ms: w.start_ms,
+        end_ms: w.end_ms,
+        records: w.records,
+        tagged: w.tagged,
+        tags: w.tags,
+        distinct: w.distinct,
+        late: w.late,
+        top: w.top.clone(),
+        counts: Vec::new(),
+        trending: w.trending.clone(),
+        approx: w.approx.as_ref().map(|a| window::Approx {
+            max_tags: a.max_tags,
+            bound: a.bound,
+            top: a.top.clone(),
+            counts: Vec::new(),
+        }),
     }
 }
 

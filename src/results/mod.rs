@@ -54,14 +54,14 @@ impl Results {
     /// Hands one emitted window to every receiver. A failing receiver is logged and counted,
     /// never fatal: the engine keeps running.
     /// The store writes it at the next [`Results::flush`].
-    pub fn publish(&mut self, w: &Window) {
+    pub fn publish(&mut self, w: Window) {
+        for sink in &mut self.sinks {
+            sink.publish(&w);
+        }
+        self.live.publish(&w);
         if let Some(s) = self.store.as_mut() {
             s.stage(w);
         }
-        for sink in &mut self.sinks {
-            sink.publish(w);
-        }
-        self.live.publish(w);
     }
 
     /// Writes the windows published since the last flush to the store, in one transaction.

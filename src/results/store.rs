@@ -148,25 +148,31 @@ impl Store {
 
     /// Writes one window at once: [`Store::stage`] then [`Store::flush`].
     pub fn publish(&mut self, w: &Window) -> Result<(), String> {
-        self.stage(w);
+        self.stage(w.clone());
         self.flush()
     }
 
     /// Takes one window for the next [`Store::flush`]: its `windows`, `window_totals` and
-    /// `trends` history, and (if it is still the newest then) `tweets` and `counts`.
-    pub fn stage(&mut self, w: &Window) {
-        // Without a counts limit (no store asked for them) the top-K is all we have.
-        let counts = w.all_rows().map(|(t, n, e)| (t.to_owned(), n, e)).collect();
+    /// `trends` history, and (if it is still the newest then) `tweets` and `counts`. The
+    /// counts move here rather than being copied: with `--counts` they are every tag of the
+    /// window, the largest thing a window carries.
+    pub fn stage(&mut self, mut w: Window) {
         let top = (w.top.iter().enumerate())
             .map(|(i, (t, n))| (t.clone(), *n, w.top_error(i)))
             .collect();
+        let errors = w.approx.as_mut().map(|a| std::mem::take(&mut a.counts));
+        let counts = std::mem::take(&mut w.counts);
+        // Without a counts limit (no store asked for them) the top-K is all we have.
+        let counts = if counts.is_empty() {
+            Vec::clone(&top)
+        } else {
+            let errors = errors.unwrap_or_default();
+            (counts.into_iter().enumerate())
+                .map(|(i, (t, n))| (t, n, errors.get(i).copied().unwrap_or(0)))
+                .collect()
+        };
         self.latest = Some((top, counts));
-        let mut history = w.clone();
-        history.counts = Vec::new();
-        if let Some(a) = history.approx.as_mut() {
-            a.counts = Vec::new();
-        }
-        self.staged.push(history);
+        self.staged.push(w);
     }
 
     /// Writes the staged windows in one transaction: every window's history, and `tweets`
@@ -203,10 +209,7 @@ impl Store {
                 }
             }
             tx.prepare_cached("DELETE FROM counts")?.execute([])?;
-            let mut ins = tx.prepare_cached("INSERT INTO counts VALUES (?1, ?2, ?3)")?;
-            for (tag, n, e) in counts {
-                ins.execute(params![tag, sql_int(*n), sql_int(*e)])?;
-            }
+            insert_counts(&tx, counts)?;
         }
         tx.commit()
     }
@@ -239,6 +242,33 @@ impl Store {
         self.prune_every = n.max(1);
         self
     }
+}
+
+/// Rows a statement of [`insert_counts`] inserts: 300 parameters, far below SQLite's limit
+/// (32,766), and long enough that the per-statement cost (step, reset) is spread thin.
+const COUNTS_CHUNK: usize = 100;
+
+/// Inserts `rows` into `counts` in order, [`COUNTS_CHUNK`] rows a statement: with `--counts`
+/// a window may have a hundred thousand, and one statement per row costs twice the time.
+fn insert_counts(tx: &rusqlite::Transaction, rows: &[(String, u64, u64)]) -> rusqlite::Result<()> {
+    let mut chunks = rows.chunks_exact(COUNTS_CHUNK);
+    if rows.len() >= COUNTS_CHUNK {
+        let values = vec!["(?, ?, ?)"; COUNTS_CHUNK].join(", ");
+        let mut ins = tx.prepare_cached(&format!("INSERT INTO counts VALUES {values}"))?;
+        for chunk in &mut chunks {
+            for (i, (tag, n, e)) in chunk.iter().enumerate() {
+                ins.raw_bind_parameter(3 * i + 1, tag.as_str())?;
+                ins.raw_bind_parameter(3 * i + 2, sql_int(*n))?;
+                ins.raw_bind_parameter(3 * i + 3, sql_int(*e))?;
+            }
+            ins.raw_execute()?;
+        }
+    }
+    let mut ins = tx.prepare_cached("INSERT INTO counts VALUES (?1, ?2, ?3)")?;
+    for (tag, n, e) in chunks.remainder() {
+        ins.execute(params![tag, sql_int(*n), sql_int(*e)])?;
+    }
+    Ok(())
 }
 
 /// SQLite integers are i64; counts never come near, but saturate rather than wrap.

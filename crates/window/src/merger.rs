@@ -385,12 +385,18 @@ impl Merger {
         // step (only the newest one's counts are kept) has its top-K, which is exact (shards
         // hold disjoint tags), and no counts.
         let (counts, count_errors) = if self.counts_limit == 0 || gathered.short {
+            ranked.truncate(self.k);
+            errors.truncate(self.k);
             (Vec::new(), Vec::new())
         } else {
-            (ranked.clone(), errors.clone())
+            // The counts keep the rows; the top-K copies its head (k rows, not all).
+            let n = self.k.min(ranked.len());
+            let head = (ranked[..n].to_vec(), errors[..n].to_vec());
+            (
+                std::mem::replace(&mut ranked, head.0),
+                std::mem::replace(&mut errors, head.1),
+            )
         };
-        ranked.truncate(self.k);
-        errors.truncate(self.k);
         let approx = approx.map(|bound| Approx {
             max_tags: self.max_tags,
             bound,

@@ -3,18 +3,44 @@
 use std::cmp::Ordering;
 
 /// One candidate, ordered best first: `a < b` when `a` ranks before `b`.
+///
+/// `prefix` is the tag's first 8 bytes as a big-endian number (zero-padded), which orders
+/// like the bytes themselves wherever it differs: ranking a window's every tag (`--counts`)
+/// is then mostly comparisons of two numbers, not of slices in the tag arena.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Ranked<'a> {
     count: u64,
+    prefix: u64,
     tag: &'a [u8],
 }
 
+impl<'a> Ranked<'a> {
+    fn new(count: u64, tag: &'a [u8]) -> Self {
+        let mut head = [0u8; 8];
+        let n = tag.len().min(8);
+        head[..n].copy_from_slice(&tag[..n]);
+        Ranked {
+            count,
+            prefix: u64::from_be_bytes(head),
+            tag,
+        }
+    }
+
+    /// Whether `(count, tag)` ranks before this one (without making its prefix).
+    fn beaten_by(&self, count: u64, tag: &[u8]) -> bool {
+        count > self.count || (count == self.count && tag < self.tag)
+    }
+}
+
 impl Ord for Ranked<'_> {
-    /// `a < b` when `a` ranks before `b`: higher count first, then smaller tag bytes.
+    /// `a < b` when `a` ranks before `b`: higher count first, then smaller tag bytes (the
+    /// prefixes decide unless they are equal; a zero-padded prefix is never greater than the
+    /// prefix of a tag that sorts after it).
     fn cmp(&self, other: &Self) -> Ordering {
         other
             .count
             .cmp(&self.count)
+            .then(self.prefix.cmp(&other.prefix))
             .then_with(|| self.tag.cmp(other.tag))
     }
 }
@@ -65,11 +91,10 @@ pub(crate) fn rank<'a>(
     let mut buf: Vec<Ranked<'a>> = Vec::new();
     let mut bar: Option<Ranked<'a>> = None;
     for (tag, count) in counts {
-        let candidate = Ranked { count, tag };
-        if bar.as_ref().is_some_and(|b| candidate >= *b) {
+        if bar.as_ref().is_some_and(|b| !b.beaten_by(count, tag)) {
             continue;
         }
-        buf.push(candidate);
+        buf.push(Ranked::new(count, tag));
         if buf.len() >= cap {
             buf.select_nth_unstable(k - 1);
             buf.truncate(k);
@@ -140,6 +165,19 @@ mod tests {
         fn agrees_with_a_full_sort(
             counts in proptest::collection::btree_map("[a-c]{0,3}", 0u64..5, 0..40),
             k in 0usize..8,
+        ) {
+            let mut sorted: Vec<(String, u64)> = counts.clone().into_iter().collect();
+            sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            sorted.truncate(k);
+            prop_assert_eq!(top_k(counts.iter().map(|(t, &n)| (t.as_str(), n)), k), sorted);
+        }
+
+        /// Tags longer than the 8-byte prefix, sharing it, and holding NUL bytes (where a
+        /// zero-padded prefix ties with a real one) still rank by their whole bytes.
+        #[test]
+        fn prefixes_never_decide_wrongly(
+            counts in proptest::collection::btree_map("#[a\u{0}]{0,12}", 0u64..3, 0..60),
+            k in 0usize..70,
         ) {
             let mut sorted: Vec<(String, u64)> = counts.clone().into_iter().collect();
             sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

@@ -288,6 +288,12 @@ impl Trends {
             .first
             .is_some_and(|f| end < f.saturating_add(2 * wspec.window_panes()));
         let mut rows = Vec::new();
+        if partial {
+            // Nothing to list or learn: a baseline met here would start as it starts anyway
+            // in the first full window (`forward` of an unlearned one), so none is made.
+            self.count_window(end, slide, rate);
+            return rows;
+        }
         for (tag, count) in tags {
             let k = key(tag);
             let authors = self
@@ -299,9 +305,6 @@ impl Trends {
             forward(b, end, slide, rate);
             let e = b.mean.max(spec.floor);
             let score = if o > e { (o - e) * (o - e) / e } else { 0.0 };
-            if partial {
-                continue;
-            }
             let listed =
                 o >= spec.min_authors as f64 && o >= spec.min_ratio * e && score >= spec.min_score;
             if listed {
@@ -316,11 +319,16 @@ impl Trends {
             learn(b, o, rate, listed && !early);
         }
         rank_trends(&mut rows, spec.k);
+        self.count_window(end, slide, rate);
+        rows
+    }
+
+    /// Counts a scored window, and sweeps forgotten baselines every 64.
+    fn count_window(&mut self, end: u64, slide: u64, rate: Rate) {
         self.since_sweep += 1;
         if self.since_sweep >= 64 {
             self.sweep(end, slide, rate);
         }
-        rows
     }
 
     /// Drops baselines that are forgotten by now (as `forward` would find them).
