@@ -94,8 +94,9 @@ pub(crate) fn resolve(path: &str) -> (String, bool) {
     }
 }
 
-/// Ranked `(hashtag, count, error)` rows.
-type Rows = Vec<(String, u64, u64)>;
+/// The newest staged window's counts (every tag of it up to `--counts`, ranked) and each
+/// one's error (empty while exact).
+type Counts = (Vec<(String, u64)>, Vec<u64>);
 
 /// The results database.
 pub struct Store {
@@ -103,10 +104,11 @@ pub struct Store {
     retain: Option<Duration>,
     written: u64,
     prune_every: u64,
-    /// Windows staged since the last flush, without their counts (history rows only).
+    /// Windows staged since the last flush, without their counts: every one's history rows,
+    /// and the newest one's top-K, which `tweets` becomes.
     staged: Vec<Window>,
-    /// The newest staged window's top-K and counts: what `tweets` and `counts` become.
-    latest: Option<(Rows, Rows)>,
+    /// What `counts` becomes: the newest staged window's counts (none: its top-K).
+    latest: Counts,
 }
 
 impl Store {
@@ -142,7 +144,7 @@ impl Store {
             written: 0,
             prune_every: PRUNE_EVERY,
             staged: Vec::new(),
-            latest: None,
+            latest: Counts::default(),
         })
     }
 
@@ -157,21 +159,8 @@ impl Store {
     /// counts move here rather than being copied: with `--counts` they are every tag of the
     /// window, the largest thing a window carries.
     pub fn stage(&mut self, mut w: Window) {
-        let top = (w.top.iter().enumerate())
-            .map(|(i, (t, n))| (t.clone(), *n, w.top_error(i)))
-            .collect();
         let errors = w.approx.as_mut().map(|a| std::mem::take(&mut a.counts));
-        let counts = std::mem::take(&mut w.counts);
-        // Without a counts limit (no store asked for them) the top-K is all we have.
-        let counts = if counts.is_empty() {
-            Vec::clone(&top)
-        } else {
-            let errors = errors.unwrap_or_default();
-            (counts.into_iter().enumerate())
-                .map(|(i, (t, n))| (t, n, errors.get(i).copied().unwrap_or(0)))
-                .collect()
-        };
-        self.latest = Some((top, counts));
+        self.latest = (std::mem::take(&mut w.counts), errors.unwrap_or_default());
         self.staged.push(w);
     }
 
@@ -183,9 +172,8 @@ impl Store {
             return Ok(());
         }
         let staged = std::mem::take(&mut self.staged);
-        let latest = self.latest.take();
-        self.write(&staged, latest.as_ref())
-            .map_err(|e| e.to_string())?;
+        let latest = std::mem::take(&mut self.latest);
+        self.write(&staged, &latest).map_err(|e| e.to_string())?;
         let before = self.written;
         self.written += staged.len() as u64;
         if self.written / self.prune_every != before / self.prune_every {
@@ -195,21 +183,31 @@ impl Store {
         Ok(())
     }
 
-    fn write(&mut self, staged: &[Window], latest: Option<&(Rows, Rows)>) -> rusqlite::Result<()> {
+    fn write(&mut self, staged: &[Window], (counts, errors): &Counts) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         for w in staged {
             write_history(&tx, w)?;
         }
-        if let Some((top, counts)) = latest {
+        if let Some(newest) = staged.last() {
+            let top: Vec<_> = (newest.top.iter().enumerate())
+                .map(|(i, (t, n))| (t.as_str(), *n, newest.top_error(i)))
+                .collect();
             tx.prepare_cached("DELETE FROM tweets")?.execute([])?;
             {
                 let mut ins = tx.prepare_cached("INSERT INTO tweets VALUES (?1, ?2, ?3)")?;
-                for (tag, n, e) in top {
+                for (tag, n, e) in &top {
                     ins.execute(params![tag, sql_int(*n), sql_int(*e)])?;
                 }
             }
             tx.prepare_cached("DELETE FROM counts")?.execute([])?;
-            insert_counts(&tx, counts)?;
+            if counts.is_empty() {
+                // Without a counts limit (no store asked for them) the top-K is all we have.
+                insert_counts(&tx, top.into_iter())?;
+            } else {
+                let error = |i: usize| errors.get(i).copied().unwrap_or(0);
+                let rows = counts.iter().enumerate();
+                insert_counts(&tx, rows.map(|(i, (t, n))| (t.as_str(), *n, error(i))))?;
+            }
         }
         tx.commit()
     }
@@ -250,23 +248,25 @@ const COUNTS_CHUNK: usize = 100;
 
 /// Inserts `rows` into `counts` in order, [`COUNTS_CHUNK`] rows a statement: with `--counts`
 /// a window may have a hundred thousand, and one statement per row costs twice the time.
-fn insert_counts(tx: &rusqlite::Transaction, rows: &[(String, u64, u64)]) -> rusqlite::Result<()> {
-    let mut chunks = rows.chunks_exact(COUNTS_CHUNK);
+fn insert_counts<'a>(
+    tx: &rusqlite::Transaction,
+    mut rows: impl ExactSizeIterator<Item = (&'a str, u64, u64)>,
+) -> rusqlite::Result<()> {
     if rows.len() >= COUNTS_CHUNK {
         let values = vec!["(?, ?, ?)"; COUNTS_CHUNK].join(", ");
         let mut ins = tx.prepare_cached(&format!("INSERT INTO counts VALUES {values}"))?;
-        for chunk in &mut chunks {
-            for (i, (tag, n, e)) in chunk.iter().enumerate() {
-                ins.raw_bind_parameter(3 * i + 1, tag.as_str())?;
-                ins.raw_bind_parameter(3 * i + 2, sql_int(*n))?;
-                ins.raw_bind_parameter(3 * i + 3, sql_int(*e))?;
+        while rows.len() >= COUNTS_CHUNK {
+            for (i, (tag, n, e)) in rows.by_ref().take(COUNTS_CHUNK).enumerate() {
+                ins.raw_bind_parameter(3 * i + 1, tag)?;
+                ins.raw_bind_parameter(3 * i + 2, sql_int(n))?;
+                ins.raw_bind_parameter(3 * i + 3, sql_int(e))?;
             }
             ins.raw_execute()?;
         }
     }
     let mut ins = tx.prepare_cached("INSERT INTO counts VALUES (?1, ?2, ?3)")?;
-    for (tag, n, e) in chunks.remainder() {
-        ins.execute(params![tag, sql_int(*n), sql_int(*e)])?;
+    for (tag, n, e) in rows {
+        ins.execute(params![tag, sql_int(n), sql_int(e)])?;
     }
     Ok(())
 }

@@ -359,23 +359,17 @@ impl TagTable {
     pub(crate) fn top(&self, k: usize) -> Vec<(String, u64)> {
         let (slots, arena, big) = (&self.slots, &self.arena, &self.big);
         let counted = slots.iter().enumerate().filter(|(_, s)| s.count > 0);
-        let ranked = crate::topk::rank(
-            counted.map(|(id, s)| {
-                let (off, len) = span(s.loc(), arena);
-                (
-                    &arena[off..off + len],
-                    get_spilled(s.count, id as TagId, big),
-                )
-            }),
-            k,
-        );
-        ranked
-            .into_iter()
-            .map(|(bytes, n)| {
-                let tag = std::str::from_utf8(bytes).expect("interned from a str");
-                (tag.to_owned(), n)
-            })
-            .collect()
+        let pairs = counted.map(|(id, s)| {
+            let (off, len) = span(s.loc(), arena);
+            (
+                &arena[off..off + len],
+                get_spilled(s.count, id as TagId, big),
+            )
+        });
+        crate::topk::rank(pairs, k, |bytes, n| {
+            let tag = std::str::from_utf8(bytes).expect("interned from a str");
+            (tag.to_owned(), n)
+        })
     }
 
     /// `(tag, count)` of every tag in the current window, in slot order.

@@ -64,22 +64,24 @@ impl PartialOrd for Ranked<'_> {
 /// assert_eq!(top, [("go".to_string(), 5), ("rust".to_string(), 3), ("zig".to_string(), 3)]);
 /// ```
 pub fn top_k<'a>(counts: impl IntoIterator<Item = (&'a str, u64)>, k: usize) -> Vec<(String, u64)> {
-    let ranked = rank(counts.into_iter().map(|(t, n)| (t.as_bytes(), n)), k);
-    ranked
-        .into_iter()
-        .map(|(tag, n)| {
+    rank(
+        counts.into_iter().map(|(t, n)| (t.as_bytes(), n)),
+        k,
+        |tag, n| {
             let tag = std::str::from_utf8(tag).expect("the bytes of a str");
             (tag.to_owned(), n)
-        })
-        .collect()
+        },
+    )
 }
 
 /// [`top_k`] over byte strings, without copying: the shards' tables rank the tags where they
-/// are and turn only the winners into `String`s.
-pub(crate) fn rank<'a>(
+/// are and turn only the winners into rows, with `row`, best first. A row the size of a
+/// candidate (32 bytes, as `(String, u64)`) is written in place of the candidates' buffer.
+pub(crate) fn rank<'a, T>(
     counts: impl IntoIterator<Item = (&'a [u8], u64)>,
     k: usize,
-) -> Vec<(&'a [u8], u64)> {
+    mut row: impl FnMut(&'a [u8], u64) -> T,
+) -> Vec<T> {
     if k == 0 {
         return Vec::new();
     }
@@ -106,7 +108,7 @@ pub(crate) fn rank<'a>(
         buf.truncate(k);
     }
     buf.sort_unstable();
-    buf.into_iter().map(|r| (r.tag, r.count)).collect()
+    buf.into_iter().map(|r| row(r.tag, r.count)).collect()
 }
 
 #[cfg(test)]
