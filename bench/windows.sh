@@ -7,7 +7,7 @@
 # usage: bench/windows.sh [REPEAT]       writes bench/runs/<date>-<machine>-windows/
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repeat=${1:-3}
+repeat=${1:-5}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tagstream-target}"
 cargo build --release -q
 bin="$CARGO_TARGET_DIR/release/tagstream"
@@ -62,6 +62,14 @@ for days in ("1", "7"):
         med = lambda k: statistics.median(float(r[k]) for r in rs)
         out.append(f"| {days} | {store} | {rs[0]['records']} | {rs[0]['windows']} | {med('seconds'):.2f} | "
                    f"{med('us_per_window'):.1f} | {med('peak_rss_kb') / 1024:.0f} |")
+out += ["", "Store / none, per run (runs alternate store and none): "]
+for days in ("1", "7"):
+    pairs = [(float(a["seconds"]), float(b["seconds"])) for a in rows for b in rows
+             if a["days"] == b["days"] == days and a["run"] == b["run"]
+             and a["store"] == "sqlite" and b["store"] == "none"]
+    if pairs:
+        rs = [a / b for a, b in pairs]
+        out[-1] += f"{days} day(s): median {statistics.median(rs):.2f}x ({', '.join(f'{r:.2f}' for r in rs)}). "
 open(sys.argv[2], "w").write("\n".join(out) + "\n")
 print("\n".join(out))
 PY
