@@ -106,15 +106,26 @@ impl Decoder {
 
     /// Decodes one line (without its ending).
     pub fn decode<'a>(&self, line: &'a [u8]) -> Result<Record<'a>, Skip> {
+        // `from_utf8` checks ASCII a word at a time; `from_utf8_lossy` walks every byte (a
+        // quarter of a worker's time on tweet lines), so it is only the fallback for invalid
+        // lines.
+        match (std::str::from_utf8(line), self.format) {
+            (Ok(s), _) => self.decode_str(s),
+            (Err(_), Format::Text) => Ok(Record {
+                text: String::from_utf8_lossy(line),
+                time_ms: None,
+                tags: Vec::new(),
+                author: None,
+            }),
+            (Err(_), Format::Jsonl) => Err(Skip::InvalidUtf8),
+        }
+    }
+
+    /// Decodes one line known to be text (a chunk checked whole: [`crate::sources::Chunk`]).
+    pub fn decode_str<'a>(&self, line: &'a str) -> Result<Record<'a>, Skip> {
         match self.format {
             Format::Text => Ok(Record {
-                // `from_utf8` checks ASCII a word at a time; `from_utf8_lossy` walks every
-                // byte (a quarter of a worker's time on tweet lines), so it is only the
-                // fallback for invalid lines.
-                text: match std::str::from_utf8(line) {
-                    Ok(s) => Cow::Borrowed(s),
-                    Err(_) => String::from_utf8_lossy(line),
-                },
+                text: Cow::Borrowed(line),
                 time_ms: None,
                 tags: Vec::new(),
                 author: None,
@@ -123,8 +134,7 @@ impl Decoder {
         }
     }
 
-    fn decode_json<'a>(&self, line: &'a [u8]) -> Result<Record<'a>, Skip> {
-        let line = std::str::from_utf8(line).map_err(|_| Skip::InvalidUtf8)?;
+    fn decode_json<'a>(&self, line: &'a str) -> Result<Record<'a>, Skip> {
         let mut found = Found::default();
         let seed = Walk {
             paths: self.paths(),

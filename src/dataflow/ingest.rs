@@ -308,7 +308,11 @@ impl Ingest {
         let mut stopped = None;
         for (i, line) in chunk.iter().enumerate().skip(from) {
             bytes += line.len() as u64;
-            let rec = match share.decoder.decode(line) {
+            let decoded = match chunk.text_line(i) {
+                Some(text) => share.decoder.decode_str(text),
+                None => share.decoder.decode(line),
+            };
+            let rec = match decoded {
                 Ok(r) => r,
                 Err(why) => {
                     metrics.skip(why);

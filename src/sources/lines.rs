@@ -22,16 +22,47 @@ pub struct Chunk {
     /// For sources that know each line's author (the generator), one per line: the author's
     /// key (`record::author_key` of the name); else empty.
     pub authors: Vec<u64>,
+    /// The bytes as text, once [`Chunk::check_utf8`] found all of them UTF-8: the ranges then
+    /// point into it, and `data` is empty.
+    text: Option<String>,
 }
 
 impl Chunk {
+    /// The bytes the ranges point into.
+    fn bytes(&self) -> &[u8] {
+        self.text.as_ref().map_or(&self.data, |t| t.as_bytes())
+    }
+
     /// The lines of this chunk, in order.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.lines.iter().map(|&(s, e)| &self.data[s..e])
+        let bytes = self.bytes();
+        self.lines.iter().map(move |&(s, e)| &bytes[s..e])
+    }
+
+    /// Line `i` as text, if the whole chunk was checked ([`Chunk::check_utf8`]); else the
+    /// line is only bytes, for the decoder to check.
+    pub fn text_line(&self, i: usize) -> Option<&str> {
+        let (s, e) = *self.lines.get(i)?;
+        // Ranges start and end at line endings (ASCII) or the ends: char boundaries.
+        self.text.as_deref()?.get(s..e)
+    }
+
+    /// Checks every byte for UTF-8 in one pass (a source's reader thread does it, so the
+    /// worker need not check each line): when all of it is, the lines are text.
+    pub fn check_utf8(&mut self) {
+        if self.text.is_none() {
+            match String::from_utf8(std::mem::take(&mut self.data)) {
+                Ok(t) => self.text = Some(t),
+                Err(e) => self.data = e.into_bytes(),
+            }
+        }
     }
 
     /// Appends one line (used by generated sources).
     pub fn push_line(&mut self, line: &[u8]) {
+        if let Some(t) = self.text.take() {
+            self.data = t.into_bytes();
+        }
         let start = self.data.len();
         self.data.extend_from_slice(line);
         self.lines.push((start, self.data.len()));

@@ -24,6 +24,7 @@ pub mod kafka;
 pub mod lines;
 pub mod live;
 pub mod mastodon;
+pub mod prefetch;
 pub mod secret;
 pub mod socket;
 pub mod x;
@@ -370,11 +371,18 @@ fn open(
             let counters = ctx.metrics.source(&file::name(path));
             // Open (counted once) while any of this process's ranges is being read.
             let open = Arc::new(counters.opened());
+            // With a core to spare per worker, each share is read ahead on a thread.
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let ahead = threads < cores;
             (0..threads)
                 .map(|w| file::FilePartition::open(path, first + w, peers, ctx))
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .map(|p| Counted::boxed(p, &counters, Some(open.clone())))
+                .map(|p| match ahead {
+                    true => prefetch::Prefetch::boxed(p, "file"),
+                    false => p,
+                })
                 .collect()
         }
         SourceSpec::Generator(g) => {
