@@ -49,6 +49,10 @@ pub struct ShardWindow {
     pub error: u64,
 }
 
+/// Tags ranked (and in the window) from which [`Shard::advance`] ranks on a second thread
+/// while it scores trends: below it, a thread costs more than it saves.
+const PARALLEL_RANK: usize = 20_000;
+
 /// One shard's sliding-window state over the tags routed to it.
 #[derive(Debug)]
 pub struct Shard {
@@ -224,19 +228,15 @@ impl Shard {
                 target.is_some_and(|t| t > self.cur && frontier.is_none_or(|f| t <= f));
             // A window whose every tag was pruned away still reports its total and floor.
             if self.tags.distinct() > 0 || self.tags.pruned().dropped > 0 {
-                let trending = match self.trends.as_mut() {
-                    Some(t) => t.score(self.cur, &self.spec, self.tags.counts()),
-                    None => Vec::new(),
-                };
-                // Past the bound a count is the summed counters plus the window's floor:
-                // the upper bound of the true count (`bound.rs`).
-                let floor = self.tags.pruned().floor;
                 let k = if superseded {
                     self.superseded_k
                 } else {
                     self.k
                 };
-                let mut top = self.tags.top(k);
+                let (trending, mut top) = self.score_and_rank(k);
+                // Past the bound a count is the summed counters plus the window's floor:
+                // the upper bound of the true count (`bound.rs`).
+                let floor = self.tags.pruned().floor;
                 if floor > 0 {
                     top.iter_mut().for_each(|(_, n)| *n += floor);
                 }
@@ -268,6 +268,30 @@ impl Shard {
             self.tags.compact_arena();
         }
         out
+    }
+
+    /// The current window's trending tags and its `k` best tags. Both read every tag of the
+    /// window; when both are large (`--counts` on a window of many tags), the ranking runs on
+    /// a second thread meanwhile: it is most of the time from a window's end to its counts.
+    fn score_and_rank(&mut self, k: usize) -> (Vec<Trend>, Vec<(String, u64)>) {
+        let (tags, spec, cur) = (&self.tags, &self.spec, self.cur);
+        let Some(trends) = self.trends.as_mut() else {
+            return (Vec::new(), tags.top(k));
+        };
+        if k.min(tags.distinct()) < PARALLEL_RANK {
+            return (trends.score(cur, spec, tags.counts()), tags.top(k));
+        }
+        std::thread::scope(|s| {
+            let ranking = std::thread::Builder::new().spawn_scoped(s, || tags.top(k));
+            let trending = trends.score(cur, spec, tags.counts());
+            let top = match ranking {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                Err(_) => tags.top(k), // no thread to spare: in turn
+            };
+            (trending, top)
+        })
     }
 
     /// Heap bytes of the window state, from the capacities of its tables: tags, panes,
