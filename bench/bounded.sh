@@ -13,12 +13,10 @@ cd "$(dirname "$0")/.."
 max_exp=${1:-7}
 repeat=${2:-2}
 stream_exp=${3:-8}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tagstream-target}"
-cargo build --release -q
-bin="$CARGO_TARGET_DIR/release/tagstream"
+source bench/lib.sh
+build_tagstream
 data=$CARGO_TARGET_DIR/bench-data/bounded
-machine="$(nproc)cpu-$(awk '/MemTotal/ {printf "%dG", $2/1048576}' /proc/meminfo)"
-dir=${4:-bench/runs/$(date -u +%Y-%m-%d)-$machine-bounded}
+dir=${4:-$(run_dir bounded)}
 python3 bench/bounded.py "$bin" "$data" "$dir" --max-exp "$max_exp" --repeat "$repeat" \
   ${BASELINE:+--baseline "$BASELINE"}
 if [ "$stream_exp" -gt 0 ]; then

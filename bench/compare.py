@@ -22,7 +22,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -31,20 +30,12 @@ import threading
 import time
 import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import REPO, free_port, log, metrics, read, show  # noqa: E402
+
 SHARED = os.path.normpath(os.path.join(REPO, "..", "shared"))
 BATCH_S = 10  # the tutorial's batch interval: Spark's "keeps up" bound on a batch's processing time
 POOL = 2_000_000  # lines of the 5M file the server cycles over (run_stream.sh's --pool)
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(pred, timeout, step=0.05):
@@ -54,20 +45,6 @@ def wait_for(pred, timeout, step=0.05):
             return True
         time.sleep(step)
     return pred()
-
-
-def read(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def show(cmd, home=os.path.expanduser("~")):
-    """A command line as it can be read back (binary by name, paths under ~ shortened)."""
-    return " ".join(("tagstream" if i == 0 and c.endswith("/tagstream") else c.replace(home, "~"))
-                    for i, c in enumerate(cmd))
 
 
 def fmt_int(x):
@@ -202,23 +179,6 @@ def wait_quiet(h):
 
 # ---------------------------------------------------------------------------------------------
 # tagstream
-
-
-def metrics(port):
-    """The /metrics exposition as {name or name{labels}: value}."""
-    try:
-        txt = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    except Exception:
-        return {}
-    out = {}
-    for line in txt.splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.rpartition(" ")
-            try:
-                out[k] = float(v)
-            except ValueError:
-                pass
-    return out
 
 
 def histogram(m, name):

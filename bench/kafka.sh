@@ -11,9 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-2000000}
 repeat=${2:-3}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tagstream-target}"
-cargo build --release -q
-bin="$CARGO_TARGET_DIR/release/tagstream"
+source bench/lib.sh
+build_tagstream
 declare -A bins=([file]=$bin [kafka]=$bin)
 sources=(file kafka)
 for nb in ${ALSO:-}; do
@@ -34,8 +33,7 @@ produced=$("$bin" gen --kafka "$broker/tweets" --partitions 4 "${stream[@]}" 2>&
 echo "$produced"
 "$bin" gen "${stream[@]}" > "$work/tweets.jsonl"
 
-machine="$(nproc)cpu-$(awk '/MemTotal/ {printf "%dG", $2/1048576}' /proc/meminfo)"
-dir=bench/runs/$(date -u +%Y-%m-%d)-$machine
+dir=$(run_dir)
 mkdir -p "$dir"
 csv=$dir/kafka-raw.csv
 echo "source,workers,run,records,seconds,records_per_s,mb_per_s" > "$csv"

@@ -39,7 +39,9 @@ import tempfile
 import threading
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import REPO, die, gen_file, log, out_of, read, show  # noqa: E402
+
 SHARED = os.path.normpath(os.path.join(REPO, "..", "shared", "bench"))
 PEERS = {"bytewax": "bytewax==0.21.1", "pathway": "pathway==0.33.0"}
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -54,43 +56,6 @@ def on_signal(signum, _frame):
         except ProcessLookupError:
             pass
     die(f"stopped by signal {signum}; the command being measured was ended")
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def die(msg):
-    print(f"peers: {msg}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-def read(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def out_of(cmd, **kw):
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, **kw)
-        return (r.stdout or r.stderr).strip()
-    except OSError:
-        return ""
-
-
-def show(cmd):
-    """A command line as it can be read back: the binary by name, paths under the repo or ~ short."""
-    home = os.path.expanduser("~")
-    out = []
-    for i, c in enumerate(cmd):
-        if i == 0 and c.endswith("/tagstream"):
-            c = "tagstream"
-        c = c.replace(REPO + "/", "").replace(home, "~")
-        out.append(c if re.fullmatch(r"[\w@%+=:,./~\[\]-]+", c) else "'" + c.replace("'", "'\\''") + "'")
-    return " ".join(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,26 +292,8 @@ def ensure_spark(spark_dir):
 
 
 def ensure_data(h, n):
-    """gen.py's N lines (seed 42) when ../shared/bench/gen.py is there, else `tagstream gen`."""
-    data = os.path.join(REPO, "target", "bench", "data")  # shared with bench/soak.py
-    os.makedirs(data, exist_ok=True)
-    gen = os.path.join(SHARED, "gen.py")
-    if os.path.exists(gen):
-        path = os.path.join(data, f"gen-{n}-42.txt")
-        how = f"`python3 ../shared/bench/gen.py file --n {n} --seed 42` (gen.py's tweets: 100–140 chars, 0–3 hashtags, Zipf over 50,000 tags, mixed case, 15% with trailing punctuation)"
-        if not os.path.exists(path):
-            log(f"writing {n} lines with gen.py")
-            subprocess.run([sys.executable, gen, "file", "--n", str(n), "--seed", "42", "--out", path + ".tmp"],
-                           check=True, stdout=subprocess.DEVNULL)
-            os.replace(path + ".tmp", path)
-    else:
-        path = os.path.join(data, f"tagstream-gen-{n}-42.txt")
-        how = f"`tagstream gen --count {n} --seed 42` (../shared/bench/gen.py is absent here)"
-        if not os.path.exists(path):
-            log(f"writing {n} lines with tagstream gen (../shared/bench/gen.py is absent)")
-            with open(path + ".tmp", "w") as f:
-                subprocess.run([h.bin, "gen", "--count", str(n), "--seed", "42"], check=True, stdout=f)
-            os.replace(path + ".tmp", path)
+    """The input (`common.gen_file`), with its lines and bytes."""
+    path, how = gen_file(h.bin, n)
     with open(path, "rb") as f:
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
     return path, how, lines, os.path.getsize(path)

@@ -6,9 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repeat=${1:-3}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tagstream-target}"
-cargo build --release -q
-bin="$CARGO_TARGET_DIR/release/tagstream"
+source bench/lib.sh
+build_tagstream
 data=$CARGO_TARGET_DIR/bench-data
 mkdir -p "$data"
 txt=$data/gen_tweets-1000000-42.txt
@@ -21,8 +20,7 @@ with open(sys.argv[1], encoding="utf-8") as f, open(sys.argv[2], "w", encoding="
         t = 1700000000 + i // 1000
         out.write(json.dumps({"id": str(i), "created_at": t, "text": line.rstrip("\n")}, ensure_ascii=False) + "\n")
 PY
-machine="$(nproc)cpu-$(awk '/MemTotal/ {printf "%dG", $2/1048576}' /proc/meminfo)"
-dir=bench/runs/$(date -u +%Y-%m-%d)-$machine
+dir=$(run_dir)
 mkdir -p "$dir"
 csv=$dir/raw.csv
 echo "input,format,mode,workers,run,records,seconds,records_per_s,mb_per_s" > "$csv"

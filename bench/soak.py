@@ -28,42 +28,23 @@ import os
 import platform
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.normpath(os.path.join(REPO, "..", "shared", "bench"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import REPO, die, free_port, gen_file, log, out_of, read, show  # noqa: E402
+from common import metrics as all_metrics  # noqa: E402
+
+
+def metrics(port):
+    return all_metrics(port, timeout=3, per_source=False)
+
+
 HZ = os.sysconf("SC_CLK_TCK")
 PROCS = []  # every process this script started, ended on exit whatever happens
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def die(msg):
-    print(f"soak: {msg}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-def read(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def out_of(cmd):
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        return (r.stdout or r.stderr).strip()
-    except OSError:
-        return ""
 
 
 # The commit the binary is built from (soak.sh builds it just before): read now, not when the
@@ -77,12 +58,6 @@ def seconds(text):
     if not m:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 5m)")
     return float(m[1]) * {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}[m[2]]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(cmd, **kw):
@@ -109,12 +84,6 @@ def on_signal(signum, _frame):
     die(f"stopped by signal {signum}; its processes were ended")
 
 
-def show(cmd):
-    home = os.path.expanduser("~")
-    return " ".join(("tagstream" if i == 0 and c.endswith("/tagstream") else c.replace(REPO + "/", "").replace(home, "~"))
-                    for i, c in enumerate(cmd))
-
-
 # ---------------------------------------------------------------------------------------------
 # Probes
 
@@ -137,22 +106,6 @@ def proc_mem_mb(pid):
     rss = re.search(r"VmRSS:\s+(\d+) kB", st)
     hwm = re.search(r"VmHWM:\s+(\d+) kB", st)
     return (int(rss[1]) / 1024 if rss else None), (int(hwm[1]) / 1024 if hwm else None)
-
-
-def metrics(port):
-    try:
-        txt = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3).read().decode()
-    except Exception:
-        return {}
-    out = {}
-    for line in txt.splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.rpartition(" ")
-            try:
-                out[re.sub(r"\{.*\}", "", k) if k.startswith("tagstream_source_") else k] = float(v)
-            except ValueError:
-                pass
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,26 +236,8 @@ def svg_plot(samples, restarts, rate, title, path):
 
 
 def ensure_data(h, n):
-    """gen.py's N lines (seed 42), shared with bench/peers.py; `tagstream gen` without it."""
-    data = os.path.join(REPO, "target", "bench", "data")
-    os.makedirs(data, exist_ok=True)
-    gen = os.path.join(SHARED, "gen.py")
-    if os.path.exists(gen):
-        path = os.path.join(data, f"gen-{n}-42.txt")
-        how = f"`python3 ../shared/bench/gen.py file --n {n} --seed 42`"
-        if not os.path.exists(path):
-            log(f"writing {n} lines with gen.py")
-            subprocess.run([sys.executable, gen, "file", "--n", str(n), "--seed", "42", "--out", path + ".tmp"],
-                           check=True, stdout=subprocess.DEVNULL)
-            os.replace(path + ".tmp", path)
-    else:
-        path = os.path.join(data, f"tagstream-gen-{n}-42.txt")
-        how = f"`tagstream gen --count {n} --seed 42` (../shared/bench/gen.py is absent)"
-        if not os.path.exists(path):
-            with open(path + ".tmp", "w") as f:
-                subprocess.run([h.bin, "gen", "--count", str(n), "--seed", "42"], check=True, stdout=f)
-            os.replace(path + ".tmp", path)
-    return path, how
+    """The input, shared with bench/peers.py (`common.gen_file`)."""
+    return gen_file(h.bin, n)
 
 
 def slope_mb_per_h(pts):

@@ -18,13 +18,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repeat=${1:-5}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tagstream-target}"
-cargo build --release -q
-bin="$CARGO_TARGET_DIR/release/tagstream"
+source bench/lib.sh
+build_tagstream
 work=target/bench/trends
 mkdir -p "$work"
-machine="$(nproc)cpu-$(awk '/MemTotal/ {printf "%dG", $2/1048576}' /proc/meminfo)"
-dir=bench/runs/$(date -u +%Y-%m-%d)-$machine-trends
+dir=$(run_dir trends)
 mkdir -p "$dir"
 summary=$dir/summary.md
 load() { awk '{print $1", "$2", "$3}' /proc/loadavg; }

@@ -8,13 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repeat=${1:-5}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tagstream-target}"
-cargo build --release -q
-bin="$CARGO_TARGET_DIR/release/tagstream"
+source bench/lib.sh
+build_tagstream
 work=target/bench/windows
 mkdir -p "$work"
-machine="$(nproc)cpu-$(awk '/MemTotal/ {printf "%dG", $2/1048576}' /proc/meminfo)"
-dir=bench/runs/$(date -u +%Y-%m-%d)-$machine-windows
+dir=$(run_dir windows)
 mkdir -p "$dir"
 csv=$dir/raw.csv
 echo "days,store,run,records,windows,seconds,us_per_window,peak_rss_kb" > "$csv"

@@ -13,7 +13,7 @@ use window::{Merger, PaneStats, ShardWindow};
 
 use crate::meter;
 use crate::pieces::Rng;
-use crate::shard_restore::{reseal, spec};
+use crate::shard_restore::{reseal, spec, Restorable};
 
 /// The top-K size of every seed.
 pub const TOP: usize = 3;
@@ -102,44 +102,23 @@ fn round(rng: &mut Rng, frontier: u64, next: u64, ms: &mut [&mut Merger]) {
     }
 }
 
-/// The recipe: rounds of pushes and frontiers; at one frontier, snapshot and restore, then
-/// the twin and the original take the same rounds and must emit the same windows.
+impl Restorable for Merger {
+    type Out = Vec<window::Window>;
+    const NAME: &'static str = "merger";
+    fn advance_to(&mut self, frontier: Option<u64>) -> Self::Out {
+        self.advance(frontier)
+    }
+    fn snapshot_at(&self, frontier: u64, out: &mut Vec<u8>) {
+        self.snapshot(frontier, out)
+    }
+    fn restored(bytes: &[u8]) -> Self {
+        Merger::restore(spec(), TOP, COUNTS, bytes).expect("a snapshot restores")
+    }
+}
+
+/// The recipe: a merger through [`crate::shard_restore::twin_recipe`].
 pub fn recipe(data: &[u8]) {
-    let mut rng = Rng::new(data, 13);
-    let mut m = merger();
-    let mut twin: Option<Merger> = None;
-    let rounds = 1 + rng.below(10);
-    let at = rng.below(rounds);
-    let mut frontier = 0;
-    for r in 0..rounds {
-        let next = frontier + 1 + rng.below(5) as u64;
-        match &mut twin {
-            None => round(&mut rng, frontier, next, &mut [&mut m]),
-            Some(t) => round(&mut rng, frontier, next, &mut [&mut m, t]),
-        }
-        let a = m.advance(Some(next));
-        if let Some(t) = &mut twin {
-            assert_eq!(
-                t.advance(Some(next)),
-                a,
-                "a restored merger at frontier {next}"
-            );
-        }
-        frontier = next;
-        if r == at {
-            let mut bytes = Vec::new();
-            m.snapshot(frontier, &mut bytes);
-            let t = Merger::restore(spec(), TOP, COUNTS, &bytes).expect("a snapshot restores");
-            let mut again = Vec::new();
-            t.snapshot(frontier, &mut again);
-            assert_eq!(again, bytes, "restore → snapshot gives the snapshot back");
-            twin = Some(t);
-        }
-    }
-    let end = m.advance(None);
-    if let Some(t) = &mut twin {
-        assert_eq!(t.advance(None), end, "a restored merger at the end");
-    }
+    crate::shard_restore::twin_recipe(&mut Rng::new(data, 13), merger(), round);
 }
 
 /// The target.

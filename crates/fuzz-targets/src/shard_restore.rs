@@ -81,44 +81,81 @@ fn round(rng: &mut Rng, frontier: u64, next: u64, shards: &mut [&mut Shard]) {
     }
 }
 
-/// The recipe: rounds of pushes and frontiers; at one frontier, snapshot and restore, then
-/// the twin and the original take the same rounds and must close the same windows.
-pub fn recipe(data: &[u8]) {
-    let mut rng = Rng::new(data, 11);
-    let mut shard = Shard::new(spec(), K);
-    let mut twin: Option<Shard> = None;
+/// A stage of crates/window that a checkpoint restores: the shard or the merger.
+pub trait Restorable: Sized {
+    /// What it emits at a frontier.
+    type Out: PartialEq + std::fmt::Debug;
+    /// Its name in the assertions.
+    const NAME: &'static str;
+    /// Closes what the frontier closes (`None`: the end).
+    fn advance_to(&mut self, frontier: Option<u64>) -> Self::Out;
+    /// Its checkpoint as of `frontier`.
+    fn snapshot_at(&self, frontier: u64, out: &mut Vec<u8>);
+    /// Restored from a snapshot of the seeds' shape (which must restore).
+    fn restored(bytes: &[u8]) -> Self;
+}
+
+impl Restorable for Shard {
+    type Out = Vec<window::ShardWindow>;
+    const NAME: &'static str = "shard";
+    fn advance_to(&mut self, frontier: Option<u64>) -> Self::Out {
+        self.advance(frontier)
+    }
+    fn snapshot_at(&self, frontier: u64, out: &mut Vec<u8>) {
+        self.snapshot(frontier, out)
+    }
+    fn restored(bytes: &[u8]) -> Self {
+        Shard::restore(spec(), K, bytes).expect("a snapshot restores")
+    }
+}
+
+/// The recipe of both restore targets: rounds of pushes (`round`) and frontiers; at one
+/// frontier, snapshot and restore, then the twin and the original take the same rounds and
+/// must emit the same.
+pub fn twin_recipe<S: Restorable>(
+    rng: &mut Rng,
+    mut stage: S,
+    round: impl Fn(&mut Rng, u64, u64, &mut [&mut S]),
+) {
+    let mut twin: Option<S> = None;
     let rounds = 1 + rng.below(10);
     let at = rng.below(rounds);
     let mut frontier = 0;
     for r in 0..rounds {
         let next = frontier + 1 + rng.below(5) as u64;
         match &mut twin {
-            None => round(&mut rng, frontier, next, &mut [&mut shard]),
-            Some(t) => round(&mut rng, frontier, next, &mut [&mut shard, t]),
+            None => round(rng, frontier, next, &mut [&mut stage]),
+            Some(t) => round(rng, frontier, next, &mut [&mut stage, t]),
         }
-        let a = shard.advance(Some(next));
+        let a = stage.advance_to(Some(next));
         if let Some(t) = &mut twin {
+            let name = S::NAME;
             assert_eq!(
-                t.advance(Some(next)),
+                t.advance_to(Some(next)),
                 a,
-                "a restored shard at frontier {next}"
+                "a restored {name} at frontier {next}"
             );
         }
         frontier = next;
         if r == at {
             let mut bytes = Vec::new();
-            shard.snapshot(frontier, &mut bytes);
-            let t = Shard::restore(spec(), K, &bytes).expect("a snapshot restores");
+            stage.snapshot_at(frontier, &mut bytes);
+            let t = S::restored(&bytes);
             let mut again = Vec::new();
-            t.snapshot(frontier, &mut again);
+            t.snapshot_at(frontier, &mut again);
             assert_eq!(again, bytes, "restore → snapshot gives the snapshot back");
             twin = Some(t);
         }
     }
-    let end = shard.advance(None);
+    let end = stage.advance_to(None);
     if let Some(t) = &mut twin {
-        assert_eq!(t.advance(None), end, "a restored shard at the end");
+        assert_eq!(t.advance_to(None), end, "a restored {} at the end", S::NAME);
     }
+}
+
+/// The recipe: a shard through [`twin_recipe`].
+pub fn recipe(data: &[u8]) {
+    twin_recipe(&mut Rng::new(data, 11), Shard::new(spec(), K), round);
 }
 
 /// The target.

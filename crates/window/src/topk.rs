@@ -115,6 +115,7 @@ pub(crate) fn rank<'a, T>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     fn owned(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
         pairs.iter().map(|&(t, n)| (t.to_owned(), n)).collect()
@@ -161,6 +162,18 @@ mod tests {
         assert_eq!(top_k([("a", 1)], 3), owned(&[("a", 1)]));
     }
 
+    /// `top_k` of `counts` against a full sort of them.
+    fn agrees(counts: &BTreeMap<String, u64>, k: usize) -> Result<(), TestCaseError> {
+        let mut sorted: Vec<(String, u64)> = counts.clone().into_iter().collect();
+        sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        sorted.truncate(k);
+        prop_assert_eq!(
+            top_k(counts.iter().map(|(t, &n)| (t.as_str(), n)), k),
+            sorted
+        );
+        Ok(())
+    }
+
     proptest! {
         /// The selection agrees with a full sort.
         #[test]
@@ -168,10 +181,7 @@ mod tests {
             counts in proptest::collection::btree_map("[a-c]{0,3}", 0u64..5, 0..40),
             k in 0usize..8,
         ) {
-            let mut sorted: Vec<(String, u64)> = counts.clone().into_iter().collect();
-            sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            sorted.truncate(k);
-            prop_assert_eq!(top_k(counts.iter().map(|(t, &n)| (t.as_str(), n)), k), sorted);
+            agrees(&counts, k)?;
         }
 
         /// Tags longer than the 8-byte prefix, sharing it, and holding NUL bytes (where a
@@ -181,10 +191,7 @@ mod tests {
             counts in proptest::collection::btree_map("#[a\u{0}]{0,12}", 0u64..3, 0..60),
             k in 0usize..70,
         ) {
-            let mut sorted: Vec<(String, u64)> = counts.clone().into_iter().collect();
-            sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            sorted.truncate(k);
-            prop_assert_eq!(top_k(counts.iter().map(|(t, &n)| (t.as_str(), n)), k), sorted);
+            agrees(&counts, k)?;
         }
     }
 }
