@@ -13,8 +13,9 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
 
 use super::{Chunk, Partition, Poll};
 
-/// Chunks read ahead (a file chunk is about 1 MiB).
-const AHEAD: usize = 2;
+/// Chunks read ahead besides the one being read and the one being counted (a file chunk is
+/// about 1 MiB): one keeps the worker fed (reading is the faster side), more only hold memory.
+const AHEAD: usize = 1;
 
 /// The longest a poll waits for the reader before it lets the worker do other work.
 const WAIT: Duration = Duration::from_millis(20);
