@@ -4,7 +4,6 @@
 //! "Trending now" panel equals `/api/trends` and moves with the generator's schedule of
 //! rising tags. Saves screenshots.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -281,16 +280,7 @@ impl Demo {
             .stderr(Stdio::piped())
             .spawn()
             .expect("tagstream demo starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = BufReader::new(child.stderr.take().unwrap());
-        let log = stderr.clone();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while pipe.read_line(&mut line).is_ok_and(|n| n > 0) {
-                log.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
+        let stderr = crate::util::collect_stderr(&mut child);
         let deadline = Instant::now() + Duration::from_secs(30);
         let url = loop {
             let text = stderr.lock().unwrap().clone();

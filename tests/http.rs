@@ -54,16 +54,7 @@ impl Engine {
             .stderr(Stdio::piped())
             .spawn()
             .expect("tagstream starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = BufReader::new(child.stderr.take().unwrap());
-        let log = stderr.clone();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while pipe.read_line(&mut line).is_ok_and(|n| n > 0) {
-                log.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
+        let stderr = crate::util::collect_stderr(&mut child);
         let deadline = Instant::now() + Duration::from_secs(30);
         let (url, port) = loop {
             let text = stderr.lock().unwrap().clone();

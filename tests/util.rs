@@ -1,5 +1,7 @@
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 
 /// The built binary under test.
 pub fn bin() -> Command {
@@ -191,4 +193,23 @@ pub fn burst(tags: &[(&str, usize)]) -> Vec<String> {
         }
     }
     lines
+}
+
+/// Takes `child`'s stderr (piped) and collects it on a thread: what it wrote so far, for a
+/// test to wait on (a line naming an address, a log line).
+pub fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+    let mut pipe = child.stderr.take().expect("stderr is piped");
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let chunk = String::from_utf8_lossy(&buf[..n]);
+            sink.lock().unwrap().push_str(&chunk);
+        }
+    });
+    text
 }
