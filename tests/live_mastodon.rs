@@ -18,8 +18,10 @@ fn update(i: usize, content: &str, tag: &str) -> String {
     format!("event: update\ndata: {status}\n\n")
 }
 
-#[test]
-fn mastodon_updates_give_the_top_hashtags_and_the_token_stays_secret() {
+/// A local server: reads each request's head and answers with `respond(head lines)`. A
+/// stream (a 200) is held open, as Mastodon's is; any other answer ends its connection.
+/// Returns the port.
+fn serve(respond: impl Fn(&[String]) -> String + Send + 'static) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -27,52 +29,70 @@ fn mastodon_updates_give_the_top_hashtags_and_the_token_stays_secret() {
         for s in l.incoming() {
             let mut s = s.unwrap();
             let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut authorized = false;
+            let mut head = Vec::new();
             loop {
                 let mut line = String::new();
                 if r.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
                     break;
                 }
-                authorized |= line
-                    .trim()
-                    .eq_ignore_ascii_case(&format!("authorization: Bearer {TOKEN}"));
+                head.push(line.trim().to_owned());
             }
-            if !authorized {
-                let _ = s.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
-                continue;
+            let answer = respond(&head);
+            let _ = s.write_all(answer.as_bytes());
+            if answer.starts_with("HTTP/1.1 200") {
+                held.push(s);
             }
-            let mut body = String::from(":)\n");
-            for i in 0..4 {
-                body.push_str(&update(
-                    i,
-                    "<p>Loving <a href=\"x\" class=\"mention hashtag\">#<span>Rust</span></a></p>",
-                    "Rust",
-                ));
-            }
-            for i in 4..6 {
-                body.push_str(&update(i, "<p>and #<span>Go</span>&nbsp;too</p>", "go"));
-            }
-            body.push_str(":thump\nevent: delete\ndata: 3\n\n");
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n",
-                body.len()
-            );
-            held.push(s);
         }
+    });
+    port
+}
+
+/// `body` as the one chunk of a `text/event-stream` that does not end.
+fn event_stream(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n",
+        body.len()
+    )
+}
+
+/// `tagstream run` on the server at `port`, stderr piped.
+fn tagstream_on(port: u16, source: &str) -> std::process::Command {
+    let mut cmd = bin();
+    cmd.args(["run", "--source", source])
+        .args(["--endpoint", &format!("http://127.0.0.1:{port}")])
+        .args(["--tui", "off"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+#[test]
+fn mastodon_updates_give_the_top_hashtags_and_the_token_stays_secret() {
+    let port = serve(|head| {
+        let bearer = format!("authorization: Bearer {TOKEN}");
+        if !head.iter().any(|l| l.eq_ignore_ascii_case(&bearer)) {
+            return "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".into();
+        }
+        let mut body = String::from(":)\n");
+        for i in 0..4 {
+            body.push_str(&update(
+                i,
+                "<p>Loving <a href=\"x\" class=\"mention hashtag\">#<span>Rust</span></a></p>",
+                "Rust",
+            ));
+        }
+        for i in 4..6 {
+            body.push_str(&update(i, "<p>and #<span>Go</span>&nbsp;too</p>", "go"));
+        }
+        body.push_str(":thump\nevent: delete\ndata: 3\n\n");
+        event_stream(&body)
     });
     let t = TempDir::new("mastodon");
     let out = t.path("out.jsonl");
-    let engine = bin()
-        .args(["run", "--source", "mastodon://example.social/public"])
-        .args(["--endpoint", &format!("http://127.0.0.1:{port}")])
-        .args([
-            "--batch", "1s", "--window", "3s", "--top", "3", "--tui", "off", "--out",
-        ])
+    let engine = tagstream_on(port, "mastodon://example.social/public")
+        .args(["--batch", "1s", "--window", "3s", "--top", "3", "--out"])
         .arg(&out)
         .env("MASTODON_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     wait_top(&out, &[("#rust", 4), ("#go", 2)]);
@@ -84,30 +104,10 @@ fn mastodon_updates_give_the_top_hashtags_and_the_token_stays_secret() {
 
 #[test]
 fn mastodon_without_a_token_says_to_set_one() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let mut s = s.unwrap();
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap_or(0) > 2 {
-                line.clear();
-            }
-            let _ = s.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
-        }
-    });
-    let res = bin()
-        .args(["run", "--source", "mastodon://example.social/hashtag/rust"])
-        .args([
-            "--endpoint",
-            &format!("http://127.0.0.1:{port}"),
-            "--tui",
-            "off",
-        ])
+    let port = serve(|_| "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".into());
+    let res = tagstream_on(port, "mastodon://example.social/hashtag/rust")
         .env_remove("MASTODON_TOKEN")
         .env_remove("MASTODON_TOKEN_FILE")
-        .stdout(Stdio::null())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&res.stderr);
@@ -124,38 +124,18 @@ fn mastodon_without_a_token_says_to_set_one() {
 #[test]
 fn issue_13_server_text_quoting_the_token_is_scrubbed() {
     let quote = format!("{} you sent Authorization: Bearer {TOKEN}", "z".repeat(150));
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
     let q = quote.clone();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in l.incoming() {
-            let mut s = s.unwrap();
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap_or(0) > 2 {
-                line.clear();
-            }
-            let mut body = format!(":)\nevent: error\ndata: {q}\n\n");
-            body.push_str(&update(1, "<p>#<span>Rust</span></p>", "Rust"));
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n",
-                body.len()
-            );
-            held.push(s);
-        }
+    let port = serve(move |_| {
+        let mut body = format!(":)\nevent: error\ndata: {q}\n\n");
+        body.push_str(&update(1, "<p>#<span>Rust</span></p>", "Rust"));
+        event_stream(&body)
     });
     let t = TempDir::new("mastodon-scrub");
     let out = t.path("out.jsonl");
-    let engine = bin()
-        .args(["run", "--source", "mastodon://example.social/public"])
-        .args(["--endpoint", &format!("http://127.0.0.1:{port}")])
-        .args(["--batch", "1s", "--window", "3s", "--tui", "off", "--out"])
+    let engine = tagstream_on(port, "mastodon://example.social/public")
+        .args(["--batch", "1s", "--window", "3s", "--out"])
         .arg(&out)
         .env("MASTODON_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     wait_top(&out, &[("#rust", 1)]);
@@ -168,30 +148,16 @@ fn issue_13_server_text_quoting_the_token_is_scrubbed() {
     assert!(!err.contains(&TOKEN[..10]), "{err}");
 
     // A 401 whose body quotes the token: one line, scrubbed.
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let mut s = s.unwrap();
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap_or(0) > 2 {
-                line.clear();
-            }
-            let body = serde_json::json!({ "error": quote }).to_string();
-            let _ = write!(
-                s,
-                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-        }
+    let port = serve(move |_| {
+        let body = serde_json::json!({ "error": quote }).to_string();
+        format!(
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
     });
-    let res = bin()
-        .args(["run", "--source", "mastodon://example.social/public"])
-        .args(["--endpoint", &format!("http://127.0.0.1:{port}")])
-        .args(["--tui", "off", "--out", "-"])
+    let res = tagstream_on(port, "mastodon://example.social/public")
+        .args(["--out", "-"])
         .env("MASTODON_TOKEN", TOKEN)
-        .stdout(Stdio::null())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&res.stderr);
