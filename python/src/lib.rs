@@ -36,6 +36,8 @@ struct Win {
     end_ms: u64,
     /// Top-K rows, best first.
     top: Vec<(String, u64)>,
+    /// The most each top-K count may overstate (0 while exact; `Window::top_error`).
+    top_errors: Vec<u64>,
     /// Trending rows, best first.
     trending: Vec<window::Trend>,
     /// The window's JSON line (DESIGN.md §4), exactly as `--out` writes it.
@@ -70,6 +72,7 @@ impl History {
             start_ms: w.start_ms,
             end_ms: w.end_ms,
             top: w.top.clone(),
+            top_errors: (0..w.top.len()).map(|i| w.top_error(i)).collect(),
             trending: w.trending.clone(),
             json: tagstream::results::json::line(w),
         };
@@ -186,7 +189,14 @@ fn slice_until(deadline: Option<Instant>) -> Duration {
 }
 
 type WindowTuple = (u64, u64, u64, String);
-type HistoryColumns = (Vec<u64>, Vec<u64>, Vec<u64>, Vec<String>, Vec<u64>);
+type HistoryColumns = (
+    Vec<u64>,
+    Vec<u64>,
+    Vec<u64>,
+    Vec<String>,
+    Vec<u64>,
+    Vec<u64>,
+);
 /// starts, ends, ranks, tags, scores, counts, expected, authors (`None`: not named).
 type TrendColumns = (
     Vec<u64>,
@@ -316,7 +326,7 @@ impl Job {
     }
 
     /// The rows of the windows held that end after `since_ms` (all with `None`), as columns:
-    /// starts and ends (ms), ranks, tags, counts.
+    /// starts and ends (ms), ranks, tags, counts, errors (0 while exact).
     #[pyo3(signature = (since_ms=None))]
     fn history(&self, since_ms: Option<u64>) -> HistoryColumns {
         let h = self.shared.lock();
@@ -332,6 +342,7 @@ impl Job {
                 cols.2.push(i as u64 + 1);
                 cols.3.push(tag.clone());
                 cols.4.push(*n);
+                cols.5.push(w.top_errors[i]);
             }
         }
         cols

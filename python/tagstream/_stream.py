@@ -173,7 +173,8 @@ class Window(dict):
 
     def to_pandas(self):
         """The window's rows as a DataFrame: window_start, window_end (``datetime64[ns,
-        UTC]``), rank, hashtag, count (int64), best first."""
+        UTC]``), rank, hashtag, count, error (int64: the most the count may overstate, 0
+        unless the window is approximate), best first."""
         import pandas as pd
 
         top = self["top"]
@@ -185,6 +186,7 @@ class Window(dict):
                 "rank": pd.Series([r["rank"] for r in top], dtype="int64"),
                 "hashtag": pd.Series([r["hashtag"] for r in top], dtype="object"),
                 "count": pd.Series([r["count"] for r in top], dtype="int64"),
+                "error": pd.Series([r.get("error", 0) for r in top], dtype="int64"),
             }
         )
 
@@ -197,7 +199,7 @@ def _ms(t: _dt.datetime) -> int:
     return (t - _EPOCH) // _dt.timedelta(milliseconds=1)
 
 
-def _windows_frame(starts, ends, ranks, tags, counts):
+def _windows_frame(starts, ends, ranks, tags, counts, errors):
     import pandas as pd
 
     return pd.DataFrame(
@@ -207,6 +209,7 @@ def _windows_frame(starts, ends, ranks, tags, counts):
             "rank": pd.Series(ranks, dtype="int64"),
             "hashtag": pd.Series(tags, dtype="object"),
             "count": pd.Series(counts, dtype="int64"),
+            "error": pd.Series(errors, dtype="int64"),
         }
     )
 
@@ -378,8 +381,9 @@ class Stream:
     def windows(self, since: Any = None):
         """The history: every row of every window this stream delivered (ending after
         ``since``, if given), oldest first, as a DataFrame with the ``windows`` table's
-        columns: window_start, window_end (``datetime64[ns, UTC]``), rank, hashtag, count
-        (int64). A window without tags has no rows.
+        columns: window_start, window_end (``datetime64[ns, UTC]``), rank, hashtag, count,
+        error (int64; error is 0 unless ``max_tags`` made the window approximate: the true
+        count is in [count − error, count]). A window without tags has no rows.
 
         Kept in memory, with the ``windows`` table's retention: windows that ended more than
         ``retain`` (default 7 days, of the stream's own time) before the newest are dropped.
@@ -433,16 +437,18 @@ class Stream:
 
     def top(self):
         """The ``tweets`` table — the top-K of the latest window, as in the tutorial — as a
-        DataFrame with columns hashtag, count (int64), best first. Empty before the first
-        window. With ``db="none"``, the same from the latest window delivered."""
+        DataFrame with columns hashtag, count, error (int64; error as in :meth:`windows`),
+        best first. Empty before the first window. With ``db="none"``, the same from the
+        latest window delivered."""
         import pandas as pd
 
         if self._job.db:
-            t = self.sql("SELECT hashtag, count FROM tweets ORDER BY count DESC, hashtag")
+            t = self.sql("SELECT hashtag, count, error FROM tweets ORDER BY count DESC, hashtag")
             return pd.DataFrame(
                 {
                     "hashtag": pd.Series(list(t["hashtag"]), dtype="object"),
                     "count": pd.Series(list(t["count"]), dtype="int64"),
+                    "error": pd.Series(list(t["error"]), dtype="int64"),
                 }
             )
         w = self.latest()
@@ -451,6 +457,7 @@ class Stream:
             {
                 "hashtag": pd.Series([r["hashtag"] for r in rows], dtype="object"),
                 "count": pd.Series([r["count"] for r in rows], dtype="int64"),
+                "error": pd.Series([r.get("error", 0) for r in rows], dtype="int64"),
             }
         )
 

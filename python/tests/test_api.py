@@ -47,7 +47,9 @@ def test_replay_round_trip(tmp_path):
         assert isinstance(full, tagstream.Window) and isinstance(full, dict)
 
         frame = full.to_pandas()
-        assert list(frame.columns) == ["window_start", "window_end", "rank", "hashtag", "count"]
+        assert list(frame.columns) == [
+            "window_start", "window_end", "rank", "hashtag", "count", "error"]
+        assert list(frame["error"]) == [0, 0, 0], "an exact window's errors are 0"
         assert str(frame["window_end"].dtype) == "datetime64[ns, UTC]"
         assert str(frame["count"].dtype) == "int64" and str(frame["rank"].dtype) == "int64"
         assert list(frame["hashtag"]) == ["#all", "#t0", "#t1"]
@@ -71,7 +73,8 @@ def test_replay_round_trip(tmp_path):
         # The tweets table is the last window's top-K (the last window holds #all and #t*).
         last = windows[-1]
         top = s.top()
-        assert list(top.columns) == ["hashtag", "count"] and str(top["count"].dtype) == "int64"
+        assert list(top.columns) == ["hashtag", "count", "error"]
+        assert str(top["count"].dtype) == "int64" and set(top["error"]) == {0}
         assert list(zip(top["hashtag"], top["count"])) == [
             (r["hashtag"], r["count"]) for r in last["top"]]
         assert s.latest()["window_end"] == last["window_end"]
@@ -177,3 +180,34 @@ def test_extract():
     assert tagstream.extract("") == []
     with pytest.raises(ValueError, match="mode 'cashtag'"):
         tagstream.extract("$A", mode="cashtag")
+
+
+def test_an_approximate_window_carries_its_errors(tmp_path):
+    """Past max_tags a window's counts are upper bounds: windows(), to_pandas() and top() give
+    each row's error as the JSON line does, and the truth lies in [count − error, count]."""
+    src = tmp_path / "many.jsonl"
+    hot_at = []  # the times of #hot's occurrences
+    with open(src, "w", encoding="utf-8") as f:
+        for i in range(3000):
+            t = T0 + i // 100
+            tags = ["#hot"] * (1 + i % 2) + [f"#r{i}"]  # one heavy tag, 3,000 single ones
+            hot_at += [t] * (1 + i % 2)
+            f.write(json.dumps({"created_at": t, "text": " ".join(tags)}) + "\n")
+    with replay(str(src), batch="60s", window="60s", max_tags=50) as s:
+        s.wait(timeout=60)
+        windows = list(s)
+        approx = [w for w in windows if w.get("approx")]
+        assert approx, "3,000 distinct tags past max_tags=50 make approximate windows"
+        hist = s.windows()
+        json_errors = [r.get("error", 0) for w in windows for r in w["top"]]
+        assert list(hist["error"]) == json_errors
+        assert max(json_errors) > 0
+        pd.testing.assert_frame_equal(
+            hist, pd.concat([w.to_pandas() for w in windows], ignore_index=True))
+        last = windows[-1]
+        top = s.top()
+        assert list(top["error"]) == [r.get("error", 0) for r in last["top"]]
+        for _, row in hist[hist["hashtag"] == "#hot"].iterrows():
+            lo, hi = row["window_start"].timestamp(), row["window_end"].timestamp()
+            true = sum(lo <= t < hi for t in hot_at)
+            assert row["count"] - row["error"] <= true <= row["count"], (row, true)
