@@ -31,14 +31,16 @@ def test_election_windows_equal_the_cli_out(repo, cli, tmp_path):
                     "--quiet", "--out", str(out)], check=True)
     lines = out.read_text(encoding="utf-8").splitlines()
     expected_rows = [
-        (w["window_start"], w["window_end"], r["rank"], r["hashtag"], r["count"])
+        (w["window_start"], w["window_end"], r["rank"], r["hashtag"], r["count"],
+         r.get("error", 0))
         for w in map(json.loads, lines) for r in w["top"]
     ]
     expected = pd.DataFrame(expected_rows, columns=["window_start", "window_end", "rank",
-                                                    "hashtag", "count"])
+                                                    "hashtag", "count", "error"])
     for c in ("window_start", "window_end"):
         expected[c] = pd.to_datetime(expected[c], utc=True).astype("datetime64[ns, UTC]")
-    expected = expected.astype({"rank": "int64", "count": "int64", "hashtag": "object"})
+    expected = expected.astype({"rank": "int64", "count": "int64", "hashtag": "object",
+                                "error": "int64"})
 
     stream = tagstream.run(source=corpus, quiet=True, **FLAGS)
     summary = stream.wait(timeout=120)
