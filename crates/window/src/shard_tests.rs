@@ -454,3 +454,42 @@ fn issue_15_state_follows_the_bound_not_the_flood() {
         (("#steady".to_owned(), 500), 15)
     );
 }
+
+/// Issue 18: a window of many tags with a large k (`--counts`) ranks on a second thread while
+/// its trends are scored; its lists are those of a shard doing both in turn (k below
+/// `PARALLEL_RANK`: the same head) and of `top_k` over the known counts.
+#[test]
+fn ranking_beside_the_trend_scoring_gives_the_same_lists() {
+    let n = PARALLEL_RANK + 5_000;
+    let count = |i: usize| 1 + (i * 7919 % 13) as u64;
+    let run = |k: usize| {
+        let mut shard = Shard::new(spec(), k).with_trends(TrendSpec::new(10, 60.0), false);
+        shard.push_first(0, 0);
+        for pane in 0..12u64 {
+            // A steady background, then a burst of one tag: something trends in the last.
+            for i in 0..n {
+                shard.push(pane, pane, &format!("#tag{i}"), count(i));
+            }
+            shard.push(pane, pane, "#burst", if pane == 11 { 50_000 } else { 1 });
+        }
+        shard
+            .advance(Some(12))
+            .pop()
+            .expect("the window ending at 12")
+    };
+    let (parallel, in_turn) = (run(n + 1), run(PARALLEL_RANK - 1));
+    assert_eq!(parallel.end, 12);
+    assert_eq!(parallel.top.len(), n + 1);
+    assert_eq!(&parallel.top[..in_turn.top.len()], &in_turn.top[..]);
+    assert_eq!(parallel.trending, in_turn.trending);
+    assert_eq!(parallel.trending[0].tag, "#burst");
+    // The window holds panes 6..=11: six of each background count, and the burst.
+    let names: Vec<String> = (0..n).map(|i| format!("#tag{i}")).collect();
+    let mut want: Vec<(&str, u64)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_str(), 6 * count(i)))
+        .collect();
+    want.push(("#burst", 50_005));
+    assert_eq!(parallel.top, crate::top_k(want, n + 1));
+}
