@@ -9,7 +9,8 @@ use std::io::{self, ErrorKind, Read};
 /// A run of complete lines read in one go: one buffer, many ranges into it.
 #[derive(Debug, Default)]
 pub struct Chunk {
-    /// The bytes the ranges point into.
+    /// The bytes the ranges point into; empty once [`Chunk::check_utf8`] made them text (read
+    /// lines with [`Chunk::iter`] or [`Chunk::text_line`], which look in either).
     pub data: Vec<u8>,
     /// Each line's byte range in `data`, without its ending.
     pub lines: Vec<(usize, usize)>,

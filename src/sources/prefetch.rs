@@ -32,6 +32,8 @@ pub struct Prefetch {
 enum State {
     Waiting(Box<dyn Partition>),
     Reading(Receiver<Chunk>),
+    /// No thread could be started: the share is read in turn, as without read-ahead.
+    InTurn(Box<dyn Partition>),
     Done,
 }
 
@@ -46,27 +48,39 @@ impl Prefetch {
         })
     }
 
-    fn start(&mut self, mut inner: Box<dyn Partition>) -> State {
+    fn start(&mut self, inner: Box<dyn Partition>) -> State {
         let (tx, rx) = bounded::<Chunk>(AHEAD);
+        // The share goes to the thread once it runs: if none can be started, it stays here.
+        let (give, take) = bounded::<Box<dyn Partition>>(1);
         let spawned = std::thread::Builder::new()
             .name(format!("source-{}", self.name))
-            .spawn(move || loop {
-                match inner.poll() {
-                    Poll::Lines(mut c) => {
-                        c.check_utf8();
-                        if tx.send(c).is_err() {
-                            return; // the worker is gone
+            .spawn(move || {
+                let Ok(mut inner) = take.recv() else { return };
+                loop {
+                    match inner.poll() {
+                        Poll::Lines(mut c) => {
+                            c.check_utf8();
+                            if tx.send(c).is_err() {
+                                return; // the worker is gone
+                            }
                         }
+                        Poll::Idle => std::thread::sleep(Duration::from_millis(1)),
+                        Poll::Done => return,
                     }
-                    Poll::Idle => std::thread::sleep(Duration::from_millis(1)),
-                    Poll::Done => return,
                 }
             });
         match spawned {
-            Ok(_) => State::Reading(rx),
+            Ok(_) => {
+                // The thread is waiting on `take`: this send always finds room.
+                let _ = give.send(inner);
+                State::Reading(rx)
+            }
             Err(e) => {
-                crate::log::warn(format_args!("cannot start the {} reader: {e}", self.name));
-                State::Done
+                crate::log::warn(format_args!(
+                    "cannot start the {} reader ({e}): reading it in turn",
+                    self.name
+                ));
+                State::InTurn(inner)
             }
         }
     }
@@ -80,8 +94,10 @@ impl Partition for Prefetch {
             };
             self.state = self.start(inner);
         }
-        let State::Reading(rx) = &self.state else {
-            return Poll::Done;
+        let rx = match &mut self.state {
+            State::Reading(rx) => rx,
+            State::InTurn(inner) => return inner.poll(),
+            _ => return Poll::Done,
         };
         match rx.recv_timeout(WAIT) {
             Ok(c) => Poll::Lines(c),
@@ -95,7 +111,7 @@ impl Partition for Prefetch {
 
     fn seek(&mut self, pos: u64) -> Result<(), String> {
         match &mut self.state {
-            State::Waiting(inner) => inner.seek(pos),
+            State::Waiting(inner) | State::InTurn(inner) => inner.seek(pos),
             _ => Err("a share read ahead cannot seek once read".into()),
         }
     }
