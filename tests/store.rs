@@ -406,8 +406,8 @@ fn counts_hold_every_tag_of_the_latest_window_after_a_replay() {
         assert!(out.lines().count() > 40, "{out}");
         let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
         let secs = |k: &str| {
-            let s = last[k].as_str().unwrap();
-            chrono_free_seconds(s)
+            let t = humantime::parse_rfc3339(last[k].as_str().unwrap()).unwrap();
+            t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
         };
         let (start, end) = (secs("window_start"), secs("window_end"));
         let mut want = std::collections::BTreeMap::<String, u64>::new();
@@ -447,19 +447,4 @@ fn counts_hold_every_tag_of_the_latest_window_after_a_replay() {
 
 fn sql_of(db: &Path, q: &str) -> Output {
     sql(db, &["--format", "csv", q])
-}
-
-/// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SSZ` (the windows' times in `--out`).
-fn chrono_free_seconds(s: &str) -> u64 {
-    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap();
-    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    (days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)) as u64
 }

@@ -194,20 +194,19 @@ impl Store {
                 .map(|(i, (t, n))| (t.as_str(), *n, newest.top_error(i)))
                 .collect();
             tx.prepare_cached("DELETE FROM tweets")?.execute([])?;
-            {
-                let mut ins = tx.prepare_cached("INSERT INTO tweets VALUES (?1, ?2, ?3)")?;
-                for (tag, n, e) in &top {
-                    ins.execute(params![tag, sql_int(*n), sql_int(*e)])?;
-                }
-            }
+            insert_rows(&tx, "tweets", top.iter().copied())?;
             tx.prepare_cached("DELETE FROM counts")?.execute([])?;
             if counts.is_empty() {
                 // Without a counts limit (no store asked for them) the top-K is all we have.
-                insert_counts(&tx, top.into_iter())?;
+                insert_rows(&tx, "counts", top.into_iter())?;
             } else {
                 let error = |i: usize| errors.get(i).copied().unwrap_or(0);
                 let rows = counts.iter().enumerate();
-                insert_counts(&tx, rows.map(|(i, (t, n))| (t.as_str(), *n, error(i))))?;
+                insert_rows(
+                    &tx,
+                    "counts",
+                    rows.map(|(i, (t, n))| (t.as_str(), *n, error(i))),
+                )?;
             }
         }
         tx.commit()
@@ -255,21 +254,23 @@ fn drop_aside(counts: Counts) {
     }
 }
 
-/// Rows a statement of [`insert_counts`] inserts: 300 parameters, far below SQLite's limit
+/// Rows a statement of [`insert_rows`] inserts: 300 parameters, far below SQLite's limit
 /// (32,766), and long enough that the per-statement cost (step, reset) is spread thin.
-const COUNTS_CHUNK: usize = 100;
+const CHUNK_ROWS: usize = 100;
 
-/// Inserts `rows` into `counts` in order, [`COUNTS_CHUNK`] rows a statement: with `--counts`
-/// a window may have a hundred thousand, and one statement per row costs twice the time.
-fn insert_counts<'a>(
+/// Inserts `(hashtag, count, error)` rows into `table` (`tweets` or `counts`) in order,
+/// [`CHUNK_ROWS`] rows a statement: with `--counts` a window may have a hundred thousand,
+/// and one statement per row costs twice the time.
+fn insert_rows<'a>(
     tx: &rusqlite::Transaction,
+    table: &str,
     mut rows: impl ExactSizeIterator<Item = (&'a str, u64, u64)>,
 ) -> rusqlite::Result<()> {
-    if rows.len() >= COUNTS_CHUNK {
-        let values = vec!["(?, ?, ?)"; COUNTS_CHUNK].join(", ");
-        let mut ins = tx.prepare_cached(&format!("INSERT INTO counts VALUES {values}"))?;
-        while rows.len() >= COUNTS_CHUNK {
-            for (i, (tag, n, e)) in rows.by_ref().take(COUNTS_CHUNK).enumerate() {
+    if rows.len() >= CHUNK_ROWS {
+        let values = vec!["(?, ?, ?)"; CHUNK_ROWS].join(", ");
+        let mut ins = tx.prepare_cached(&format!("INSERT INTO {table} VALUES {values}"))?;
+        while rows.len() >= CHUNK_ROWS {
+            for (i, (tag, n, e)) in rows.by_ref().take(CHUNK_ROWS).enumerate() {
                 ins.raw_bind_parameter(3 * i + 1, tag)?;
                 ins.raw_bind_parameter(3 * i + 2, sql_int(n))?;
                 ins.raw_bind_parameter(3 * i + 3, sql_int(e))?;
@@ -277,7 +278,7 @@ fn insert_counts<'a>(
             ins.raw_execute()?;
         }
     }
-    let mut ins = tx.prepare_cached("INSERT INTO counts VALUES (?1, ?2, ?3)")?;
+    let mut ins = tx.prepare_cached(&format!("INSERT INTO {table} VALUES (?1, ?2, ?3)"))?;
     for (tag, n, e) in rows {
         ins.execute(params![tag, sql_int(n), sql_int(e)])?;
     }
