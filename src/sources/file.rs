@@ -19,6 +19,8 @@ pub struct FilePartition {
     path: std::path::PathBuf,
     start: u64,
     end: u64,
+    /// The file's size when opened (its identity holds it too).
+    len: u64,
     ctx: SourceContext,
     counted_long: u64,
 }
@@ -33,10 +35,11 @@ impl FilePartition {
     ) -> Result<FilePartition, String> {
         let err = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
         let mut file = File::open(path).map_err(err)?;
-        let len = file.metadata().map_err(err)?.len();
-        if file.metadata().map_err(err)?.is_dir() {
+        let meta = file.metadata().map_err(err)?;
+        if meta.is_dir() {
             return Err(format!("cannot read {}: it is a directory", path.display()));
         }
+        let len = meta.len();
         let start = len * index as u64 / peers as u64;
         let end = len * (index as u64 + 1) / peers as u64;
         let mut reader = None;
@@ -59,6 +62,7 @@ impl FilePartition {
             path: path.to_owned(),
             start,
             end,
+            len,
             ctx: ctx.clone(),
             counted_long,
         })
@@ -121,8 +125,7 @@ impl Partition for FilePartition {
         // A saved position past the range end is where the last line that started in the
         // range ended (it straddled the end): the range is done. Past the file's end it is
         // no position of this file.
-        let len = std::fs::metadata(&self.path).map_or(u64::MAX, |m| m.len());
-        if pos < self.start || (pos > self.end && pos > len) {
+        if pos < self.start || (pos > self.end && pos > self.len) {
             return Err(format!(
                 "position {pos} is outside this worker's byte range {}..{} of {} (was the file \
                  changed?)",
