@@ -96,7 +96,7 @@ pub(crate) fn resolve(path: &str) -> (String, bool) {
 
 /// The newest staged window's counts (every tag of it up to `--counts`, ranked) and each
 /// one's error (empty while exact).
-type Counts = (Vec<(String, u64)>, Vec<u64>);
+type Counts = (Vec<window::Row>, Vec<u64>);
 
 /// The results database.
 pub struct Store {

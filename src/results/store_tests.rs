@@ -38,7 +38,7 @@ pub(crate) fn window(end_h: u64, top: &[(&str, u64)], counts: &[(&str, u64)]) ->
         distinct: top.len() as u64,
         late: 1,
         top: own(top),
-        counts: own(counts),
+        counts: counts.iter().map(|(t, n)| ((*t).into(), *n)).collect(),
         trending: Vec::new(),
         approx: None,
     }

@@ -140,10 +140,22 @@ mod cluster;
 mod model;
 
 pub use bound::{prune_map, Pruned};
+pub use compact_str::CompactString;
 pub use merger::{Approx, Merger, PaneStats, Window};
 pub use shard::{Shard, ShardWindow};
 pub use topk::top_k;
 pub use trend::{rank_trends, Trend, TrendSpec};
+
+/// A ranked row of a shard's list and of a window's counts: a tag and its count. The tag is
+/// inline up to 24 bytes, so a list of every tag of a window (`--counts`) is one allocation
+/// rather than one per tag.
+pub type Row = (CompactString, u64);
+
+/// Rows as `(String, u64)`, to compare with a window's top (tests).
+#[cfg(test)]
+pub(crate) fn strings(rows: &[Row]) -> Vec<(String, u64)> {
+    rows.iter().map(|(t, n)| (t.to_string(), *n)).collect()
+}
 
 /// Batch, window length and slide, in milliseconds, with the pane arithmetic that follows.
 ///

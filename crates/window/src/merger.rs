@@ -7,7 +7,7 @@ use std::ops::{AddAssign, SubAssign};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{rank_trends, ShardWindow, Trend, WindowSpec};
+use crate::{rank_trends, Row, ShardWindow, Trend, WindowSpec};
 
 /// Record statistics of one pane, as sent by one input worker.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +63,8 @@ pub struct Window {
     pub top: Vec<(String, u64)>,
     /// Every tag of the window in the same order, up to the merger's counts limit (empty
     /// unless [`Merger::with_counts`] asked for them; the shards must then report that many).
-    pub counts: Vec<(String, u64)>,
+    /// Tags of up to 24 bytes are held inline: the counts are one allocation.
+    pub counts: Vec<Row>,
     /// The trending tags, best first: score descending, then tag ascending by bytes (empty
     /// unless the shards find trends).
     pub trending: Vec<Trend>,
@@ -89,15 +90,15 @@ impl Window {
     /// when no counts were asked for.
     pub fn all_rows(&self) -> impl Iterator<Item = (&str, u64, u64)> + '_ {
         let counts = !self.counts.is_empty();
-        let rows = if counts { &self.counts } else { &self.top };
-        rows.iter().enumerate().map(move |(i, (t, n))| {
-            let e = if counts {
-                self.count_error(i)
-            } else {
-                self.top_error(i)
-            };
-            (t.as_str(), *n, e)
-        })
+        let top = if counts {
+            &self.top[..0]
+        } else {
+            &self.top[..]
+        };
+        let top = top.iter().enumerate();
+        let top = top.map(|(i, (t, n))| (t.as_str(), *n, self.top_error(i)));
+        let counts = self.counts.iter().enumerate();
+        top.chain(counts.map(|(i, (t, n))| (t.as_str(), *n, self.count_error(i))))
     }
 }
 
@@ -120,7 +121,7 @@ pub struct Approx {
 /// One shard's top list for one window, best first, and its error.
 #[derive(Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 struct Run {
-    top: Vec<(String, u64)>,
+    top: Vec<Row>,
     error: u64,
 }
 
@@ -384,18 +385,17 @@ impl Merger {
         // Counts only when every shard sent its whole list: a window superseded in the same
         // step (only the newest one's counts are kept) has its top-K, which is exact (shards
         // hold disjoint tags), and no counts.
+        // The top-K copies the head (k rows, not all): the counts keep the rows.
+        let n = self.k.min(ranked.len());
+        let top = (ranked[..n].iter())
+            .map(|(t, c)| (t.to_string(), *c))
+            .collect();
         let (counts, count_errors) = if self.counts_limit == 0 || gathered.short {
-            ranked.truncate(self.k);
-            errors.truncate(self.k);
+            errors.truncate(n);
             (Vec::new(), Vec::new())
         } else {
-            // The counts keep the rows; the top-K copies its head (k rows, not all).
-            let n = self.k.min(ranked.len());
-            let head = (ranked[..n].to_vec(), errors[..n].to_vec());
-            (
-                std::mem::replace(&mut ranked, head.0),
-                std::mem::replace(&mut errors, head.1),
-            )
+            let head = errors[..n].to_vec();
+            (ranked, std::mem::replace(&mut errors, head))
         };
         let approx = approx.map(|bound| Approx {
             max_tags: self.max_tags,
@@ -411,7 +411,7 @@ impl Merger {
             tags: gathered.tags + self.sum.dropped,
             distinct: gathered.distinct,
             late: self.late,
-            top: ranked,
+            top,
             counts,
             trending,
             approx,
@@ -437,18 +437,18 @@ impl Merger {
 }
 
 /// Whether row `a` ranks before row `b`: count descending, then tag ascending by bytes.
-fn better(a: &(String, u64), b: &(String, u64)) -> bool {
+fn better<S: AsRef<str>>(a: &(S, u64), b: &(S, u64)) -> bool {
     rank_order(a, b) == Ordering::Less
 }
 
-fn rank_order(a: &(String, u64), b: &(String, u64)) -> Ordering {
+fn rank_order<S: AsRef<str>>(a: &(S, u64), b: &(S, u64)) -> Ordering {
     b.1.cmp(&a.1)
-        .then_with(|| a.0.as_bytes().cmp(b.0.as_bytes()))
+        .then_with(|| a.0.as_ref().as_bytes().cmp(b.0.as_ref().as_bytes()))
 }
 
 /// Merges runs, each best first and disjoint, into the `limit` best rows, with each row's
 /// error (its run's): O(rows × log runs), no comparison of rows that are never output.
-fn merge_runs(mut runs: Vec<Run>, limit: usize) -> (Vec<(String, u64)>, Vec<u64>) {
+fn merge_runs(mut runs: Vec<Run>, limit: usize) -> (Vec<Row>, Vec<u64>) {
     let total: usize = runs.iter().map(|r| r.top.len()).sum();
     let n = limit.min(total);
     let (mut rows, mut errors) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -486,7 +486,7 @@ fn merge_runs(mut runs: Vec<Run>, limit: usize) -> (Vec<(String, u64)>, Vec<u64>
 
 /// A run's next row in [`merge_runs`]: ordered so that the best row is the greatest.
 struct Best<'a> {
-    row: &'a (String, u64),
+    row: &'a Row,
     run: usize,
 }
 

@@ -212,7 +212,7 @@ impl Merger {
                 for _ in 0..r.count(2)? {
                     let tag =
                         std::str::from_utf8(r.bytes()?).map_err(|_| r.bad("a tag is not UTF-8"))?;
-                    run.top.push((tag.to_owned(), r.u64()?));
+                    run.top.push((tag.into(), r.u64()?));
                 }
                 if !run.top.windows(2).all(|p| better(&p[0], &p[1])) {
                     return Err(r.bad(format_args!(

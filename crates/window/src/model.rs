@@ -73,7 +73,10 @@ pub(crate) fn shard_windows(
                 end,
                 distinct: counts.len() as u64,
                 tags: counts.values().sum(),
-                top: ranked(counts, k),
+                top: ranked(counts, k)
+                    .into_iter()
+                    .map(|(t, n)| (t.into(), n))
+                    .collect(),
                 trending: Vec::new(),
                 error: 0,
             });

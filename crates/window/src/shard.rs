@@ -36,7 +36,7 @@ pub struct ShardWindow {
     /// End pane of the window.
     pub end: u64,
     /// The shard's top-K, best first (count descending, then tag ascending by bytes).
-    pub top: Vec<(String, u64)>,
+    pub top: Vec<crate::Row>,
     /// Distinct tags of this shard in the window.
     pub distinct: u64,
     /// Tag occurrences of this shard in the window.
@@ -273,7 +273,7 @@ impl Shard {
     /// The current window's trending tags and its `k` best tags. Both read every tag of the
     /// window; when both are large (`--counts` on a window of many tags), the ranking runs on
     /// a second thread meanwhile: it is most of the time from a window's end to its counts.
-    fn score_and_rank(&mut self, k: usize) -> (Vec<Trend>, Vec<(String, u64)>) {
+    fn score_and_rank(&mut self, k: usize) -> (Vec<Trend>, Vec<crate::Row>) {
         let (tags, spec, cur) = (&self.tags, &self.spec, self.cur);
         let Some(trends) = self.trends.as_mut() else {
             return (Vec::new(), tags.top(k));

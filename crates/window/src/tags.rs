@@ -355,8 +355,8 @@ impl TagTable {
     }
 
     /// The `k` best tags of the current window, best first (see [`crate::top_k`]). Scans the
-    /// slots in order; only the winners are turned into `String`s.
-    pub(crate) fn top(&self, k: usize) -> Vec<(String, u64)> {
+    /// slots in order; only the winners are turned into rows.
+    pub(crate) fn top(&self, k: usize) -> Vec<crate::Row> {
         let (slots, arena, big) = (&self.slots, &self.arena, &self.big);
         let counted = slots.iter().enumerate().filter(|(_, s)| s.count > 0);
         let pairs = counted.map(|(id, s)| {
@@ -368,7 +368,7 @@ impl TagTable {
         });
         crate::topk::rank(pairs, k, |bytes, n| {
             let tag = std::str::from_utf8(bytes).expect("interned from a str");
-            (tag.to_owned(), n)
+            (tag.into(), n)
         })
     }
 
