@@ -134,8 +134,11 @@ pub fn run(cfg: JobConfig) -> Result<Summary> {
         crate::log::info(format_args!("resuming from checkpoint epoch {epoch}"));
     }
     let file = output::open_out(output.out.as_deref(), resume.is_some())?;
-    let results = Results::open(&output.results, metrics.clone()).map_err(anyhow::Error::msg)?;
+    let mut results =
+        Results::open(&output.results, metrics.clone()).map_err(anyhow::Error::msg)?;
     if let Some(addr) = &output.http {
+        // The SQL API reads the store: it is open before the server answers.
+        results.ready().map_err(anyhow::Error::msg)?;
         match crate::views::http::serve(addr, results.live().clone()) {
             Ok(()) => {}
             Err(e) if output.http_optional => crate::log::warn(format_args!("{e}")),
@@ -154,6 +157,13 @@ pub fn run(cfg: JobConfig) -> Result<Summary> {
         .name("engine".into())
         .spawn(move || dataflow::run(plan, &cluster, &sources, ctx, sink))
         .context("starting the engine thread")?;
+    // The store opened meanwhile; if it cannot be, the run stops before any window is out.
+    if let Err(e) = results.ready() {
+        request_stop(&stop);
+        drop(rx); // a window the engine emits meanwhile finds nobody waiting
+        let _ = engine.join();
+        bail!("{e}");
+    }
 
     let out = output::Output::new(&output, file, results, ckpt.clone());
     // A deadline too far to represent is no deadline.

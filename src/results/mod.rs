@@ -30,31 +30,69 @@ pub struct ResultsConfig {
 /// Everything that receives windows, opened from a [`ResultsConfig`].
 pub struct Results {
     store: Option<store::Store>,
+    /// The store being opened on a thread of its own, until [`Results::ready`].
+    opening: Option<std::thread::JoinHandle<Result<store::Store, String>>>,
     sinks: Vec<postgres::PgSink>,
     live: Arc<live::LiveState>,
 }
 
 impl Results {
-    /// Opens the store and the sinks, as configured. Errors are one line naming what failed
-    /// (a database that cannot be opened, a bad sink URL).
+    /// Opens the sinks, and starts opening the store, as configured. Errors are one line
+    /// naming what failed (a bad sink URL; a database that cannot be opened, from
+    /// [`Results::ready`]).
+    ///
+    /// The store opens on a thread of its own: creating a database takes a few fsyncs
+    /// (milliseconds), which the engine's start need not wait for.
     pub fn open(cfg: &ResultsConfig, metrics: Arc<Metrics>) -> Result<Results, String> {
-        let store = match &cfg.db {
-            Some(db) => Some(store::Store::open(db, cfg.retain)?),
-            None => None,
-        };
         let sinks = cfg
             .sinks
             .iter()
             .map(|url| postgres::PgSink::open(url))
             .collect::<Result<_, _>>()?;
+        let (mut store, mut opening) = (None, None);
+        if let Some(db) = cfg.db.clone() {
+            let retain = cfg.retain;
+            let thread = std::thread::Builder::new().name("store-open".into());
+            match thread.spawn(move || store::Store::open(&db, retain)) {
+                Ok(handle) => opening = Some(handle),
+                // No thread to spare: opened in turn.
+                Err(_) => {
+                    store = cfg
+                        .db
+                        .as_deref()
+                        .map(|db| store::Store::open(db, retain))
+                        .transpose()?
+                }
+            }
+        }
         let live = Arc::new(live::LiveState::new(metrics, cfg.db.clone()));
-        Ok(Results { store, sinks, live })
+        Ok(Results {
+            store,
+            opening,
+            sinks,
+            live,
+        })
+    }
+
+    /// Waits for the store to be open: the error of a database that cannot be opened.
+    /// Called before the first window is published (publishing calls it too).
+    pub fn ready(&mut self) -> Result<(), String> {
+        if let Some(handle) = self.opening.take() {
+            let opened = handle
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            self.store = Some(opened?);
+        }
+        Ok(())
     }
 
     /// Hands one emitted window to every receiver. A failing receiver is logged and counted,
     /// never fatal: the engine keeps running.
     /// The store writes it at the next [`Results::flush`].
     pub fn publish(&mut self, w: Window) {
+        if let Err(e) = self.ready() {
+            crate::log::warn(format_args!("store: {e}"));
+        }
         for sink in &mut self.sinks {
             sink.publish(&w);
         }
