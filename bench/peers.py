@@ -17,7 +17,10 @@ print theirs, tagstream's comes from --out of a run whose one window holds the w
 (--batch 1d --window 1d, processing time). Then --runs timed rounds; each round runs every
 command once, in an order rotated from round to round (paired runs), and checks each run's top
 10 again (tagstream default: from its store's `windows` rows of the window that held every
-line; --db none: from its stdout table).
+line; --db none: from its stdout table). A command that takes about a second or less
+(tagstream's two, the floor) runs --repeat times in its turn (default 5), and the round keeps
+the median wall and peak RSS of those runs: a 0.2 s process is at the mercy of a scheduling
+hiccup that a 10 s one averages out, and the median of a few runs is not.
 Wall time is the whole process (median of the rounds); peak RSS is the larger of the kernel's
 high-water mark of the biggest process (`/usr/bin/time -f %M`) and the sum over the process tree
 sampled every 50 ms (Spark is a JVM plus Python workers). Ratios are per round (peer wall /
@@ -329,6 +332,11 @@ def commands(h):
     return cs
 
 
+def short(c):
+    """A command of about a second or less: run --repeat times a round."""
+    return c.key.startswith("ts_") or c.key == "floor"
+
+
 def run_one(h, c, tag):
     """One run of `c` in a fresh temp dir (tagstream's default store goes there)."""
     work = tempfile.mkdtemp(prefix=f"{c.key}-", dir=h.scratch)
@@ -456,7 +464,9 @@ def summarize(h, cs, rows, ref, checks, started, ended, load0, load1, busy0):
           f"{h.lines:,} lines, {h.size / 1e6:.1f} MB, from {h.data_how}.", "",
           "## Figures", "",
           f"Whole process, wall time: median of {len(rounds)} paired rounds (every command once per round, order "
-          "rotated); ratios are per round (that command's wall ÷ tagstream's), then the median.", "",
+          f"rotated; tagstream's commands and the floor {h.args.repeat} times in their turn, the round keeping their "
+          "median wall and peak RSS); ratios are per round (that command's wall ÷ tagstream's), then the "
+          "median.", "",
           "| command | wall (median) | best | peak RSS | ÷ tagstream default | ÷ tagstream --db none | top 10 |",
           "|---|---|---|---|---|---|---|"]
     for t in table:
@@ -510,6 +520,8 @@ def main():
     ap.add_argument("--bin", required=True, help="the tagstream binary (release)")
     ap.add_argument("--runs", type=int, default=5, help="timed rounds (default 5)")
     ap.add_argument("--lines", type=int, default=1_000_000, help="lines of input (default 1,000,000)")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="runs of each short command (tagstream's, the floor) per round; the round keeps their medians (default 5)")
     ap.add_argument("--no-spark", action="store_true", help="leave PySpark out")
     ap.add_argument("--only", default="", help="comma list of: bytewax, pathway, spark (tagstream always runs)")
     ap.add_argument("--spark-master", default="local[2]", help="Spark master for batch_job.py (default local[2], as run_batch.sh)")
@@ -517,8 +529,8 @@ def main():
     ap.add_argument("--spark-dir", default=os.environ.get("TAGSTREAM_SPARK_DIR", os.path.expanduser("~/.cache/tagstream-spark")))
     ap.add_argument("--out", default="", help="results folder (default bench/runs/<date>-<machine>-peers[-short])")
     a = ap.parse_args()
-    if a.runs < 1 or a.lines < 1:
-        die("--runs and --lines must be at least 1")
+    if a.runs < 1 or a.lines < 1 or a.repeat < 1:
+        die("--runs, --repeat and --lines must be at least 1")
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     if not os.access("/usr/bin/time", os.X_OK):
@@ -578,10 +590,22 @@ def main():
         k = (n - 1) % len(cs)
         order = cs[k:] + cs[:k]
         for pos, c in enumerate(order):
-            r = run_one(h, c, f"r{n}")
+            reps = a.repeat if short(c) else 1
+            runs = [run_one(h, c, f"r{n}" + (f"-{i + 1}" if reps > 1 else "")) for i in range(reps)]
+            r = dict(runs[0])
+            for key in ("wall_s", "cpu_s", "cotenant_cores", "peak_rss_mb", "maxrss_mb", "tree_rss_mb"):
+                r[key] = round(statistics.median(x[key] for x in runs), 3)
+            r["rc"] = next((x["rc"] for x in runs if x["rc"] != 0), 0)
+            if reps > 1:
+                walls = "/".join(f"{x['wall_s']:.3f}" for x in runs)
+                rss = "/".join(f"{x['peak_rss_mb']:.1f}" for x in runs)
+                r["inner"] = f"medians of {reps} runs: wall {walls} s; peak RSS {rss} MB"
             verdict = ""
-            if r["rc"] == 0 and r["top"] is not None:
-                verdict = same_top(ref, r["top"])
+            verdicts = [same_top(ref, x["top"]) for x in runs if x["rc"] == 0 and x["top"] is not None]
+            if verdicts:
+                verdict = next((v for v in verdicts if v.startswith("DIFFERENT")), verdicts[0])
+                if len(verdicts) < reps and c.key.startswith("ts_") and r["rc"] == 0:
+                    verdict = "DIFFERENT: a run had no window holding every line"
             elif c.key.startswith("ts_") and r["rc"] == 0:
                 verdict = "no window held every line"
             rows.append(dict(round=n, position=pos + 1, key=c.key, command=c.label, wall_s=r["wall_s"],

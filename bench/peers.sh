@@ -7,7 +7,7 @@
 # Checks that every top 10 is the same, prints wall time, peak RSS and the ratios, and writes
 # bench/runs/<date>-<machine>-peers/{raw.csv,summary.md}.
 #
-# usage: bench/peers.sh [--runs N] [--lines N] [--no-spark] [--only bytewax,pathway,spark]
+# usage: bench/peers.sh [--runs N] [--repeat N] [--lines N] [--no-spark] [--only bytewax,pathway,spark]
 #                       [--spark-master local[2]] [--out DIR]          (--help: all)
 # Input: ../shared/bench/gen.py's N lines (seed 42) when that file is there, else
 # `tagstream gen --count N --seed 42`; cached under target/bench/data/.
