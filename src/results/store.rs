@@ -174,7 +174,6 @@ impl Store {
         let staged = std::mem::take(&mut self.staged);
         let latest = std::mem::take(&mut self.latest);
         self.write(&staged, &latest).map_err(|e| e.to_string())?;
-        drop_aside(latest);
         let before = self.written;
         self.written += staged.len() as u64;
         if self.written / self.prune_every != before / self.prune_every {
@@ -239,18 +238,6 @@ impl Store {
     fn with_prune_every(mut self, n: u64) -> Store {
         self.prune_every = n.max(1);
         self
-    }
-}
-
-/// Frees written counts: a hundred thousand strings take milliseconds to free, on a thread of
-/// their own when there are that many (the window after them, or the end of the run, need
-/// not wait).
-fn drop_aside(counts: Counts) {
-    if counts.0.len() >= 10_000 {
-        // Without a thread, the closure and the counts are dropped here.
-        let _ = std::thread::Builder::new()
-            .name("store-free".into())
-            .spawn(move || drop(counts));
     }
 }
 
