@@ -78,11 +78,11 @@ fn round(rng: &mut Rng, frontier: u64, next: u64, ms: &mut [&mut Merger]) {
                 if end == 0 || end > next || end - 1 < frontier {
                     continue;
                 }
-                let mut top: Vec<(String, u64)> = Vec::new();
+                let mut top: Vec<window::Row> = Vec::new();
                 for _ in 0..rng.below(4) {
                     let t = TAGS[rng.below(TAGS.len())];
                     if !top.iter().any(|(x, _)| x == t) {
-                        top.push((t.to_owned(), 1 + rng.below(9) as u64));
+                        top.push((t.into(), 1 + rng.below(9) as u64));
                     }
                 }
                 // Ranked, as a shard sends it (the merger merges ranked runs).
