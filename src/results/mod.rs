@@ -50,19 +50,13 @@ impl Results {
             .map(|url| postgres::PgSink::open(url))
             .collect::<Result<_, _>>()?;
         let (mut store, mut opening) = (None, None);
-        if let Some(db) = cfg.db.clone() {
-            let retain = cfg.retain;
+        if let Some(path) = &cfg.db {
+            let (db, retain) = (path.clone(), cfg.retain);
             let thread = std::thread::Builder::new().name("store-open".into());
             match thread.spawn(move || store::Store::open(&db, retain)) {
                 Ok(handle) => opening = Some(handle),
                 // No thread to spare: opened in turn.
-                Err(_) => {
-                    store = cfg
-                        .db
-                        .as_deref()
-                        .map(|db| store::Store::open(db, retain))
-                        .transpose()?
-                }
+                Err(_) => store = Some(store::Store::open(path, retain)?),
             }
         }
         let live = Arc::new(live::LiveState::new(metrics, cfg.db.clone()));
@@ -75,7 +69,7 @@ impl Results {
     }
 
     /// Waits for the store to be open: the error of a database that cannot be opened.
-    /// Called before the first window is published (publishing calls it too).
+    /// Called before the first window is published (publishing and flushing call it too).
     pub fn ready(&mut self) -> Result<(), String> {
         if let Some(handle) = self.opening.take() {
             let opened = handle
@@ -106,6 +100,9 @@ impl Results {
     /// Called when no more windows are waiting, before a checkpoint commits and before a
     /// window is handed to a [`crate::job::Tap`] (whose reader may query the store).
     pub fn flush(&mut self) {
+        if let Err(e) = self.ready() {
+            crate::log::warn(format_args!("store: {e}"));
+        }
         if let Some(s) = self.store.as_mut() {
             if let Err(e) = s.flush() {
                 crate::log::warn(format_args!("store: {e}"));

@@ -381,15 +381,15 @@ impl Merger {
             }
             floor + shards_bound
         });
-        // One ranking serves both: the top-K is the head of the counts.
-        // Counts only when every shard sent its whole list: a window superseded in the same
-        // step (only the newest one's counts are kept) has its top-K, which is exact (shards
-        // hold disjoint tags), and no counts.
-        // The top-K copies the head (k rows, not all): the counts keep the rows.
+        // One ranking serves both: the top-K is the head of the counts, copied (k rows, not
+        // all); the counts keep the rows.
         let n = self.k.min(ranked.len());
         let top = (ranked[..n].iter())
             .map(|(t, c)| (t.to_string(), *c))
             .collect();
+        // Counts only when every shard sent its whole list: a window superseded in the same
+        // step (only the newest one's counts are kept) has its top-K, which is exact (shards
+        // hold disjoint tags), and no counts.
         let (counts, count_errors) = if self.counts_limit == 0 || gathered.short {
             errors.truncate(n);
             (Vec::new(), Vec::new())
