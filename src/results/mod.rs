@@ -80,13 +80,19 @@ impl Results {
         Ok(())
     }
 
+    /// [`Results::ready`] where a failure is logged, not returned (the engine keeps running
+    /// without the store).
+    fn ready_or_warn(&mut self) {
+        if let Err(e) = self.ready() {
+            crate::log::warn(format_args!("store: {e}"));
+        }
+    }
+
     /// Hands one emitted window to every receiver. A failing receiver is logged and counted,
     /// never fatal: the engine keeps running.
     /// The store writes it at the next [`Results::flush`].
     pub fn publish(&mut self, w: Window) {
-        if let Err(e) = self.ready() {
-            crate::log::warn(format_args!("store: {e}"));
-        }
+        self.ready_or_warn();
         for sink in &mut self.sinks {
             sink.publish(&w);
         }
@@ -100,9 +106,7 @@ impl Results {
     /// Called when no more windows are waiting, before a checkpoint commits and before a
     /// window is handed to a [`crate::job::Tap`] (whose reader may query the store).
     pub fn flush(&mut self) {
-        if let Err(e) = self.ready() {
-            crate::log::warn(format_args!("store: {e}"));
-        }
+        self.ready_or_warn();
         if let Some(s) = self.store.as_mut() {
             if let Err(e) = s.flush() {
                 crate::log::warn(format_args!("store: {e}"));
