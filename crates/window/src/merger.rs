@@ -437,13 +437,13 @@ impl Merger {
 }
 
 /// Whether row `a` ranks before row `b`: count descending, then tag ascending by bytes.
-fn better<S: AsRef<str>>(a: &(S, u64), b: &(S, u64)) -> bool {
+fn better(a: &Row, b: &Row) -> bool {
     rank_order(a, b) == Ordering::Less
 }
 
-fn rank_order<S: AsRef<str>>(a: &(S, u64), b: &(S, u64)) -> Ordering {
+fn rank_order(a: &Row, b: &Row) -> Ordering {
     b.1.cmp(&a.1)
-        .then_with(|| a.0.as_ref().as_bytes().cmp(b.0.as_ref().as_bytes()))
+        .then_with(|| a.0.as_bytes().cmp(b.0.as_bytes()))
 }
 
 /// Merges runs, each best first and disjoint, into the `limit` best rows, with each row's
