@@ -55,7 +55,8 @@ for t in "${targets[@]}"; do
         failed+=("$t")
         grep -m1 -A12 -E "panicked|ERROR: libFuzzer|SUMMARY" "$log" | sed 's/^/    /'
         for a in "$out/artifacts/$t"/*; do
-            [ -f "$a" ] && echo "    input $a: $(head -c 300 "$a" | od -An -c | tr -s ' ' | head -c 400)"
+            # base64, whole up to 3 KB: the input can be rebuilt from a CI log alone.
+            [ -f "$a" ] && echo "    input $a ($(wc -c <"$a") bytes, base64): $(head -c 3072 "$a" | base64 -w0)"
         done
     fi
 done

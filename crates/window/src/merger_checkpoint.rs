@@ -19,7 +19,7 @@
 //! whose order is that of arrival (the stats of one time, a window's shard runs) are sorted,
 //! so that the bytes depend on what was delivered, not on the order it came in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::{better, min_some, Gathered, Merger, PaneStats, Run};
 use crate::codec::{Reader, Writer, MERGER};
@@ -220,6 +220,16 @@ impl Merger {
                     )));
                 }
                 g.runs.push(run);
+            }
+            // Shards hold disjoint tags: one tag in two runs would tie in the merge, whose
+            // order (and each row's error) would then hang on the order of the runs.
+            let mut seen = HashSet::with_capacity(g.runs.iter().map(|run| run.top.len()).sum());
+            for (tag, _) in g.runs.iter().flat_map(|run| &run.top) {
+                if !seen.insert(tag.as_str()) {
+                    return Err(r.bad(format_args!(
+                        "tag {tag:?} is in two shards' lists for window {end}"
+                    )));
+                }
             }
             for _ in 0..r.count(5)? {
                 let tag =

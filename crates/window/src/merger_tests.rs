@@ -275,6 +275,21 @@ fn restore_refuses_another_shape_top_or_counts_limit() {
 }
 
 #[test]
+fn restore_refuses_a_tag_in_two_shards_lists() {
+    // Shards hold disjoint tags; a checkpoint saying otherwise is corrupt. Found by fuzzing:
+    // the two rows tie, and which run's error each row took hung on the order of the runs.
+    let mut m = Merger::new(spec(), 2).with_counts(5);
+    m.push_stats(1, 1, stats(2, 2));
+    m.push_shard(shard_window(1, &[("a", 1)], 1, 1));
+    m.push_shard(shard_window(1, &[("b", 2), ("a", 1)], 2, 3));
+    let bytes = snapshot(&m, 1);
+    assert_eq!(
+        Merger::restore(spec(), 2, 5, &bytes).unwrap_err(),
+        "merger checkpoint is inconsistent: tag \"a\" is in two shards' lists for window 1"
+    );
+}
+
+#[test]
 fn truncated_or_flipped_snapshots_are_refused() {
     let bytes = snapshot(&busy(), 4);
     for len in 0..bytes.len() {
