@@ -227,7 +227,7 @@ impl Merger {
             for (tag, _) in g.runs.iter().flat_map(|run| &run.top) {
                 if !seen.insert(tag.as_str()) {
                     return Err(r.bad(format_args!(
-                        "tag {tag:?} is in two shards' lists for window {end}"
+                        "a tag is in two shards' lists for window {end}"
                     )));
                 }
             }
