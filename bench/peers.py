@@ -502,14 +502,20 @@ def summarize(h, cs, rows, ref, checks, started, ended, load0, load1, busy0):
     store = t.get("ts_default", {}).get("vs_none")
     store_row = f"| the results store ≤ 1.25x the bare engine (default ÷ `--db none`) | {'—' if store is None else f'{store:.2f}x'} | " + (
         "not run" if store is None else ("met" if store <= 1.25 else "not met")) + " |"
-    d_rss, n_rss = t.get("ts_default", {}).get("rss"), t.get("ts_db_none", {}).get("rss")
+    # The lowest peak of any run, not the median: glibc's dynamic mmap threshold leaves a run's
+    # peak anywhere up to ~7 MB above what the process needed (bimodal from run to run), and
+    # that noise only ever adds.
+    def low(key):
+        return min((r["peak_rss_min_mb"] for r in by.get(key, [])), default=None)
+    d_rss, n_rss = low("ts_default"), low("ts_db_none")
     counts_mb = med(COUNTS_BYTES) / 1e6 if COUNTS_BYTES else None
     if None in (d_rss, n_rss, counts_mb):
         rss_row = "| peak RSS ≤ `--db none`'s + the counts table's size | — | not judged |"
     else:
         extra = d_rss - n_rss
-        rss_row = (f"| peak RSS ≤ `--db none`'s + the counts table's size on disk ({counts_mb:.2f} MB, dbstat) | "
-                   f"+{extra:.1f} MB ({d_rss:.1f} vs {n_rss:.1f}) | {'met' if extra <= counts_mb else 'not met'} |")
+        rss_row = (f"| peak RSS ≤ `--db none`'s + the counts table's size on disk ({counts_mb:.2f} MB, dbstat); "
+                   f"the lowest peak of any run | {extra:+.1f} MB ({d_rss:.1f} vs {n_rss:.1f}) | "
+                   f"{'met' if extra <= counts_mb else 'not met'} |")
     md += ["## Issue 18's targets (the default command's speed-up, on this run's load)", "",
            "| target | measured | verdict |", "|---|---|---|",
            target("Bytewax", "bytewax", 20), target("Pathway", "pathway", 25), target("PySpark RDD", "spark_rdd", 70),
@@ -645,7 +651,8 @@ def main():
             elif c.key.startswith("ts_") and r["rc"] == 0:
                 verdict = "no window held every line"
             rows.append(dict(round=n, position=pos + 1, key=c.key, command=c.label, wall_s=r["wall_s"],
-                             peak_rss_mb=r["peak_rss_mb"], maxrss_mb=r["maxrss_mb"], tree_rss_mb=r["tree_rss_mb"],
+                             peak_rss_mb=r["peak_rss_mb"], peak_rss_min_mb=round(min(x["peak_rss_mb"] for x in runs), 3),
+                             maxrss_mb=r["maxrss_mb"], tree_rss_mb=r["tree_rss_mb"],
                              cpu_s=r["cpu_s"], cotenant_cores=r["cotenant_cores"], loadavg=loadavg().split()[0],
                              rc=r["rc"], top10=verdict, note=r["inner"] or "", cmd=show(c.cmd)))
             if verdict.startswith("DIFFERENT"):
