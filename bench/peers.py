@@ -476,8 +476,8 @@ def summarize(h, cs, rows, ref, checks, started, ended, load0, load1, busy0):
           "## Figures", "",
           f"Whole process, wall time: median of {len(rounds)} paired rounds (every command once per round, order "
           f"rotated; tagstream's commands and the floor {h.args.repeat} times in their turn, the round keeping their "
-          "median wall and peak RSS; tagstream's two commands share one turn, alternating run by run); ratios are per round (that command's wall ÷ tagstream's), then the "
-          "median.", "",
+          "median wall and peak RSS; tagstream's two commands share one turn, alternating run by run); ratios are "
+          "per round (that command's wall ÷ tagstream's), then the median.", "",
           "| command | wall (median) | best | peak RSS | ÷ tagstream default | ÷ tagstream --db none | top 10 |",
           "|---|---|---|---|---|---|---|"]
     for t in table:
@@ -615,50 +615,50 @@ def main():
     log("check round (untimed): every top 10 against tagstream's whole-file window")
     ref, checks = check_round(h, cs)
     rows = []
-    # tagstream's two commands take their turn together, alternating run by run (default, none,
-    # none, default, ...): the store's cost is their ratio, and runs side by side share the
-    # machine's state (what ran just before, the page cache, the clock) as runs a peer apart do not.
-    pair = {c.key: c for c in cs if c.key in ("ts_default", "ts_db_none")}
-    units = [[c] for c in cs if c.key != "ts_db_none"]
-    if len(pair) == 2:
-        units = [[pair["ts_default"], pair["ts_db_none"]] if u[0].key == "ts_default" else u for u in units]
+    # tagstream's two commands (always the first two of `commands`) take their turn together,
+    # alternating run by run (default, none, none, default, ...): the store's cost is their
+    # ratio, and runs side by side share the machine's state (what ran just before, the page
+    # cache, the clock) as runs a peer apart do not.
+    assert [c.key for c in cs[:2]] == ["ts_default", "ts_db_none"]
+    units = [cs[:2]] + [[c] for c in cs[2:]]
     for n in range(1, a.runs + 1):
         k = (n - 1) % len(units)
         order = units[k:] + units[:k]
-        measured = []
+        pos = 0
         for unit in order:
             reps = a.repeat if short(unit[0]) else 1
             got = {c.key: [] for c in unit}
             for i in range(reps):
                 for c in (unit if i % 2 == 0 else unit[::-1]):
                     got[c.key].append(run_one(h, c, f"r{n}" + (f"-{i + 1}" if reps > 1 else "")))
-            measured += [(c, got[c.key], reps) for c in unit]
-        for pos, (c, runs, reps) in enumerate(measured):
-            r = dict(runs[0])
-            for key in ("wall_s", "cpu_s", "cotenant_cores", "peak_rss_mb", "maxrss_mb", "tree_rss_mb"):
-                r[key] = round(statistics.median(x[key] for x in runs), 3)
-            r["rc"] = next((x["rc"] for x in runs if x["rc"] != 0), 0)
-            if reps > 1:
-                walls = "/".join(f"{x['wall_s']:.3f}" for x in runs)
-                rss = "/".join(f"{x['peak_rss_mb']:.1f}" for x in runs)
-                r["inner"] = f"medians of {reps} runs: wall {walls} s; peak RSS {rss} MB"
-            verdict = ""
-            verdicts = [same_top(ref, x["top"]) for x in runs if x["rc"] == 0 and x["top"] is not None]
-            if verdicts:
-                verdict = next((v for v in verdicts if v.startswith("DIFFERENT")), verdicts[0])
-                if len(verdicts) < reps and c.key.startswith("ts_") and r["rc"] == 0:
-                    verdict = "DIFFERENT: a run had no window holding every line"
-            elif c.key.startswith("ts_") and r["rc"] == 0:
-                verdict = "no window held every line"
-            rows.append(dict(round=n, position=pos + 1, key=c.key, command=c.label, wall_s=r["wall_s"],
-                             peak_rss_mb=r["peak_rss_mb"], peak_rss_min_mb=round(min(x["peak_rss_mb"] for x in runs), 3),
-                             maxrss_mb=r["maxrss_mb"], tree_rss_mb=r["tree_rss_mb"],
-                             cpu_s=r["cpu_s"], cotenant_cores=r["cotenant_cores"], loadavg=loadavg().split()[0],
-                             rc=r["rc"], top10=verdict, note=r["inner"] or "", cmd=show(c.cmd)))
-            if verdict.startswith("DIFFERENT"):
-                checks[c.key] = verdict
-            log(f"  round {n}: {c.label}: {r['wall_s']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB, "
-                f"co-tenants {r['cotenant_cores']} cores{', top 10 ' + verdict if verdict else ''}")
+            load = loadavg().split()[0]
+            for c in unit:
+                runs, pos = got[c.key], pos + 1
+                r = dict(runs[0])
+                for key in ("wall_s", "cpu_s", "cotenant_cores", "peak_rss_mb", "maxrss_mb", "tree_rss_mb"):
+                    r[key] = round(statistics.median(x[key] for x in runs), 3)
+                r["rc"] = next((x["rc"] for x in runs if x["rc"] != 0), 0)
+                if reps > 1:
+                    walls = "/".join(f"{x['wall_s']:.3f}" for x in runs)
+                    rss = "/".join(f"{x['peak_rss_mb']:.1f}" for x in runs)
+                    r["inner"] = f"medians of {reps} runs: wall {walls} s; peak RSS {rss} MB"
+                verdict = ""
+                verdicts = [same_top(ref, x["top"]) for x in runs if x["rc"] == 0 and x["top"] is not None]
+                if verdicts:
+                    verdict = next((v for v in verdicts if v.startswith("DIFFERENT")), verdicts[0])
+                    if len(verdicts) < reps and c.key.startswith("ts_") and r["rc"] == 0:
+                        verdict = "DIFFERENT: a run had no window holding every line"
+                elif c.key.startswith("ts_") and r["rc"] == 0:
+                    verdict = "no window held every line"
+                rows.append(dict(round=n, position=pos, key=c.key, command=c.label, wall_s=r["wall_s"],
+                                 peak_rss_mb=r["peak_rss_mb"], peak_rss_min_mb=round(min(x["peak_rss_mb"] for x in runs), 3),
+                                 maxrss_mb=r["maxrss_mb"], tree_rss_mb=r["tree_rss_mb"],
+                                 cpu_s=r["cpu_s"], cotenant_cores=r["cotenant_cores"], loadavg=load,
+                                 rc=r["rc"], top10=verdict, note=r["inner"] or "", cmd=show(c.cmd)))
+                if verdict.startswith("DIFFERENT"):
+                    checks[c.key] = verdict
+                log(f"  round {n}: {c.label}: {r['wall_s']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB, "
+                    f"co-tenants {r['cotenant_cores']} cores{', top 10 ' + verdict if verdict else ''}")
     ended = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     load1 = loadavg()
 
