@@ -4,9 +4,11 @@ window, with and without `--max-tags`. The lines are written by this script into
 engine's stdin (no input file: 10^8 lines would be 5 GB), one tag of their own each and every
 fourth also one of 40 heavy tags, all at one event time; the engine's VmRSS is sampled every
 SAMPLE seconds from /proc. Writes OUT/stream-1e<E>.csv and OUT/stream-1e<E>.svg (RSS against
-tags sent, both paths) and prints a summary line per path.
+tags sent, both paths) and prints a summary line per path. With --authors every line also
+names an author of its own and the engine counts distinct authors for trends
+(`--author-field author`): files are then named stream-1e<E>-authors.*.
 
-usage: bounded_stream.py BIN OUT [--exp 8] [--max-tags 20000] [--paths bounded,exact]
+usage: bounded_stream.py BIN OUT [--exp 8] [--max-tags 20000] [--paths bounded,exact] [--authors]
 """
 
 import argparse
@@ -31,22 +33,25 @@ def rss_kb(pid):
     return None
 
 
-def one(binary, out, distinct, max_tags, sample):
+def one(binary, out, distinct, max_tags, sample, authors):
     summary = os.path.join(out, "stream-summary.json")
     cmd = [binary, "run", "--source", "-", "--format", "jsonl", "--time", "event",
            "--batch", "10s", "--window", "10s", "--tui", "off", "--quiet", "--db", "none",
            "--out", "/dev/null", "--summary-json", summary]
     if max_tags:
         cmd += ["--max-tags", str(max_tags)]
+    if authors:
+        cmd += ["--author-field", "author"]
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     sent = [0]
 
     def feed():
         head = '{"created_at":%d,"text":"' % T0
+        who = (lambda i: f',"author":"a{i}"') if authors else (lambda i: "")
         step = 100_000
         for start in range(0, distinct, step):
             chunk = "".join(
-                f"{head}#d{i}{' #h%d' % (i % 40) if i % 4 == 0 else ''}\"}}\n"
+                f"{head}#d{i}{' #h%d' % (i % 40) if i % 4 == 0 else ''}\"{who(i)}}}\n"
                 for i in range(start, min(distinct, start + step)))
             p.stdin.write(chunk.encode())
             sent[0] = min(distinct, start + step)
@@ -105,14 +110,18 @@ def readme_section(a, lines):
     """Appends the stream's section to the README bench/bounded.py wrote, if it is there."""
     distinct = 10 ** a.exp
     readme = os.path.join(a.out, "README.md")
+    name = stem(a)
+    flag, by = (" --authors", ", by an author of its own (trends count distinct authors)") \
+        if a.authors else ("", "")
     if os.path.exists(readme):
-        L = ["", f"## RSS while 10^{a.exp} distinct tags stream through", "",
-             f"`python3 bench/bounded_stream.py BIN OUT --exp {a.exp} --max-tags {a.max_tags}`: "
+        L = ["", f"## RSS while 10^{a.exp} distinct tags stream through{by}", "",
+             f"`python3 bench/bounded_stream.py BIN OUT --exp {a.exp} --max-tags {a.max_tags}"
+             f"{flag}`: "
              f"{distinct:,} records written into the engine's stdin by the script (the seconds "
              "include the script's writing, about 1.2 M lines/s at most), each with a tag of its own and every fourth "
-             "also one of 40 heavy tags, all in one window; VmRSS sampled every "
-             f"{a.sample:g} s from /proc. Plot: `stream-1e{a.exp}.svg`; samples: "
-             f"`stream-1e{a.exp}.csv`.", "",
+             f"also one of 40 heavy tags{by}, all in one window; VmRSS sampled every "
+             f"{a.sample:g} s from /proc. Plot: `{name}.svg`; samples: "
+             f"`{name}.csv`.", "",
              "| path | records | seconds | RSS at 10 % sent | RSS at the last sample | peak RSS |",
              "|---|---|---|---|---|---|"]
         for r in lines:
@@ -124,6 +133,11 @@ def readme_section(a, lines):
             f.write("\n".join(L))
 
 
+def stem(a):
+    """The name of this run's files: stream-1e<E>, with -authors when lines name authors."""
+    return f"stream-1e{a.exp}" + ("-authors" if a.authors else "")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -132,11 +146,13 @@ def main():
     ap.add_argument("--max-tags", type=int, default=20_000)
     ap.add_argument("--paths", default="bounded,exact")
     ap.add_argument("--sample", type=float, default=1.0)
+    ap.add_argument("--authors", action="store_true",
+                    help="every line names an author of its own, counted for trends")
     ap.add_argument("--readme-only", action="store_true",
                     help="only append the README section from OUT/stream-1e<E>.json")
     a = ap.parse_args()
     if a.readme_only:
-        with open(os.path.join(a.out, f"stream-1e{a.exp}.json")) as f:
+        with open(os.path.join(a.out, f"{stem(a)}.json")) as f:
             return readme_section(a, json.load(f))
     os.makedirs(a.out, exist_ok=True)
     distinct = 10 ** a.exp
@@ -144,7 +160,7 @@ def main():
     lines = []
     for name in a.paths.split(","):
         n = a.max_tags if name == "bounded" else 0
-        samples, s, cmd = one(a.binary, a.out, distinct, n, a.sample)
+        samples, s, cmd = one(a.binary, a.out, distinct, n, a.sample, a.authors)
         series[name] = samples
         peak = max(r for _, _, r in samples)
         # RSS once a tenth of the stream was sent, and at the end: flat if the bound holds.
@@ -156,15 +172,15 @@ def main():
                           rss_last_sample_mb=round(last / 1e3, 1), cmd=cmd))
         print(json.dumps(lines[-1]), flush=True)
         os.remove(os.path.join(a.out, "stream-summary.json"))
-    with open(os.path.join(a.out, f"stream-1e{a.exp}.csv"), "w") as f:
+    with open(os.path.join(a.out, f"{stem(a)}.csv"), "w") as f:
         f.write("path,seconds,tags_sent,rss_kb\n")
         for name, ss in series.items():
             for t, n, r in ss:
                 f.write(f"{name},{t},{n},{r}\n")
-    with open(os.path.join(a.out, f"stream-1e{a.exp}.json"), "w") as f:
+    with open(os.path.join(a.out, f"{stem(a)}.json"), "w") as f:
         json.dump(lines, f, indent=1)
         f.write("\n")
-    svg(os.path.join(a.out, f"stream-1e{a.exp}.svg"), series, distinct)
+    svg(os.path.join(a.out, f"{stem(a)}.svg"), series, distinct)
     readme_section(a, lines)
 
 

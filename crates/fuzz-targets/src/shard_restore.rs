@@ -11,8 +11,11 @@
 //! - a restored shard snapshots to bytes that restore to a shard snapshotting to the same
 //!   bytes (one state, one snapshot), and it can be advanced without panicking;
 //! - restore(snapshot(shard)) behaves as `shard` for every later push and frontier.
+//!
+//! All of it also for a shard with trends counting distinct authors past a bound of
+//! [`MAX_TAGS`] tags, where each pane keeps a hash sample of its (tag, author) pairs.
 
-use window::{Shard, WindowSpec};
+use window::{Shard, TrendSpec, WindowSpec};
 
 use crate::meter;
 use crate::pieces::Rng;
@@ -23,6 +26,23 @@ pub const K: usize = 3;
 /// Batch 10 s, window 40 s, slide 20 s: windows of 4 panes every 2 panes (every seed's shape).
 pub fn spec() -> WindowSpec {
     WindowSpec::new(10_000, 40_000, 20_000).expect("a valid shape")
+}
+
+/// The bound on distinct tags of the trending shard: 8 (tag, author) pairs a pane, so the
+/// recipe's authors are sampled.
+pub const MAX_TAGS: usize = 2;
+
+/// The trends of the trending shard.
+pub fn trend_spec() -> TrendSpec {
+    TrendSpec::new(K, 4.0)
+}
+
+/// A shard with trends counting distinct authors, past a bound of [`MAX_TAGS`] (the
+/// trending seed's shape).
+pub fn trending_shard() -> Shard {
+    Shard::new(spec(), K)
+        .with_max_tags(MAX_TAGS)
+        .with_trends(trend_spec(), true)
 }
 
 /// `bytes` with crates/window's header length and checksum set for its body (inputs too short
@@ -47,15 +67,22 @@ fn snapshot(s: &Shard) -> Vec<u8> {
 }
 
 fn restore(bytes: &[u8]) {
-    let (got, held) = meter::peak(|| Shard::restore(spec(), K, bytes));
+    restore_as(bytes, |b| Shard::restore(spec(), K, b));
+    restore_as(bytes, |b| {
+        Shard::restore_with(spec(), K, Some((trend_spec(), true)), b)
+    });
+}
+
+fn restore_as(bytes: &[u8], restore: impl Fn(&[u8]) -> Result<Shard, String>) {
+    let (got, held) = meter::peak(|| restore(bytes));
     // Per tag at least one byte: an interned tag with its table slot and id (tens of bytes),
-    // doubled by growth.
+    // doubled by growth; per author pair at least two, in a pane's set and the window's.
     meter::assert_within("Shard::restore", held, bytes.len(), 256, 4096);
     let Ok(shard) = got else {
         return;
     };
     let once = snapshot(&shard);
-    let again = Shard::restore(spec(), K, &once).expect("a snapshot restores");
+    let again = restore(&once).expect("a snapshot restores");
     assert_eq!(snapshot(&again), once, "snapshot ∘ restore is stable");
     let mut shard = shard;
     let mut again = again;
@@ -75,8 +102,18 @@ fn round(rng: &mut Rng, frontier: u64, next: u64, shards: &mut [&mut Shard]) {
             0 => u64::from(u32::MAX) + rng.below(3) as u64,
             _ => 1 + rng.below(3) as u64,
         };
+        // A few authors each, now and then a crowd: the trending shard samples them.
+        let authors = match rng.below(8) {
+            0 => 40,
+            _ => rng.below(4),
+        };
+        let first = rng.below(4) as u64;
         for s in shards.iter_mut() {
             s.push(time, pane, tag, n);
+            for author in 0..authors as u64 {
+                s.push_author(time, pane, tag, author * 7 + first);
+            }
+            s.push_first(time, pane.saturating_sub(first));
         }
     }
 }
@@ -153,9 +190,35 @@ pub fn twin_recipe<S: Restorable>(
     }
 }
 
-/// The recipe: a shard through [`twin_recipe`].
+/// The trending shard in [`twin_recipe`]: restored with its trends.
+pub struct Trending(pub Shard);
+
+impl Restorable for Trending {
+    type Out = Vec<window::ShardWindow>;
+    const NAME: &'static str = "trending shard";
+    fn advance_to(&mut self, frontier: Option<u64>) -> Self::Out {
+        self.0.advance(frontier)
+    }
+    fn snapshot_at(&self, frontier: u64, out: &mut Vec<u8>) {
+        self.0.snapshot(frontier, out)
+    }
+    fn restored(bytes: &[u8]) -> Self {
+        let trends = Some((trend_spec(), true));
+        Trending(Shard::restore_with(spec(), K, trends, bytes).expect("a snapshot restores"))
+    }
+}
+
+/// The recipe: a shard, and a trending one, through [`twin_recipe`].
 pub fn recipe(data: &[u8]) {
     twin_recipe(&mut Rng::new(data, 11), Shard::new(spec(), K), round);
+    twin_recipe(
+        &mut Rng::new(data, 13),
+        Trending(trending_shard()),
+        |rng, f, n, shards| {
+            let mut inner: Vec<&mut Shard> = shards.iter_mut().map(|t| &mut t.0).collect();
+            round(rng, f, n, &mut inner)
+        },
+    );
 }
 
 /// The target.

@@ -161,6 +161,19 @@ fn binary_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let mut summaries = Vec::new();
     bounded.snapshot(3, &mut summaries);
 
+    // Trends counting distinct authors past the bound: one pane's pairs are sampled.
+    let mut trending = shard_restore::trending_shard();
+    for (time, pane, tag, authors) in [(0, 0, "rust", 3), (0, 1, "a", 30), (1, 2, "b", 2)] {
+        trending.push(time, pane, tag, 1);
+        trending.push_first(time, pane);
+        for author in 0..authors {
+            trending.push_author(time, pane, tag, author);
+        }
+    }
+    trending.advance(Some(2));
+    let mut authors = Vec::new();
+    trending.snapshot(2, &mut authors);
+
     let mut m = Merger::new(spec, merger_restore::TOP).with_counts(merger_restore::COUNTS);
     let stats = |records, tagged| PaneStats {
         records,
@@ -226,6 +239,7 @@ fn binary_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("shard_restore", "busy", busy),
         ("shard_restore", "done", done),
         ("shard_restore", "bounded", summaries),
+        ("shard_restore", "authors", authors),
         ("merger_restore", "busy", merger),
     ]
 }

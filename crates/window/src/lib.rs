@@ -125,6 +125,7 @@
 
 use std::fmt;
 
+mod authors;
 mod bound;
 mod codec;
 mod merger;

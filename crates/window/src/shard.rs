@@ -154,6 +154,14 @@ impl Shard {
         self.max_tags
     }
 
+    /// The most (tag, author) pairs a pane of the trends keeps exactly: past it they are a hash
+    /// sample (`crate::authors`). Unbounded without a bound on distinct tags.
+    fn pair_budget(&self) -> usize {
+        self.max_tags.map_or(usize::MAX, |n| {
+            n.saturating_mul(crate::authors::PAIRS_PER_TAG)
+        })
+    }
+
     /// Also finds each window's trending tags (`crate::trend`), counting distinct authors
     /// (pushed with [`Shard::push_author`]) when `authors`, else posts.
     pub fn with_trends(mut self, spec: TrendSpec, authors: bool) -> Self {
@@ -176,8 +184,9 @@ impl Shard {
         if self.done || last <= pane || last <= time || last < self.cur {
             return;
         }
+        let budget = self.pair_budget();
         if let Some(t) = self.trends.as_mut().filter(|t| t.tracks_authors()) {
-            t.push_author(time, pane, tag, author);
+            t.push_author(time, pane, tag, author, budget);
         }
     }
 
@@ -212,8 +221,9 @@ impl Shard {
                 break;
             }
             self.apply_before(self.cur);
+            let budget = self.pair_budget();
             if let Some(t) = self.trends.as_mut() {
-                t.apply_before(self.cur, &self.spec);
+                t.apply_before(self.cur, &self.spec, budget);
             }
             // Never jump past the first open window: later data may still count in it.
             let target = match (self.next_nonempty_candidate(), frontier) {
@@ -349,24 +359,17 @@ impl Shard {
                 // After each delivery time's data, in time order: where a pane is pruned
                 // depends on the data alone, not on when `advance` was called.
                 let counted = pane < end;
-                let (tags, trends) = (&mut self.tags, &mut self.trends);
-                let mut gone = Vec::new();
+                let tags = &mut self.tags;
                 let pruned = counts.prune(cap, |id, lost, left| {
                     if counted {
                         tags.sub(id, lost);
                     }
                     if left {
-                        if trends.is_some() {
-                            gone.push(crate::trend::key(tags.tag(id)));
-                        }
                         tags.release(id);
                     }
                 });
-                if let Some(p) = pruned {
-                    if counted {
-                        tags.count_pruned(p, true);
-                    }
-                    pane_pruned(trends, pane, p, &gone);
+                if let (Some(p), true) = (pruned, counted) {
+                    tags.count_pruned(p, true);
                 }
             }
         }
@@ -529,16 +532,6 @@ impl Shard {
             assert!(self.panes.is_empty() && self.stash.is_empty() && self.tags.live() == 0);
         }
     }
-}
-
-/// Hook (issue 15 for issue 14): `pane` of this shard was pruned to its bound by `p`, and
-/// the tags with trend keys `gone` left its summary. Per-tag state kept per pane (the
-/// distinct authors of trends) can drop those tags' entries of that pane: each had at most
-/// `p.floor` occurrences there since the first prune of the pane, so at most that many
-/// distinct authors, and the window's floor bounds them as it bounds their counts
-/// (`bound.rs`). Trends keep their pairs for now; the lead wires them here.
-fn pane_pruned(trends: &mut Option<Trends>, pane: u64, p: Pruned, gone: &[u64]) {
-    let _ = (trends, pane, p, gone);
 }
 
 #[path = "shard_checkpoint.rs"]

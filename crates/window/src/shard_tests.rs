@@ -490,3 +490,52 @@ fn ranking_beside_the_trend_scoring_gives_the_same_lists() {
     want.push(("#burst", 50_005));
     assert_eq!(crate::strings(&parallel.top), crate::top_k(want, n + 1));
 }
+
+/// Issue 15 for issue 14: past `--max-tags`, a flood of tags by distinct authors leaves the
+/// trends' author pairs within their budget (`crate::authors`), where without a bound they
+/// grow with every record; a tag's authors are then an estimate near the truth.
+#[test]
+fn past_the_bound_a_flood_of_authors_is_held_within_the_budget() {
+    let trends = TrendSpec::new(10, 60.0);
+    let flood = |shard: &mut Shard| {
+        for i in 0..50_000u64 {
+            // One tag of its own and one shared tag a line, each line by an author of its own.
+            let own = format!("#t{i}");
+            for tag in [own.as_str(), "#hot"] {
+                shard.push(0, 0, tag, 1);
+                shard.push_author(0, 0, tag, i);
+            }
+        }
+        shard.push_first(0, 0);
+    };
+    let mut bounded = Shard::new(spec(), 10)
+        .with_max_tags(100)
+        .with_trends(trends, true);
+    flood(&mut bounded);
+    let budget = 100 * crate::authors::PAIRS_PER_TAG;
+    let pairs = |shard: &Shard| shard.trends.as_ref().unwrap().pairs();
+    let held = pairs(&bounded);
+    assert!(held <= budget + budget / 4, "{held} pairs in the stash");
+    bounded.advance(Some(1));
+    let held = pairs(&bounded);
+    assert!(held <= budget, "{held} pairs in the pane");
+    assert!(bounded.state_bytes() < 200_000, "{}", bounded.state_bytes());
+
+    let mut exact = Shard::new(spec(), 10).with_trends(trends, true);
+    flood(&mut exact);
+    exact.advance(Some(1));
+    assert_eq!(pairs(&exact), 100_000);
+
+    // The first full window (pane 0 is its first): #hot's 50,000 authors, estimated.
+    let authors = |shard: &mut Shard| {
+        let w = shard.advance(Some(6)).pop().unwrap();
+        let hot = w.trending.iter().find(|t| t.tag == "#hot").unwrap();
+        hot.authors.unwrap()
+    };
+    assert_eq!(authors(&mut exact), 50_000);
+    let estimate = authors(&mut bounded);
+    assert!(
+        estimate.abs_diff(50_000) < 50_000 / 5,
+        "{estimate} for 50,000 authors"
+    );
+}

@@ -27,9 +27,10 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::authors::Authors;
 use crate::WindowSpec;
 
 /// A decayed mean below this is no baseline at all.
@@ -119,53 +120,6 @@ pub(crate) fn key(tag: &str) -> u64 {
     crate::tags::hash_tag(tag.as_bytes())
 }
 
-/// Distinct authors per tag over the window: per pane the (tag, author) pairs, and over the
-/// window how many of its panes hold each pair.
-#[derive(Debug, Default)]
-struct Authors {
-    /// Delivered, not yet applied, by (time, pane).
-    stash: BTreeMap<(u64, u64), Vec<(u64, u64)>>,
-    /// Applied pairs per pane, each once, for panes `>= cur − w`.
-    panes: BTreeMap<u64, FxHashSet<(u64, u64)>>,
-    /// Over the window `[cur − w, cur)`: panes holding each pair, and distinct authors per tag.
-    window: Window,
-}
-
-#[derive(Debug, Default)]
-struct Window {
-    pairs: FxHashMap<(u64, u64), u32>,
-    distinct: FxHashMap<u64, u64>,
-}
-
-impl Window {
-    fn enter(&mut self, pane: &FxHashSet<(u64, u64)>) {
-        for p in pane {
-            let n = self.pairs.entry(*p).or_default();
-            *n += 1;
-            if *n == 1 {
-                *self.distinct.entry(p.0).or_default() += 1;
-            }
-        }
-    }
-
-    fn leave(&mut self, pane: &FxHashSet<(u64, u64)>) {
-        for p in pane {
-            if let Some(n) = self.pairs.get_mut(p) {
-                *n -= 1;
-                if *n == 0 {
-                    self.pairs.remove(p);
-                    if let Some(d) = self.distinct.get_mut(&p.0) {
-                        *d -= 1;
-                        if *d == 0 {
-                            self.distinct.remove(&p.0);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// A shard's trend state: authors (optional) and baselines.
 #[derive(Debug)]
 pub(crate) struct Trends {
@@ -197,13 +151,18 @@ impl Trends {
     }
 
     /// Buffers that `author` wrote `tag` in `pane`, delivered at `time` (the shard's rules
-    /// for what may still count apply: the caller checked them).
-    pub(crate) fn push_author(&mut self, time: u64, pane: u64, tag: &str, author: u64) {
+    /// for what may still count apply: the caller checked them); `budget` is the most pairs
+    /// a pane may hold (`crate::authors`).
+    pub(crate) fn push_author(
+        &mut self,
+        time: u64,
+        pane: u64,
+        tag: &str,
+        author: u64,
+        budget: usize,
+    ) {
         if let Some(a) = self.authors.as_mut() {
-            a.stash
-                .entry((time, pane))
-                .or_default()
-                .push((key(tag), author));
+            a.push(time, pane, key(tag), author, budget);
         }
     }
 
@@ -215,7 +174,7 @@ impl Trends {
 
     /// Applies what was delivered before `end` (the next window to close), as the shard does
     /// with its counts.
-    pub(crate) fn apply_before(&mut self, end: u64, spec: &WindowSpec) {
+    pub(crate) fn apply_before(&mut self, end: u64, spec: &WindowSpec, budget: usize) {
         while let Some(e) = self.first_stash.first_entry() {
             if *e.key() >= end {
                 break;
@@ -223,46 +182,15 @@ impl Trends {
             let pane = e.remove();
             self.first = Some(self.first.map_or(pane, |f| f.min(pane)));
         }
-        let Some(a) = self.authors.as_mut() else {
-            return;
-        };
-        let lo = end.saturating_sub(spec.window_panes());
-        while let Some(entry) = a.stash.first_entry() {
-            let (time, pane) = *entry.key();
-            if time >= end {
-                break;
-            }
-            let pairs = entry.remove();
-            if pane < lo {
-                continue;
-            }
-            let set = a.panes.entry(pane).or_default();
-            for p in pairs {
-                if set.insert(p) && pane < end {
-                    let n = a.window.pairs.entry(p).or_default();
-                    *n += 1;
-                    if *n == 1 {
-                        *a.window.distinct.entry(p.0).or_default() += 1;
-                    }
-                }
-            }
+        if let Some(a) = self.authors.as_mut() {
+            a.apply_before(end, spec, budget);
         }
     }
 
     /// Slides the author window from `cur` to `target`.
     pub(crate) fn move_to(&mut self, cur: u64, target: u64, spec: &WindowSpec) {
         if let Some(a) = self.authors.as_mut() {
-            crate::slide(
-                &mut a.panes,
-                &mut a.window,
-                (cur, target, spec.window_panes()),
-                |w, pane, counted| {
-                    if counted {
-                        w.leave(&pane);
-                    }
-                },
-                |w, pane| w.enter(pane),
-            );
+            a.move_to(cur, target, spec);
         }
     }
 
@@ -281,7 +209,7 @@ impl Trends {
         // every tag in it seems to rise. It lists nothing, and teaches the baselines nothing.
         let partial = self
             .first
-            .is_none_or(|f| end.saturating_sub(wspec.window_panes()) < f);
+            .is_none_or(|f| end < f.saturating_add(wspec.window_panes()));
         // The first window length of full windows: every baseline is new, and learns fully
         // (after it, a tag that trends learns only slowly from it: see `learn`).
         let early = self
@@ -296,10 +224,7 @@ impl Trends {
         }
         for (tag, count) in tags {
             let k = key(tag);
-            let authors = self
-                .authors
-                .as_ref()
-                .map(|a| a.window.distinct.get(&k).copied().unwrap_or(0));
+            let authors = self.authors.as_ref().map(|a| a.distinct(k));
             let o = authors.unwrap_or(count) as f64;
             let b = self.baselines.entry(k).or_default();
             forward(b, end, slide, rate);
@@ -344,10 +269,7 @@ impl Trends {
     /// Distinct (tag, author) pairs held, for metrics.
     #[allow(dead_code)] // read by the bounded-memory accounting (issue 15)
     pub(crate) fn pairs(&self) -> usize {
-        self.authors.as_ref().map_or(0, |a| {
-            a.panes.values().map(|p| p.len()).sum::<usize>()
-                + a.stash.values().map(Vec::len).sum::<usize>()
-        })
+        self.authors.as_ref().map_or(0, Authors::pairs)
     }
 
     /// Writes the state as of time `before` (stashed data delivered before it) into a
@@ -371,28 +293,8 @@ impl Trends {
             w.u64(*pane);
         }
         w.bool(self.authors.is_some());
-        let Some(a) = &self.authors else { return };
-        let stash: Vec<_> = a.stash.range(..(before, 0)).collect();
-        w.u64(stash.len() as u64);
-        for ((time, pane), pairs) in stash {
-            w.u64(*time);
-            w.u64(*pane);
-            w.u64(pairs.len() as u64);
-            for (t, au) in pairs {
-                w.u64(*t);
-                w.u64(*au);
-            }
-        }
-        w.u64(a.panes.len() as u64);
-        for (pane, set) in &a.panes {
-            w.u64(*pane);
-            w.u64(set.len() as u64);
-            let mut pairs: Vec<_> = set.iter().collect();
-            pairs.sort();
-            for (t, au) in pairs {
-                w.u64(*t);
-                w.u64(*au);
-            }
+        if let Some(a) = &self.authors {
+            a.snapshot(before, w);
         }
     }
 
@@ -431,29 +333,7 @@ impl Trends {
         if !authors {
             return Ok(t);
         }
-        let mut a = Authors::default();
-        for _ in 0..r.count(3)? {
-            let (time, pane) = (r.u64()?, r.u64()?);
-            let m = r.count(2)?;
-            let mut pairs = Vec::with_capacity(m);
-            for _ in 0..m {
-                pairs.push((r.u64()?, r.u64()?));
-            }
-            a.stash.insert((time, pane), pairs);
-        }
-        let lo = cur.saturating_sub(wspec.window_panes());
-        for _ in 0..r.count(2)? {
-            let pane = r.u64()?;
-            let m = r.count(2)?;
-            let mut set = FxHashSet::default();
-            for _ in 0..m {
-                set.insert((r.u64()?, r.u64()?));
-            }
-            if pane >= lo && pane < cur {
-                a.window.enter(&set);
-            }
-            a.panes.insert(pane, set);
-        }
+        let a = Authors::restore(r, cur, wspec)?;
         t.authors = Some(a);
         Ok(t)
     }
@@ -577,14 +457,14 @@ mod tests {
         let wspec = WindowSpec::new(1, 2, 1).unwrap();
         let mut t = Trends::new(TrendSpec::new(10, 60.0), true);
         for (pane, author) in [(0, 1), (0, 1), (0, 2), (1, 2), (1, 3)] {
-            t.push_author(0, pane, "#a", author);
+            t.push_author(0, pane, "#a", author, usize::MAX);
         }
-        t.apply_before(1, &wspec);
+        t.apply_before(1, &wspec, usize::MAX);
         t.move_to(1, 2, &wspec);
-        t.apply_before(2, &wspec);
-        assert_eq!(t.authors.as_ref().unwrap().window.distinct[&key("#a")], 3);
+        t.apply_before(2, &wspec, usize::MAX);
+        assert_eq!(t.authors.as_ref().unwrap().distinct(key("#a")), 3);
         t.move_to(2, 3, &wspec);
-        assert_eq!(t.authors.as_ref().unwrap().window.distinct[&key("#a")], 2);
+        assert_eq!(t.authors.as_ref().unwrap().distinct(key("#a")), 2);
         let snap = |t: &Trends| {
             let mut bytes = Vec::new();
             let mut w = crate::codec::Writer::begin(&mut bytes, crate::codec::SHARD, &wspec);
@@ -596,10 +476,7 @@ mod tests {
         let mut r = crate::codec::Reader::open(&bytes, crate::codec::SHARD, &wspec).unwrap();
         let back = Trends::restore(t.spec, true, &mut r, 3, &wspec).unwrap();
         r.finish().unwrap();
-        assert_eq!(
-            back.authors.as_ref().unwrap().window.distinct[&key("#a")],
-            2
-        );
+        assert_eq!(back.authors.as_ref().unwrap().distinct(key("#a")), 2);
         let again = snap(&back);
         assert_eq!(bytes, again);
     }
