@@ -177,9 +177,9 @@ impl Authors {
     /// `budget` is the most pairs a set may hold.
     pub(crate) fn push(&mut self, time: u64, pane: u64, tag: u64, author: u64, budget: usize) {
         let set = self.stash.entry((time, pane)).or_default();
-        // Bounded in steps of a quarter: a set twice its budget for a moment, not a re-check
-        // of the budget at every pair.
-        if set.insert((tag, author)) && set.len() > budget.saturating_add(budget / 4) {
+        // A raised level halves the set (in expectation): the pass over it that raising
+        // takes is paid for by as many insertions.
+        if set.insert((tag, author)) && set.len() > budget {
             set.bound(budget);
         }
     }

@@ -515,7 +515,7 @@ fn past_the_bound_a_flood_of_authors_is_held_within_the_budget() {
     let budget = 100 * crate::authors::PAIRS_PER_TAG;
     let pairs = |shard: &Shard| shard.trends.as_ref().unwrap().pairs();
     let held = pairs(&bounded);
-    assert!(held <= budget + budget / 4, "{held} pairs in the stash");
+    assert!(held <= budget, "{held} pairs in the stash");
     bounded.advance(Some(1));
     let held = pairs(&bounded);
     assert!(held <= budget, "{held} pairs in the pane");
