@@ -7,7 +7,9 @@
 # $CARGO_TARGET_DIR/bench-data/bounded (scratch); results to DIR (default
 # bench/runs/<date>-<machine>-bounded): README.md, raw.csv, acceptance.json, stream-1e*.{csv,json,svg}.
 # BASELINE=BIN also compares the exact path (no bound) with that build's (e.g. of main).
-# usage: [BASELINE=BIN] bench/bounded.sh [MAX_EXP (7)] [REPEAT (2)] [STREAM_EXP (8; 0: none)] [DIR]
+# AUTHORS_EXP (default 7; 0: none) streams 10^AUTHORS_EXP lines each by an author of its own
+# too, counted for trends (stream-1e*-authors.*: the exact path holds every pair).
+# usage: [BASELINE=BIN] [AUTHORS_EXP=7] bench/bounded.sh [MAX_EXP (7)] [REPEAT (2)] [STREAM_EXP (8; 0: none)] [DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 max_exp=${1:-7}
@@ -21,4 +23,8 @@ python3 bench/bounded.py "$bin" "$data" "$dir" --max-exp "$max_exp" --repeat "$r
   ${BASELINE:+--baseline "$BASELINE"}
 if [ "$stream_exp" -gt 0 ]; then
   python3 bench/bounded_stream.py "$bin" "$dir" --exp "$stream_exp"
+fi
+authors_exp=${AUTHORS_EXP:-7}
+if [ "$authors_exp" -gt 0 ]; then
+  python3 bench/bounded_stream.py "$bin" "$dir" --exp "$authors_exp" --authors
 fi
