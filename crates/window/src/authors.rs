@@ -11,11 +11,13 @@
 //! highest level among them, times `2^level`: an estimate of the tag's distinct authors whose
 //! relative error is about `1/√(pairs counted)`, where a level of 0 is the exact count.
 //!
-//! The sample is a function of the set of pairs alone: a pair passes or not by its own hash,
-//! and the level is the least that fits, so it is the same however the pairs were split into
-//! deliveries, workers or shards, in whatever order they came, and after a restore (a set
-//! only grows within its pane, so a level found too small is raised, never lowered).
-//! Without a bound every set is exact, as before.
+//! A shard's sample of a pane is a function of the set of the pane's pairs it holds: a pair
+//! passes or not by its own hash, and the level is the least that fits, so it is the same
+//! however the pairs were split into deliveries and workers, in whatever order they came, and
+//! after a restore (a set only grows within its pane, so a level found too small is raised,
+//! never lowered). The budget is per shard: which tags share a shard (the number of workers)
+//! changes the sample, as it changes the counts' summaries past the bound. Without a bound
+//! every set is exact, as before.
 
 use std::collections::BTreeMap;
 
@@ -99,17 +101,24 @@ impl Pairs {
         }
     }
 
+    /// Reads what [`Pairs::write`] wrote: a level up to [`MAX_LEVEL`], then pairs in
+    /// ascending order (so each once), each passing the level.
     fn read(r: &mut Reader<'_>) -> Result<Pairs, String> {
         let level = u32::try_from(r.u64()?)
             .ok()
             .filter(|&l| l <= MAX_LEVEL)
             .ok_or_else(|| r.bad("an author sample's level"))?;
         let mut set = FxHashSet::default();
+        let mut prev = None;
         for _ in 0..r.count(2)? {
             let p = (r.u64()?, r.u64()?);
+            if prev.is_some_and(|q| p <= q) {
+                return Err(r.bad("author pairs out of order or repeated"));
+            }
             if !passes(p, level) {
                 return Err(r.bad("an author pair outside its sample"));
             }
+            prev = Some(p);
             set.insert(p);
         }
         Ok(Pairs { level, set })
@@ -207,9 +216,11 @@ impl Authors {
                     self.window.add(p);
                 }
             }
-            // Any change of a counted pane's level changes what the window counts: it is
-            // counted again from its panes (rare: once per doubling of a flood).
-            rebuild |= counted && (set.bound(budget) || raised);
+            // Every pane is held to the budget, counted or not (a later pane gets deliveries at
+            // many times). Any change of a counted pane's level changes what the window
+            // counts: it is counted again from its panes (rare: once per doubling of a flood).
+            let rose = set.bound(budget);
+            rebuild |= counted && (rose || raised);
         }
         if rebuild {
             self.rebuild(end, spec);
@@ -260,10 +271,11 @@ impl Authors {
         d.saturating_mul(1u64 << self.window.level)
     }
 
-    /// Pairs held in the panes and the stash, for metrics.
+    /// Pairs held in the panes, the stash and the window's count of them, for metrics.
     pub(crate) fn pairs(&self) -> usize {
         let panes: usize = self.panes.values().map(Pairs::len).sum();
-        panes + self.stash.values().map(Pairs::len).sum::<usize>()
+        let stash: usize = self.stash.values().map(Pairs::len).sum();
+        panes + stash + self.window.pairs.len()
     }
 
     /// Writes the state as of time `before` (deliveries before it), in a fixed order.
@@ -283,14 +295,26 @@ impl Authors {
     }
 
     /// Reads what [`Authors::snapshot`] wrote, with `cur` the shard's next window.
+    /// Deliveries and panes come in ascending order, each once, and every pane is in an open
+    /// window (as the shard's own panes are checked).
     pub(crate) fn restore(r: &mut Reader<'_>, cur: u64, spec: &WindowSpec) -> Result<Self, String> {
         let mut a = Authors::default();
         for _ in 0..r.count(4)? {
             let key = (r.u64()?, r.u64()?);
+            if a.stash.last_key_value().is_some_and(|(k, _)| key <= *k) {
+                return Err(r.bad("author deliveries out of order or repeated"));
+            }
             a.stash.insert(key, Pairs::read(r)?);
         }
+        let lo = cur.saturating_sub(spec.window_panes());
         for _ in 0..r.count(3)? {
             let pane = r.u64()?;
+            let last = a.panes.last_key_value().map(|(&p, _)| p);
+            if last.is_some_and(|p| pane <= p) || pane < lo || !spec.holds(pane) {
+                return Err(r.bad(format_args!(
+                    "author pane {pane} is out of order or in no open window (next window {cur})"
+                )));
+            }
             a.panes.insert(pane, Pairs::read(r)?);
         }
         a.rebuild(cur, spec);

@@ -39,7 +39,11 @@ fn a_flood_of_authors_is_sampled_within_the_budget() {
     flood(&mut a, n, budget);
     assert!(a.pairs() <= budget, "stash: {}", a.pairs());
     let got = authors_at(&mut a, 1, budget, &[1])[0];
-    assert!(a.pairs() <= budget, "pane: {}", a.pairs());
+    assert!(
+        a.pairs() <= 2 * budget,
+        "the pane's and the window's: {}",
+        a.pairs()
+    );
     assert!(a.level() > 0);
     // The sample holds ~n / 2^level > budget / 2 pairs: a relative error of a few percent.
     let err = (got as f64 - n as f64).abs() / n as f64;
@@ -91,7 +95,7 @@ fn a_high_level_pane_entering_the_window_raises_its_level() {
 }
 
 #[test]
-fn snapshots_keep_the_levels_and_refuse_a_pair_outside_its_sample() {
+fn snapshots_keep_the_levels_and_restore_refuses_what_none_writes() {
     let budget = 50;
     let mut a = Authors::default();
     flood(&mut a, 5_000, budget);
@@ -127,9 +131,74 @@ fn snapshots_keep_the_levels_and_refuse_a_pair_outside_its_sample() {
     let mut r = Reader::open(&bytes, crate::codec::SHARD, &spec()).unwrap();
     let err = Authors::restore(&mut r, 1, &spec()).unwrap_err();
     assert!(err.contains("an author pair outside its sample"), "{err}");
+
+    // A pane no open window holds: the window ending at 10 holds panes 7, 8 and 9.
+    let mut r = Reader::open(&bytes, crate::codec::SHARD, &spec()).unwrap();
+    let err = Authors::restore(&mut r, 10, &spec()).unwrap_err();
+    assert!(
+        err.contains("author pane 0 is out of order or in no open window"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_later_pane_is_held_to_the_budget_over_many_deliveries() {
+    let budget = 100;
+    // Pane 5 gets 100 authors at each of times 0 and 1, before any window holds it.
+    let mut split = Authors::default();
+    for (time, authors) in [(0, 0..100), (1, 100..200)] {
+        for author in authors {
+            split.push(time, 5, 1, author, budget);
+        }
+    }
+    split.apply_before(2, &spec(), budget);
+    assert!(split.panes[&5].len() <= budget, "{}", split.panes[&5].len());
+    assert!(split.panes[&5].level > 0);
+    let mut whole = Authors::default();
+    for author in 0..200 {
+        whole.push(0, 5, 1, author, budget);
+    }
+    whole.apply_before(2, &spec(), budget);
+    assert_eq!(split.panes, whole.panes);
+}
+
+/// The window's counts after `a`'s incremental steps: as a restore counts them from the panes.
+fn recounted(a: &Authors, end: u64, tags: &[u64]) -> (u32, Vec<u64>) {
+    let mut bytes = Vec::new();
+    let mut w = Writer::begin(&mut bytes, crate::codec::SHARD, &spec());
+    a.snapshot(u64::MAX, &mut w);
+    w.finish();
+    let mut r = Reader::open(&bytes, crate::codec::SHARD, &spec()).unwrap();
+    let b = Authors::restore(&mut r, end, &spec()).unwrap();
+    (b.level(), tags.iter().map(|&t| b.distinct(t)).collect())
 }
 
 proptest! {
+    /// Window by window, with deliveries for panes in and after the window, what the window
+    /// counts incrementally (pairs entering and leaving, rebuilt when a level changes) is what
+    /// a count from its panes gives.
+    #[test]
+    fn the_window_counts_what_its_panes_hold(
+        pairs in prop::collection::vec((0u64..6, 0u64..300, 0u64..9, 0u64..5), 0..1500),
+        budget in 1usize..200,
+    ) {
+        let mut a = Authors::default();
+        for &(tag, author, pane, time) in &pairs {
+            // A datum delivered at `time` counts in windows ending after it.
+            if pane + 3 > time {
+                a.push(time, pane, tag, author, budget);
+            }
+        }
+        let tags: Vec<u64> = (0..6).collect();
+        for end in 1..=12 {
+            a.apply_before(end, &spec(), budget);
+            let here = (a.level(), tags.iter().map(|&t| a.distinct(t)).collect::<Vec<_>>());
+            prop_assert_eq!(here, recounted(&a, end, &tags), "window {}", end);
+            prop_assert!(a.panes.values().all(|p| p.len() <= budget));
+            a.move_to(end, end + 1, &spec());
+        }
+    }
+
     /// The sample is a function of the pairs alone: the same pairs pushed in any order, split
     /// into any deliveries, give the same panes, levels and counts.
     #[test]

@@ -87,6 +87,8 @@
 //! An approximate window carries [`Approx`]: every count is an upper bound with the most it
 //! may overstate, and every tag above the window's `bound` (at most `tags / (N + 1)`) is
 //! counted. Below the bound nothing is pruned and the output is exactly the unbounded one.
+//! Trends' distinct authors have a bound of their own, `4 × N` (tag, author) pairs a pane,
+//! past which they are a hash sample (`src/authors.rs`).
 //! The guarantees are property-tested against the oracle (`src/cluster.rs`, `src/bound.rs`).
 //!
 //! # Checkpoints

@@ -142,7 +142,8 @@ impl Shard {
     /// Bounds the distinct tags of every pane to `max_tags` (issue 15): past it a pane is
     /// pruned to a mergeable heavy-hitters summary (`bound.rs`), and the windows holding it
     /// report upper bounds with an error. While no pane exceeds it, the output is exactly that
-    /// of an unbounded shard. A window sums its panes' summaries, so it holds at most
+    /// of an unbounded shard (with trends counting authors: nor its budget of (tag, author)
+    /// pairs, `crate::authors`). A window sums its panes' summaries, so it holds at most
     /// `window_panes × max_tags` tags.
     pub fn with_max_tags(mut self, max_tags: usize) -> Self {
         self.max_tags = Some(max_tags.max(1));

@@ -518,13 +518,16 @@ fn past_the_bound_a_flood_of_authors_is_held_within_the_budget() {
     assert!(held <= budget, "{held} pairs in the stash");
     bounded.advance(Some(1));
     let held = pairs(&bounded);
-    assert!(held <= budget, "{held} pairs in the pane");
+    assert!(
+        held <= 2 * budget,
+        "{held} pairs in the pane and the window"
+    );
     assert!(bounded.state_bytes() < 200_000, "{}", bounded.state_bytes());
 
     let mut exact = Shard::new(spec(), 10).with_trends(trends, true);
     flood(&mut exact);
     exact.advance(Some(1));
-    assert_eq!(pairs(&exact), 100_000);
+    assert_eq!(pairs(&exact), 2 * 100_000);
 
     // The first full window (pane 0 is its first): #hot's 50,000 authors, estimated.
     let authors = |shard: &mut Shard| {
