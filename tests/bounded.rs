@@ -272,18 +272,81 @@ fn past_the_bound_two_processes_give_the_two_workers_output() {
 /// Kill -9 and restore in the approximate regime: the output of a run never killed.
 #[test]
 fn past_the_bound_a_run_killed_and_restored_ends_like_one_never_killed() {
-    use crate::recover::{corpus, kill_after_commits};
     let t = TempDir::new("bounded-ckpt");
     let input = t.path("in.jsonl");
-    corpus(&input, 400_000);
-    let flags = ["--workers", "2", "--max-tags", "300"];
-    let base = t.path("base.jsonl");
-    run_ok(&mut run(&input, &base, &flags));
-    let base = std::fs::read_to_string(&base).unwrap();
+    crate::recover::corpus(&input, 400_000);
+    let base = killed_and_restored(&t, &input, &["--workers", "2", "--max-tags", "300"]);
     assert!(base.contains("\"approx\":true"), "never past the bound");
+}
+
+/// The same with distinct authors for trends, past their budget of pairs too (4 × 50 a pane
+/// and shard, where a pane has about 2,000): the sampled authors of a bursting tag come back
+/// the same after the kills.
+#[test]
+fn past_the_bound_sampled_authors_are_the_same_after_kills() {
+    let t = TempDir::new("bounded-authors");
+    let input = t.path("in.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+    for i in 0..400_000u64 {
+        // 100 lines a second, each by one of 3,000 authors with two tags of 5,000; from the
+        // 2,000th second #burst too, each time by an author of its own.
+        let (a, b) = (i * 7919 % 5000, i * 104_729 % 4999);
+        let burst = if (200_000..260_000).contains(&i) {
+            " #burst"
+        } else {
+            ""
+        };
+        let line = serde_json::json!({
+            "created_at": BASE + i / 100,
+            "author": format!("u{}", if burst.is_empty() { i % 3000 } else { i }),
+            "text": format!("line {i} about #T{a} and #t{b}{burst}"),
+        });
+        writeln!(f, "{line}").unwrap();
+    }
+    drop(f);
+    let flags = [
+        "--workers",
+        "2",
+        "--max-tags",
+        "50",
+        "--author-field",
+        "author",
+    ];
+    let base = killed_and_restored(&t, &input, &flags);
+    assert!(base.contains("\"approx\":true"), "never past the bound");
+    // #burst trends with its authors estimated from the sample: 1,000 new authors a pane.
+    let estimates: Vec<u64> = windows(&t.path("base.jsonl"))
+        .iter()
+        .flat_map(|w| w["trending"].as_array().unwrap().clone())
+        .filter(|r| r["hashtag"] == "#burst")
+        .map(|r| r["authors"].as_u64().unwrap())
+        .collect();
+    assert!(estimates.len() > 10, "#burst trended in {estimates:?}");
+    // A full window holds exactly 3,000 of its authors: the sample's estimates are near that
+    // (their median within 10%), but not all exact, or nothing was sampled.
+    let mut sorted = estimates.clone();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    assert!(
+        median.abs_diff(3000) < 300,
+        "median {median} of {estimates:?}"
+    );
+    assert!(
+        estimates.iter().filter(|&&n| n != 3000).count() > estimates.len() / 2,
+        "{estimates:?}: the authors were not sampled"
+    );
+}
+
+/// Runs `flags` over `input` once whole, then with checkpoints killed with SIGKILL at least
+/// twice and resumed to the end; asserts both wrote the same `--out` and returns it.
+fn killed_and_restored(t: &TempDir, input: &Path, flags: &[&str]) -> String {
+    use crate::recover::kill_after_commits;
+    let base = t.path("base.jsonl");
+    run_ok(&mut run(input, &base, flags));
+    let base = std::fs::read_to_string(&base).unwrap();
     let (out, dir) = (t.path("out.jsonl"), t.path("ckpt"));
     let resumed = || {
-        let mut c = run(&input, &out, &flags);
+        let mut c = run(input, &out, flags);
         c.arg("--checkpoint-dir").arg(&dir);
         c
     };
@@ -304,4 +367,5 @@ fn past_the_bound_a_run_killed_and_restored_ends_like_one_never_killed() {
         std::fs::read_to_string(&out).unwrap() == base,
         "--out differs after {kills} kills"
     );
+    base
 }
