@@ -1,7 +1,8 @@
 //! Trends: which tags are rising now against their own history, counted in distinct authors.
 //!
 //! For each tag of a window a shard knows its count and (when the input names authors) its
-//! distinct authors; the *observed* value `o` is the authors (else the count). Each tag keeps
+//! distinct authors (past a bound on distinct tags, estimated from a sample: `crate::authors`);
+//! the *observed* value `o` is the authors (else the count). Each tag keeps
 //! a baseline: an exponentially decayed mean of its past observed values, one per slide,
 //! where a slide without the tag counts as 0. The *expected* value is `e = max(mean, floor)`,
 //! so a tag never seen before is measured against the floor, not against zero.
