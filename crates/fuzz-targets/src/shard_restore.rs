@@ -66,11 +66,14 @@ fn snapshot(s: &Shard) -> Vec<u8> {
     out
 }
 
+/// A shard made by [`trending_shard`], restored.
+fn restore_trending(bytes: &[u8]) -> Result<Shard, String> {
+    Shard::restore_with(spec(), K, Some((trend_spec(), true)), bytes)
+}
+
 fn restore(bytes: &[u8]) {
     restore_as(bytes, |b| Shard::restore(spec(), K, b));
-    restore_as(bytes, |b| {
-        Shard::restore_with(spec(), K, Some((trend_spec(), true)), b)
-    });
+    restore_as(bytes, restore_trending);
 }
 
 fn restore_as(bytes: &[u8], restore: impl Fn(&[u8]) -> Result<Shard, String>) {
@@ -203,8 +206,7 @@ impl Restorable for Trending {
         self.0.snapshot(frontier, out)
     }
     fn restored(bytes: &[u8]) -> Self {
-        let trends = Some((trend_spec(), true));
-        Trending(Shard::restore_with(spec(), K, trends, bytes).expect("a snapshot restores"))
+        Trending(restore_trending(bytes).expect("a snapshot restores"))
     }
 }
 

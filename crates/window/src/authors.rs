@@ -306,15 +306,9 @@ impl Authors {
             }
             a.stash.insert(key, Pairs::read(r)?);
         }
-        let lo = cur.saturating_sub(spec.window_panes());
         for _ in 0..r.count(3)? {
-            let pane = r.u64()?;
             let last = a.panes.last_key_value().map(|(&p, _)| p);
-            if last.is_some_and(|p| pane <= p) || pane < lo || !spec.holds(pane) {
-                return Err(r.bad(format_args!(
-                    "author pane {pane} is out of order or in no open window (next window {cur})"
-                )));
-            }
+            let pane = r.open_pane("author pane", last, cur, spec)?;
             a.panes.insert(pane, Pairs::read(r)?);
         }
         a.rebuild(cur, spec);

@@ -191,6 +191,25 @@ impl<'a> Reader<'a> {
         format!("{} checkpoint is inconsistent: {what}", self.kind.name)
     }
 
+    /// Reads the next pane of a list in ascending order (after `prev`) that must be in an open
+    /// window of a state whose next window is `cur`; `what` names the list's panes.
+    pub(crate) fn open_pane(
+        &mut self,
+        what: &str,
+        prev: Option<u64>,
+        cur: u64,
+        spec: &WindowSpec,
+    ) -> Result<u64, String> {
+        let pane = self.u64()?;
+        let lo = cur.saturating_sub(spec.window_panes());
+        if prev.is_some_and(|p| pane <= p) || pane < lo || !spec.holds(pane) {
+            return Err(self.bad(format_args!(
+                "{what} {pane} is out of order or in no open window (next window {cur})"
+            )));
+        }
+        Ok(pane)
+    }
+
     fn next(&mut self) -> Result<u8, String> {
         let b = self
             .body

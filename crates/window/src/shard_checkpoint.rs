@@ -110,7 +110,7 @@ impl Shard {
         };
         let done = r.bool()?;
         let cur = r.u64()?;
-        let (w, s) = (spec.window_panes(), spec.slide_panes());
+        let s = spec.slide_panes();
         if cur < s || cur % s != 0 {
             return Err(r.bad(format_args!("{cur} is not a window end")));
         }
@@ -148,15 +148,9 @@ impl Shard {
                 Ok(n)
             }
         };
-        let lo = cur.saturating_sub(w);
         let mut prev = None;
         for _ in 0..r.count(2)? {
-            let pane = r.u64()?;
-            if prev.is_some_and(|p| pane <= p) || pane < lo || !spec.holds(pane) {
-                return Err(r.bad(format_args!(
-                    "pane {pane} is out of order or in no open window (next window {cur})"
-                )));
-            }
+            let pane = r.open_pane("pane", prev, cur, &spec)?;
             prev = Some(pane);
             let len = r.count(2)?;
             let mut counts = Pane::with_capacity(len);

@@ -268,7 +268,6 @@ impl Trends {
     }
 
     /// Distinct (tag, author) pairs held, for metrics.
-    #[allow(dead_code)] // read by the bounded-memory accounting (issue 15)
     pub(crate) fn pairs(&self) -> usize {
         self.authors.as_ref().map_or(0, Authors::pairs)
     }
