@@ -202,11 +202,10 @@ impl Authors {
             if time >= end {
                 break;
             }
-            let mut new = entry.remove();
+            let new = entry.remove();
             if pane < lo {
                 continue;
             }
-            new.bound(budget);
             let counted = pane < end;
             let set = self.panes.entry(pane).or_default();
             let raised = new.level > set.level;
