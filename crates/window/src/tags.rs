@@ -366,7 +366,7 @@ impl TagTable {
                 get_spilled(s.count, id as TagId, big),
             )
         });
-        crate::topk::rank(pairs, k, |bytes, n| {
+        crate::topk::rank(pairs, k, self.distinct, |bytes, n| {
             let tag = std::str::from_utf8(bytes).expect("interned from a str");
             (tag.into(), n)
         })

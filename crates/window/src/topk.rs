@@ -64,9 +64,12 @@ impl PartialOrd for Ranked<'_> {
 /// assert_eq!(top, [("go".to_string(), 5), ("rust".to_string(), 3), ("zig".to_string(), 3)]);
 /// ```
 pub fn top_k<'a>(counts: impl IntoIterator<Item = (&'a str, u64)>, k: usize) -> Vec<(String, u64)> {
+    let counts = counts.into_iter();
+    let expect = counts.size_hint().0;
     rank(
-        counts.into_iter().map(|(t, n)| (t.as_bytes(), n)),
+        counts.map(|(t, n)| (t.as_bytes(), n)),
         k,
+        expect,
         |tag, n| {
             let tag = std::str::from_utf8(tag).expect("the bytes of a str");
             (tag.to_owned(), n)
@@ -77,9 +80,12 @@ pub fn top_k<'a>(counts: impl IntoIterator<Item = (&'a str, u64)>, k: usize) -> 
 /// [`top_k`] over byte strings, without copying: the shards' tables rank the tags where they
 /// are and turn only the winners into rows, with `row`, best first. A row the size of a
 /// candidate (32 bytes, as `(String, u64)`) is written in place of the candidates' buffer.
+/// `expect` is how many pairs there will be, if known (0 if not): the buffer is made that
+/// big at once (at most 2k), not grown by doubling.
 pub(crate) fn rank<'a, T>(
     counts: impl IntoIterator<Item = (&'a [u8], u64)>,
     k: usize,
+    expect: usize,
     mut row: impl FnMut(&'a [u8], u64) -> T,
 ) -> Vec<T> {
     if k == 0 {
@@ -90,7 +96,7 @@ pub(crate) fn rank<'a, T>(
     // and O(k) in space, and the winners are sorted once at the end: with k in the hundred
     // thousands (`--counts`) several times faster than a heap of k, and as fast for a top 10.
     let cap = k.saturating_mul(2);
-    let mut buf: Vec<Ranked<'a>> = Vec::new();
+    let mut buf: Vec<Ranked<'a>> = Vec::with_capacity(expect.min(cap));
     let mut bar: Option<Ranked<'a>> = None;
     for (tag, count) in counts {
         if bar.as_ref().is_some_and(|b| !b.beaten_by(count, tag)) {
