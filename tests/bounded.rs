@@ -339,6 +339,44 @@ fn past_the_bound_sampled_authors_are_the_same_after_kills() {
 
 /// Runs `flags` over `input` once whole, then with checkpoints killed with SIGKILL at least
 /// twice and resumed to the end; asserts both wrote the same `--out` and returns it.
+#[test]
+fn past_the_bound_forgotten_baselines_are_the_same_after_kills() {
+    // 4,000 seconds, 100 lines a second: 20 steady tags, and at every 10 s pane 20 of a
+    // pool of 2,000 tags posted 10 times each (they trend), the pool cycling once in 100
+    // panes. Under --max-tags 30 no pane is pruned (about 20 tags a shard a pane), but a
+    // shard's 1,000 pool tags are more than the 390 baselines it keeps past the bound
+    // (30 × (3 panes + 10)): the faintest are forgotten before their tag comes back. A floor
+    // of 0.01 lets the faint baselines show in `expected` (at 2 they would hide under it).
+    let t = TempDir::new("bounded-baselines");
+    let input = t.path("in.jsonl");
+    let lines: Vec<Line> = (0..400_000u64)
+        .map(|i| {
+            let (pane, k) = (i / 1000, i % 1000);
+            let text = if k < 200 {
+                format!("#pool{}", (pane * 20 + k / 10) % 2000)
+            } else {
+                format!("#steady{}", k % 20)
+            };
+            (i / 100, text)
+        })
+        .collect();
+    write(&input, &lines);
+    let floor = ["--workers", "2", "--trend-floor", "0.01"];
+    let flags = [&floor[..], &["--max-tags", "30"]].concat();
+    let base = killed_and_restored(&t, &input, &flags);
+    assert!(!base.contains("\"approx\":true"), "a pane was pruned");
+    // The bound forgot baselines: the counts are the exact run's, the trends are not.
+    let exact = t.path("exact.jsonl");
+    run_ok(&mut run(&input, &exact, &floor));
+    let (bounded, exact) = (windows(&t.path("base.jsonl")), windows(&exact));
+    assert_eq!(bounded.len(), exact.len());
+    let field = |ws: &[serde_json::Value], f: &str| -> Vec<serde_json::Value> {
+        ws.iter().map(|w| w[f].clone()).collect()
+    };
+    assert_eq!(field(&bounded, "top"), field(&exact, "top"));
+    assert_ne!(field(&bounded, "trending"), field(&exact, "trending"));
+}
+
 fn killed_and_restored(t: &TempDir, input: &Path, flags: &[&str]) -> String {
     use crate::recover::kill_after_commits;
     let base = t.path("base.jsonl");

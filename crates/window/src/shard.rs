@@ -143,8 +143,8 @@ impl Shard {
     /// pruned to a mergeable heavy-hitters summary (`bound.rs`), and the windows holding it
     /// report upper bounds with an error. While no pane exceeds it, the output is exactly that
     /// of an unbounded shard (with trends counting authors: nor its budget of (tag, author)
-    /// pairs, `crate::authors`). A window sums its panes' summaries, so it holds at most
-    /// `window_panes × max_tags` tags.
+    /// pairs, `crate::authors`; with trends: nor its budget of baselines, `crate::trend`). A
+    /// window sums its panes' summaries, so it holds at most `window_panes × max_tags` tags.
     pub fn with_max_tags(mut self, max_tags: usize) -> Self {
         self.max_tags = Some(max_tags.max(1));
         self
@@ -160,6 +160,15 @@ impl Shard {
     fn pair_budget(&self) -> usize {
         self.max_tags.map_or(usize::MAX, |n| {
             n.saturating_mul(crate::authors::PAIRS_PER_TAG)
+        })
+    }
+
+    /// The most trend baselines the shard keeps (`crate::trend`): past it, the faintest are
+    /// forgotten early.
+    fn baseline_budget(&self) -> usize {
+        self.max_tags.map_or(usize::MAX, |n| {
+            let panes = self.spec.window_panes() + crate::trend::BASELINE_SLACK_PANES;
+            n.saturating_mul(usize::try_from(panes).unwrap_or(usize::MAX))
         })
     }
 
@@ -245,6 +254,10 @@ impl Shard {
                     self.k
                 };
                 let (trending, mut top) = self.score_and_rank(k);
+                let budget = self.baseline_budget();
+                if let Some(t) = self.trends.as_mut() {
+                    t.bound_baselines(self.cur, self.spec.slide_panes(), budget);
+                }
                 // Past the bound a count is the summed counters plus the window's floor:
                 // the upper bound of the true count (`bound.rs`).
                 let floor = self.tags.pruned().floor;
@@ -315,8 +328,7 @@ impl Shard {
         let stash: usize = (self.stash.values())
             .map(|b| b.data.capacity() * 8 + b.big.capacity() * 8 + NODE)
             .sum();
-        // A (tag, author) pair: 16 bytes, a control byte and the table's slack.
-        let trends = self.trends.as_ref().map_or(0, |t| t.pairs() * 24);
+        let trends = self.trends.as_ref().map_or(0, Trends::heap_bytes);
         (self.tags.heap_bytes() + panes + stash + trends) as u64
     }
 

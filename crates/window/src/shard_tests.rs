@@ -542,3 +542,33 @@ fn past_the_bound_a_flood_of_authors_is_held_within_the_budget() {
         "{estimate} for 50,000 authors"
     );
 }
+
+#[test]
+fn past_the_bound_new_tags_at_every_slide_keep_a_bounded_number_of_baselines() {
+    // 19 new tags a pane, each once, under a bound of 20: no pane is pruned, but without a
+    // bound on baselines every one of them would keep its own for hours of slides.
+    let trends = TrendSpec::new(10, 60.0);
+    let mut shard = Shard::new(spec(), 10)
+        .with_max_tags(20)
+        .with_trends(trends, false);
+    shard.push_first(0, 0);
+    let budget = 20 * (6 + crate::trend::BASELINE_SLACK_PANES as usize);
+    let mut most_bytes = 0;
+    for pane in 0..300u64 {
+        for i in 0..19 {
+            shard.push(pane, pane, &format!("#p{pane}_{i}"), 1);
+        }
+        shard.push(pane, pane, "#steady", 10);
+        shard.advance(Some(pane + 1));
+        let held = shard.trends.as_ref().unwrap().baselines();
+        assert!(held <= budget, "pane {pane}: {held} baselines");
+        most_bytes = most_bytes.max(shard.state_bytes());
+    }
+    assert!(most_bytes < 100_000, "{most_bytes} bytes of window state");
+    // #steady kept its baseline: its burst is measured against its level (10 a pane, 60 a
+    // window), not against the floor.
+    shard.push(300, 300, "#steady", 1_000);
+    let w = shard.advance(Some(301)).pop().unwrap();
+    let steady = w.trending.iter().find(|t| t.tag == "#steady").unwrap();
+    assert!((59.0..=61.0).contains(&steady.expected), "{steady:?}");
+}

@@ -25,6 +25,13 @@
 //! found so are dropped, so memory follows the tags seen recently. Everything is a function
 //! of one tag's own history, in window order: the same for any number of shards, workers or
 //! processes, and restored from checkpoints.
+//!
+//! "Recently" is hours: a tag seen once keeps its baseline for about five half-lives. So a
+//! stream that brings new tags at every slide (bots posting random tags, each a few times)
+//! would make baselines without end, whatever `--max-tags` bounds the window to. Past that
+//! bound a shard therefore also keeps at most [`Trends::bound_baselines`]'s budget of them,
+//! forgetting the faintest first: those whose expected level is lowest, nearest to being
+//! forgotten anyway (below the floor, a faint baseline scores as a fresh tag does).
 
 use std::collections::BTreeMap;
 
@@ -33,6 +40,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::authors::Authors;
 use crate::WindowSpec;
+
+/// Baselines a shard keeps past the bound, per tag of `--max-tags`, more than the panes of a
+/// window: a window holds at most `window_panes × N` tags of a shard, and every one has a
+/// baseline while it is scored; the slack keeps as many again for ten more panes of new tags.
+pub(crate) const BASELINE_SLACK_PANES: u64 = 10;
 
 /// A decayed mean below this is no baseline at all.
 pub const FORGET_BELOW: f64 = 1e-3;
@@ -267,6 +279,42 @@ impl Trends {
         });
     }
 
+    /// Holds the baselines to `budget` after window `end` was scored: past it, forgets the
+    /// faintest (the lowest mean brought forward to `end`, then the least key) down to three
+    /// quarters of it, so the cost of a pass is spread over a quarter of the budget of new
+    /// tags. What is kept is a function of the set of baselines alone: the same after a
+    /// restore, whatever order the table holds them in.
+    pub(crate) fn bound_baselines(&mut self, end: u64, slide: u64, budget: usize) {
+        if self.baselines.len() <= budget {
+            return;
+        }
+        let rate = self.spec.rate();
+        let level = |k: u64, b: &Baseline| {
+            let mut b = *b;
+            forward(&mut b, end, slide, rate);
+            (b.mean, k)
+        };
+        let order = |a: &(f64, u64), b: &(f64, u64)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+        let mut levels: Vec<_> = self.baselines.iter().map(|(&k, b)| level(k, b)).collect();
+        let cut = levels.len() - (budget - budget / 4);
+        let (_, &mut bar, _) = levels.select_nth_unstable_by(cut, order);
+        drop(levels);
+        self.baselines
+            .retain(|&k, b| order(&level(k, b), &bar).is_ge());
+    }
+
+    /// Baselines held.
+    #[cfg(test)]
+    pub(crate) fn baselines(&self) -> usize {
+        self.baselines.len()
+    }
+
+    /// Heap bytes of the trend state, for metrics: a (tag, author) pair is 16 bytes, a
+    /// control byte and the table's slack; a baseline's slot 32 bytes and a control byte.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.pairs() * 24 + self.baselines.capacity() * 33
+    }
+
     /// Distinct (tag, author) pairs held, for metrics.
     pub(crate) fn pairs(&self) -> usize {
         self.authors.as_ref().map_or(0, Authors::pairs)
@@ -398,86 +446,5 @@ fn learn(b: &mut Baseline, o: f64, rate: Rate, trending: bool) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(t: &mut Trends, end: u64, tags: &[(&str, u64)]) -> Vec<Trend> {
-        // 1-pane windows, the stream from pane 0.
-        t.first = Some(0);
-        t.score(
-            end,
-            &WindowSpec::new(1, 1, 1).unwrap(),
-            tags.iter().copied(),
-        )
-    }
-
-    #[test]
-    fn a_steady_tag_does_not_trend_a_rising_one_does() {
-        let mut t = Trends::new(TrendSpec::new(10, 60.0), false);
-        // The first window sees both as new (against the floor).
-        let first = run(&mut t, 1, &[("#big", 1000), ("#small", 3)]);
-        assert_eq!(first[0].tag, "#big");
-        for end in 2..100 {
-            let rows = run(&mut t, end, &[("#big", 1000 + end % 7), ("#small", 3)]);
-            assert!(rows.is_empty(), "window {end}: {rows:?}");
-        }
-        let rows = run(&mut t, 100, &[("#big", 1100), ("#small", 40)]);
-        assert_eq!(rows.len(), 1, "{rows:?}");
-        assert_eq!(rows[0].tag, "#small");
-        assert_eq!(rows[0].expected, 3.0);
-        assert_eq!(rows[0].score, round3(37.0 * 37.0 / 3.0));
-    }
-
-    #[test]
-    fn absent_windows_count_as_zero_and_old_baselines_are_forgotten() {
-        let spec = TrendSpec::new(10, 10.0);
-        let mut t = Trends::new(spec, false);
-        for end in 1..=50 {
-            run(&mut t, end, &[("#x", 100)]);
-        }
-        // 10 half-lives later the baseline is ~0.1: the floor again.
-        let rows = run(&mut t, 150, &[("#x", 100)]);
-        assert_eq!(rows[0].expected, 2.0, "{rows:?}");
-        // Swept or not, a forgotten baseline gives the same answer.
-        let mut swept = Trends::new(spec, false);
-        let mut kept = Trends::new(spec, false);
-        for s in [&mut swept, &mut kept] {
-            run(s, 1, &[("#y", 5)]);
-        }
-        swept.sweep(10_000, 1, spec.rate());
-        assert!(swept.baselines.is_empty());
-        assert_eq!(
-            run(&mut swept, 10_001, &[("#y", 9)]),
-            run(&mut kept, 10_001, &[("#y", 9)])
-        );
-    }
-
-    #[test]
-    fn authors_are_distinct_over_the_window() {
-        let wspec = WindowSpec::new(1, 2, 1).unwrap();
-        let mut t = Trends::new(TrendSpec::new(10, 60.0), true);
-        for (pane, author) in [(0, 1), (0, 1), (0, 2), (1, 2), (1, 3)] {
-            t.push_author(0, pane, "#a", author, usize::MAX);
-        }
-        t.apply_before(1, &wspec, usize::MAX);
-        t.move_to(1, 2, &wspec);
-        t.apply_before(2, &wspec, usize::MAX);
-        assert_eq!(t.authors.as_ref().unwrap().distinct(key("#a")), 3);
-        t.move_to(2, 3, &wspec);
-        assert_eq!(t.authors.as_ref().unwrap().distinct(key("#a")), 2);
-        let snap = |t: &Trends| {
-            let mut bytes = Vec::new();
-            let mut w = crate::codec::Writer::begin(&mut bytes, crate::codec::SHARD, &wspec);
-            t.snapshot(u64::MAX, &mut w);
-            w.finish();
-            bytes
-        };
-        let bytes = snap(&t);
-        let mut r = crate::codec::Reader::open(&bytes, crate::codec::SHARD, &wspec).unwrap();
-        let back = Trends::restore(t.spec, true, &mut r, 3, &wspec).unwrap();
-        r.finish().unwrap();
-        assert_eq!(back.authors.as_ref().unwrap().distinct(key("#a")), 2);
-        let again = snap(&back);
-        assert_eq!(bytes, again);
-    }
-}
+#[path = "trend_tests.rs"]
+mod tests;
