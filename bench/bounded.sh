@@ -9,7 +9,10 @@
 # BASELINE=BIN also compares the exact path (no bound) with that build's (e.g. of main).
 # AUTHORS_EXP (default 7; 0: none) streams 10^AUTHORS_EXP lines each by an author of its own
 # too, counted for trends (stream-1e*-authors.*: the exact path holds every pair).
-# usage: [BASELINE=BIN] [AUTHORS_EXP=7] bench/bounded.sh [MAX_EXP (7)] [REPEAT (2)] [STREAM_EXP (8; 0: none)] [DIR]
+# CHURN_EXP (default 7; 0: none) streams 10^CHURN_EXP lines over time, 19,000 new tags every
+# 10 s pane through 60 s windows, just within the bound (stream-1e*-churn.*: trends keep a
+# baseline for every tag they score, held to N x 16 past the bound).
+# usage: [BASELINE=BIN] [AUTHORS_EXP=7] [CHURN_EXP=7] bench/bounded.sh [MAX_EXP (7)] [REPEAT (2)] [STREAM_EXP (8; 0: none)] [DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 max_exp=${1:-7}
@@ -27,4 +30,8 @@ fi
 authors_exp=${AUTHORS_EXP:-7}
 if [ "$authors_exp" -gt 0 ]; then
   python3 bench/bounded_stream.py "$bin" "$dir" --exp "$authors_exp" --authors
+fi
+churn_exp=${CHURN_EXP:-7}
+if [ "$churn_exp" -gt 0 ]; then
+  python3 bench/bounded_stream.py "$bin" "$dir" --exp "$churn_exp" --churn 19000
 fi

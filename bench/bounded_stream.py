@@ -6,9 +6,13 @@ fourth also one of 40 heavy tags, all at one event time; the engine's VmRSS is s
 SAMPLE seconds from /proc. Writes OUT/stream-1e<E>.csv and OUT/stream-1e<E>.svg (RSS against
 tags sent, both paths) and prints a summary line per path. With --authors every line also
 names an author of its own and the engine counts distinct authors for trends
-(`--author-field author`): files are then named stream-1e<E>-authors.*.
+(`--author-field author`): files are then named stream-1e<E>-authors.*. With --churn C the
+lines are spread over time instead, C new tags every 10 s pane, through the default windows
+(60 s, sliding by 10 s), so that trends keep a baseline for every tag they score: files are
+then named stream-1e<E>-churn.*.
 
 usage: bounded_stream.py BIN OUT [--exp 8] [--max-tags 20000] [--paths bounded,exact] [--authors]
+       [--churn C]
 """
 
 import argparse
@@ -33,11 +37,13 @@ def rss_kb(pid):
     return None
 
 
-def one(binary, out, distinct, max_tags, sample, authors):
+def one(binary, out, distinct, max_tags, sample, authors, churn):
     summary = os.path.join(out, "stream-summary.json")
-    cmd = [binary, "run", "--source", "-", "--format", "jsonl", "--time", "event",
-           "--batch", "10s", "--window", "10s", "--tui", "off", "--quiet", "--db", "none",
-           "--out", "/dev/null", "--summary-json", summary]
+    cmd = [binary, "run", "--source", "-", "--format", "jsonl", "--time", "event"]
+    if not churn:
+        cmd += ["--batch", "10s", "--window", "10s"]
+    cmd += ["--tui", "off", "--quiet", "--db", "none", "--out", "/dev/null",
+            "--summary-json", summary]
     if max_tags:
         cmd += ["--max-tags", str(max_tags)]
     if authors:
@@ -46,12 +52,14 @@ def one(binary, out, distinct, max_tags, sample, authors):
     sent = [0]
 
     def feed():
-        head = '{"created_at":%d,"text":"' % T0
+        # One window at T0, or C new tags a 10 s pane.
+        head = (lambda i: '{"created_at":%d,"text":"' % (T0 + i // churn * 10)) if churn \
+            else (lambda i, h='{"created_at":%d,"text":"' % T0: h)
         who = (lambda i: f',"author":"a{i}"') if authors else (lambda i: "")
         step = 100_000
         for start in range(0, distinct, step):
             chunk = "".join(
-                f"{head}#d{i}{' #h%d' % (i % 40) if i % 4 == 0 else ''}\"{who(i)}}}\n"
+                f"{head(i)}#d{i}{' #h%d' % (i % 40) if i % 4 == 0 else ''}\"{who(i)}}}\n"
                 for i in range(start, min(distinct, start + step)))
             p.stdin.write(chunk.encode())
             sent[0] = min(distinct, start + step)
@@ -113,13 +121,18 @@ def readme_section(a, lines):
     name = stem(a)
     flag, by = (" --authors", ", by an author of its own (trends count distinct authors)") \
         if a.authors else ("", "")
+    where = "all in one window"
+    if a.churn:
+        flag += f" --churn {a.churn}"
+        where = (f"{a.churn:,} new tags every 10 s pane of event time, through 60 s windows "
+                 "sliding by 10 s (trends keep a baseline for every tag they score)")
     if os.path.exists(readme):
         L = ["", f"## RSS while 10^{a.exp} distinct tags stream through{by}", "",
              f"`python3 bench/bounded_stream.py BIN OUT --exp {a.exp} --max-tags {a.max_tags}"
              f"{flag}`: "
              f"{distinct:,} records written into the engine's stdin by the script (the seconds "
              "include the script's writing, about 1.2 M lines/s at most), each with a tag of its own and every fourth "
-             f"also one of 40 heavy tags{by}, all in one window; VmRSS sampled every "
+             f"also one of 40 heavy tags{by}, {where}; VmRSS sampled every "
              f"{a.sample:g} s from /proc. Plot: `{name}.svg`; samples: "
              f"`{name}.csv`.", "",
              "| path | records | seconds | RSS at 10 % sent | RSS at the last sample | peak RSS |",
@@ -134,8 +147,9 @@ def readme_section(a, lines):
 
 
 def stem(a):
-    """The name of this run's files: stream-1e<E>, with -authors when lines name authors."""
-    return f"stream-1e{a.exp}" + ("-authors" if a.authors else "")
+    """The name of this run's files: stream-1e<E>, with -authors when lines name authors and
+    -churn when they are spread over panes."""
+    return f"stream-1e{a.exp}" + ("-authors" if a.authors else "") + ("-churn" if a.churn else "")
 
 
 def main():
@@ -148,6 +162,8 @@ def main():
     ap.add_argument("--sample", type=float, default=1.0)
     ap.add_argument("--authors", action="store_true",
                     help="every line names an author of its own, counted for trends")
+    ap.add_argument("--churn", type=int, default=0,
+                    help="C new tags every 10 s pane through 60 s windows (0: one window)")
     ap.add_argument("--readme-only", action="store_true",
                     help="only append the README section from OUT/stream-1e<E>.json")
     a = ap.parse_args()
@@ -160,7 +176,7 @@ def main():
     lines = []
     for name in a.paths.split(","):
         n = a.max_tags if name == "bounded" else 0
-        samples, s, cmd = one(a.binary, a.out, distinct, n, a.sample, a.authors)
+        samples, s, cmd = one(a.binary, a.out, distinct, n, a.sample, a.authors, a.churn)
         series[name] = samples
         peak = max(r for _, _, r in samples)
         # RSS once a tenth of the stream was sent, and at the end: flat if the bound holds.

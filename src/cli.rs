@@ -145,6 +145,8 @@ pub struct PipelineArgs {
     /// Bound on the distinct tags each shard holds per batch: past it, memory stays bounded
     /// and counts become heavy-hitter estimates, each with its error, every tag above
     /// tags/(N+1) counted (windows marked "approx"); below it, output is exact (0: no bound).
+    /// Trends then keep at most N × (window/batch + 10) tag baselines a shard, the faintest
+    /// forgotten first.
     #[arg(
         long,
         value_name = "N",
