@@ -337,8 +337,6 @@ fn past_the_bound_sampled_authors_are_the_same_after_kills() {
     );
 }
 
-/// Runs `flags` over `input` once whole, then with checkpoints killed with SIGKILL at least
-/// twice and resumed to the end; asserts both wrote the same `--out` and returns it.
 #[test]
 fn past_the_bound_forgotten_baselines_are_the_same_after_kills() {
     // 4,000 seconds, 100 lines a second: 20 steady tags, and at every 10 s pane 20 of a
@@ -377,6 +375,8 @@ fn past_the_bound_forgotten_baselines_are_the_same_after_kills() {
     assert_ne!(field(&bounded, "trending"), field(&exact, "trending"));
 }
 
+/// Runs `flags` over `input` once whole, then with checkpoints killed with SIGKILL at least
+/// twice and resumed to the end; asserts both wrote the same `--out` and returns it.
 fn killed_and_restored(t: &TempDir, input: &Path, flags: &[&str]) -> String {
     use crate::recover::kill_after_commits;
     let base = t.path("base.jsonl");

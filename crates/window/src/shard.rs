@@ -163,12 +163,14 @@ impl Shard {
         })
     }
 
-    /// The most trend baselines the shard keeps (`crate::trend`): past it, the faintest are
-    /// forgotten early.
-    fn baseline_budget(&self) -> usize {
-        self.max_tags.map_or(usize::MAX, |n| {
-            let panes = self.spec.window_panes() + crate::trend::BASELINE_SLACK_PANES;
-            n.saturating_mul(usize::try_from(panes).unwrap_or(usize::MAX))
+    /// The most trend baselines the shard keeps, and how many a cut leaves (`crate::trend`):
+    /// past the first, the faintest are forgotten early. Unbounded without a bound on tags.
+    fn baseline_budget(&self) -> (usize, usize) {
+        self.max_tags.map_or((usize::MAX, usize::MAX), |n| {
+            let panes = usize::try_from(self.spec.window_panes()).unwrap_or(usize::MAX);
+            let room = |slack: usize| n.saturating_mul(panes.saturating_add(slack));
+            let slack = crate::trend::BASELINE_SLACK_PANES;
+            (room(slack), room(slack / 2))
         })
     }
 
@@ -254,9 +256,9 @@ impl Shard {
                     self.k
                 };
                 let (trending, mut top) = self.score_and_rank(k);
-                let budget = self.baseline_budget();
+                let (most, keep) = self.baseline_budget();
                 if let Some(t) = self.trends.as_mut() {
-                    t.bound_baselines(self.cur, self.spec.slide_panes(), budget);
+                    t.bound_baselines(self.cur, self.spec.slide_panes(), most, keep);
                 }
                 // Past the bound a count is the summed counters plus the window's floor:
                 // the upper bound of the true count (`bound.rs`).

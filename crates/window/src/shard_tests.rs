@@ -552,7 +552,7 @@ fn past_the_bound_new_tags_at_every_slide_keep_a_bounded_number_of_baselines() {
         .with_max_tags(20)
         .with_trends(trends, false);
     shard.push_first(0, 0);
-    let budget = 20 * (6 + crate::trend::BASELINE_SLACK_PANES as usize);
+    let budget = 20 * (6 + crate::trend::BASELINE_SLACK_PANES);
     let mut most_bytes = 0;
     for pane in 0..300u64 {
         for i in 0..19 {

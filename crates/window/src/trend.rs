@@ -24,14 +24,17 @@
 //! [`FORGET_BELOW`] is the same as none (a fresh tag), whenever it is looked at; entries
 //! found so are dropped, so memory follows the tags seen recently. Everything is a function
 //! of one tag's own history, in window order: the same for any number of shards, workers or
-//! processes, and restored from checkpoints.
+//! processes, and restored from checkpoints (past the bound on baselines below, it also
+//! depends on the tags a shard holds, as the counts past `--max-tags` do).
 //!
 //! "Recently" is hours: a tag seen once keeps its baseline for about five half-lives. So a
 //! stream that brings new tags at every slide (bots posting random tags, each a few times)
 //! would make baselines without end, whatever `--max-tags` bounds the window to. Past that
-//! bound a shard therefore also keeps at most [`Trends::bound_baselines`]'s budget of them,
-//! forgetting the faintest first: those whose expected level is lowest, nearest to being
-//! forgotten anyway (below the floor, a faint baseline scores as a fresh tag does).
+//! bound a shard therefore also keeps at most `N × (window panes + 10)` of them; past that it
+//! forgets the faintest, those with the lowest mean, down to `N × (window panes + 5)`: room
+//! for every tag of a window (at most `window panes × N`) and five panes' worth of others.
+//! The faintest are the nearest to being forgotten anyway, and one below the floor scores as
+//! a fresh tag does.
 
 use std::collections::BTreeMap;
 
@@ -43,8 +46,10 @@ use crate::WindowSpec;
 
 /// Baselines a shard keeps past the bound, per tag of `--max-tags`, more than the panes of a
 /// window: a window holds at most `window_panes × N` tags of a shard, and every one has a
-/// baseline while it is scored; the slack keeps as many again for ten more panes of new tags.
-pub(crate) const BASELINE_SLACK_PANES: u64 = 10;
+/// baseline while it is scored. Past `N × (window_panes + BASELINE_SLACK_PANES)` they are
+/// cut to `N × (window_panes + BASELINE_SLACK_PANES / 2)`, so a cut comes at most once in
+/// `5 N` new baselines.
+pub(crate) const BASELINE_SLACK_PANES: usize = 10;
 
 /// A decayed mean below this is no baseline at all.
 pub const FORGET_BELOW: f64 = 1e-3;
@@ -279,13 +284,17 @@ impl Trends {
         });
     }
 
-    /// Holds the baselines to `budget` after window `end` was scored: past it, forgets the
-    /// faintest (the lowest mean brought forward to `end`, then the least key) down to three
-    /// quarters of it, so the cost of a pass is spread over a quarter of the budget of new
-    /// tags. What is kept is a function of the set of baselines alone: the same after a
-    /// restore, whatever order the table holds them in.
-    pub(crate) fn bound_baselines(&mut self, end: u64, slide: u64, budget: usize) {
-        if self.baselines.len() <= budget {
+    /// Holds the baselines to `most` after window `end` was scored: past it, forgets the
+    /// faintest (the lowest mean brought forward to `end`, then the least key) down to `keep`
+    /// (at most `most`). What is kept is a function of the set of baselines alone: the same
+    /// after a restore, whatever order the table holds them in.
+    pub(crate) fn bound_baselines(&mut self, end: u64, slide: u64, most: usize, keep: usize) {
+        if self.baselines.len() <= most {
+            return;
+        }
+        let keep = keep.min(most);
+        if keep == 0 {
+            self.baselines.clear();
             return;
         }
         let rate = self.spec.rate();
@@ -296,7 +305,7 @@ impl Trends {
         };
         let order = |a: &(f64, u64), b: &(f64, u64)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
         let mut levels: Vec<_> = self.baselines.iter().map(|(&k, b)| level(k, b)).collect();
-        let cut = levels.len() - (budget - budget / 4);
+        let cut = levels.len() - keep;
         let (_, &mut bar, _) = levels.select_nth_unstable_by(cut, order);
         drop(levels);
         self.baselines
@@ -310,9 +319,10 @@ impl Trends {
     }
 
     /// Heap bytes of the trend state, for metrics: a (tag, author) pair is 16 bytes, a
-    /// control byte and the table's slack; a baseline's slot 32 bytes and a control byte.
+    /// control byte and the table's slack; a baseline's bucket 32 bytes and a control byte
+    /// (a table's capacity is 7/8 of its buckets).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.pairs() * 24 + self.baselines.capacity() * 33
+        self.pairs() * 24 + self.baselines.capacity() / 7 * 8 * 33
     }
 
     /// Distinct (tag, author) pairs held, for metrics.

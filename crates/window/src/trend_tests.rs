@@ -107,7 +107,7 @@ fn past_the_budget_the_faintest_baselines_are_forgotten() {
     let (mut bounded, mut exact) = (Trends::new(spec, false), Trends::new(spec, false));
     for end in 1..=300 {
         churn(&mut bounded, end, false);
-        bounded.bound_baselines(end, 1, 100);
+        bounded.bound_baselines(end, 1, 100, 75);
         assert!(
             bounded.baselines() <= 100,
             "window {end}: {}",
@@ -128,22 +128,53 @@ fn past_the_budget_the_faintest_baselines_are_forgotten() {
     assert!((19.0..=21.0).contains(&steady.expected), "{steady:?}");
 }
 
+/// The keys `bound_baselines(end, 1, _, keep)` should keep: the `keep` greatest by level
+/// (the mean brought forward to `end`), then key.
+fn model_kept(t: &Trends, end: u64, keep: usize) -> Vec<u64> {
+    let mut levels: Vec<(f64, u64)> = (t.baselines.iter())
+        .map(|(&k, b)| {
+            let mut b = *b;
+            forward(&mut b, end, 1, t.spec.rate());
+            (b.mean, k)
+        })
+        .collect();
+    levels.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+    let mut keys: Vec<u64> = levels.iter().take(keep).map(|&(_, k)| k).collect();
+    keys.sort_unstable();
+    keys
+}
+
+fn keys(t: &Trends) -> Vec<u64> {
+    let mut keys: Vec<u64> = t.baselines.keys().copied().collect();
+    keys.sort_unstable();
+    keys
+}
+
 #[test]
 fn what_is_kept_is_a_function_of_the_baselines_alone() {
-    // The same windows, their tags met in the opposite order (so the tables differ in
-    // layout): the same baselines are kept, ties among the fresh tags' equal levels included.
+    // The same windows, their tags met in the opposite order and in a table of another size
+    // (so the tables walk them in other orders): both keep what a sort of them keeps, ties
+    // among the fresh tags' equal levels included.
     let spec = TrendSpec::new(10, 60.0);
     let (mut a, mut b) = (Trends::new(spec, false), Trends::new(spec, false));
+    b.baselines.reserve(1 << 12);
     for end in 1..=40 {
         churn(&mut a, end, false);
         churn(&mut b, end, true);
-        a.bound_baselines(end, 1, 50);
-        b.bound_baselines(end, 1, 50);
+        let want = model_kept(&a, end, 40);
+        let cut = a.baselines() > 50;
+        a.bound_baselines(end, 1, 50, 40);
+        b.bound_baselines(end, 1, 50, 40);
+        if cut {
+            assert_eq!(keys(&a), want, "window {end}");
+        }
         assert_eq!(snapshot(&a), snapshot(&b), "window {end}");
     }
-    // Within the budget nothing is forgotten.
+    // Within the budget nothing is forgotten; a budget of none forgets all.
     let mut c = Trends::new(spec, false);
     churn(&mut c, 1, false);
-    c.bound_baselines(1, 1, 31);
+    c.bound_baselines(1, 1, 31, 0);
     assert_eq!(c.baselines(), 31);
+    c.bound_baselines(1, 1, 0, 0);
+    assert_eq!(c.baselines(), 0);
 }
