@@ -69,6 +69,9 @@ pub struct Metrics {
     pub late: AtomicU64,
     /// Records left out by the `--track` topic filter.
     pub filtered: AtomicU64,
+    /// Tags left out because their key is over `hashtag::MAX_KEY_BYTES` (the rest of their
+    /// record counts).
+    pub tags_too_long: AtomicU64,
     /// Windows emitted by this process.
     pub windows_emitted: AtomicU64,
     /// Batch processing time: from the input moving past a batch to the whole dataflow being
@@ -257,6 +260,7 @@ impl Metrics {
             skipped: Skip::ALL.map(|s| (s.name(), self.skipped(s))),
             late: self.late.load(Relaxed),
             filtered: self.filtered.load(Relaxed),
+            tags_too_long: self.tags_too_long.load(Relaxed),
             windows_emitted: self.windows_emitted.load(Relaxed),
             reconnects: self.source_total(|c| c.reconnects.load(Relaxed)),
             connected: self.source_total(|c| c.connected.load(Relaxed)),
@@ -310,6 +314,8 @@ pub struct Snapshot {
     pub late: u64,
     /// See [`Metrics::filtered`].
     pub filtered: u64,
+    /// See [`Metrics::tags_too_long`].
+    pub tags_too_long: u64,
     /// See [`Metrics::windows_emitted`].
     pub windows_emitted: u64,
     /// Reconnections of all sources.
@@ -359,6 +365,8 @@ pub struct Summary {
     pub late: u64,
     /// Records left out by `--track`.
     pub filtered: u64,
+    /// Tags left out as too long (over `hashtag::MAX_KEY_BYTES`), their records counted.
+    pub tags_too_long: u64,
     /// Reconnections of all sources.
     pub reconnects: u64,
     /// Each source's counters, by name.
@@ -429,6 +437,7 @@ impl Metrics {
             skipped,
             late: s.late,
             filtered: s.filtered,
+            tags_too_long: s.tags_too_long,
             reconnects: s.reconnects,
             sources,
             checkpoints,
@@ -465,6 +474,9 @@ impl Summary {
             self.filtered,
             self.reconnects
         )];
+        if self.tags_too_long > 0 {
+            out[0].push_str(&format!("; tags too long {}", self.tags_too_long));
+        }
         for (name, c) in &self.sources {
             out.push(format!("source {name}: {}", c.line()));
         }

@@ -99,3 +99,47 @@ fn invalid_utf8_text_lines_are_decoded_lossily() {
     let total: u64 = w.iter().map(|w| w["tags"].as_u64().unwrap()).max().unwrap();
     assert_eq!(total, 2);
 }
+
+/// A tag whose key is over 1,024 bytes (no network makes one; a line may hold a megabyte)
+/// is left out and counted, in both extraction modes; the other tags of its line count.
+#[test]
+fn absurdly_long_tags_are_left_out_and_counted() {
+    let t = TempDir::new("longtag");
+    let input = t.path("in.txt");
+    let accented = "é".repeat(600); // 1,200 bytes
+    let ascii = "a".repeat(5_000); // over 4 × 1,024 as written: not even keyed
+    let lines = format!(
+        "#ok #{accented} #fine\n#{ascii} #ok\n#{} #edge\n",
+        "b".repeat(1_023)
+    );
+    std::fs::write(&input, lines).unwrap();
+    for mode in ["hashtags", "spark"] {
+        let out = t.path(&format!("{mode}.jsonl"));
+        let res = run_ok(
+            bin()
+                .args(["run", "--tui", "off", "--extract", mode, "--source"])
+                .arg(&input)
+                .arg("--out")
+                .arg(&out),
+        );
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(summary_count(&err, "records"), 3, "{err}");
+        assert_eq!(summary_count(&err, "skipped"), 0, "{err}");
+        // `#b…b` is 1,024 bytes as a key in both modes (the sign and 1,023 b), so it counts.
+        assert_eq!(summary_count(&err, "tags_too_long"), 2, "{mode}: {err}");
+        let w = (windows(&out).into_iter())
+            .max_by_key(|w| w["tags"].as_u64())
+            .unwrap();
+        let top = crate::util::top(&w);
+        let names: Vec<&str> = top.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(top[0], ("#ok".to_owned(), 2), "{mode}: {top:?}");
+        assert!(names.contains(&"#fine"), "{mode}: {names:?}");
+        assert!(names.iter().any(|t| t.len() == 1_024), "{mode}: {names:?}");
+        assert_eq!(names.len(), 4, "{mode}: {names:?}");
+        assert_eq!(
+            (w["tagged"].as_u64(), w["tags"].as_u64()),
+            (Some(3), Some(5)),
+            "{mode}"
+        );
+    }
+}

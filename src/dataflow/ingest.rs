@@ -301,7 +301,7 @@ impl Ingest {
         metrics: &Metrics,
         mut advance: impl FnMut(&mut Ingest, u64, usize) -> (u64, bool),
     ) -> (u64, Option<usize>) {
-        let (mut records, mut bytes) = (0u64, 0u64);
+        let (mut records, mut bytes, mut too_long) = (0u64, 0u64, 0u64);
         if self.clocks.len() <= idx {
             self.clocks.resize(idx + 1, ShareClock::default());
         }
@@ -361,7 +361,7 @@ impl Ingest {
                 }
             };
             let author = rec.author.or_else(|| chunk.authors.get(i).copied());
-            self.count(pane, idx, &rec.text, &rec.tags, author);
+            too_long += self.count(pane, idx, &rec.text, &rec.tags, author);
             if moved {
                 if let Some(wm) = self.watermark_pane().filter(|&wm| wm > time) {
                     let stop;
@@ -375,11 +375,15 @@ impl Ingest {
         }
         metrics.records_in.fetch_add(records, Relaxed);
         metrics.bytes_in.fetch_add(bytes, Relaxed);
+        if too_long > 0 {
+            metrics.tags_too_long.fetch_add(too_long, Relaxed);
+        }
         (time, stopped)
     }
 
     /// Counts one record's tags in `pane`: those found in the text, then the source's own
-    /// `extra` tags that the text did not already give (each tag once per record).
+    /// `extra` tags that the text did not already give (each tag once per record). A tag
+    /// whose key is over [`hashtag::MAX_KEY_BYTES`] is left out; returns how many were.
     fn count(
         &mut self,
         pane: u64,
@@ -387,7 +391,7 @@ impl Ingest {
         text: &str,
         extra: &[String],
         author: Option<u64>,
-    ) {
+    ) -> u64 {
         let share = if self.cap.is_some() { share } else { 0 };
         if self.first.is_none_or(|f| pane < f) {
             self.first = Some(pane);
@@ -403,10 +407,10 @@ impl Ingest {
         let agg = &mut self.pending[slot].2;
         agg.records += 1;
         if extra.is_empty() && hashtag::has_no_sign(self.mode, text) {
-            return;
+            return 0;
         }
         let (mode, key, keys, counts) = (self.mode, &mut self.key, &mut self.keys, &mut agg.counts);
-        let mut any = false;
+        let (mut any, mut too_long) = (false, 0);
         let mut new_keys = 0;
         let seen = &mut self.seen;
         seen.clear();
@@ -420,8 +424,18 @@ impl Ingest {
             }
         };
         hashtag::for_each_tag(mode, text, |tag| {
-            any = true;
+            // Past 4 × the bound as written it is not even keyed (keying a megabyte of
+            // non-ASCII costs milliseconds): a key is at least a quarter of its tag.
+            if tag.len() > 4 * hashtag::MAX_KEY_BYTES {
+                too_long += 1;
+                return;
+            }
             keys.count_key(mode, tag, key);
+            if key.len() > hashtag::MAX_KEY_BYTES {
+                too_long += 1;
+                return;
+            }
+            any = true;
             bump(key);
             if remember && !seen.iter().any(|s| s == key) {
                 seen.push(key.clone());
@@ -433,8 +447,14 @@ impl Ingest {
                 continue;
             }
             // The key of a bare tag is '#' + its lower-case form in either mode.
+            if body.len() > 4 * hashtag::MAX_KEY_BYTES {
+                too_long += 1;
+                continue;
+            }
             keys.count_key(hashtag::Mode::Hashtags, body, key);
-            if !seen.iter().any(|s| s == key) {
+            if key.len() > hashtag::MAX_KEY_BYTES {
+                too_long += 1;
+            } else if !seen.iter().any(|s| s == key) {
                 any = true;
                 bump(key);
                 seen.push(key.clone());
@@ -456,6 +476,7 @@ impl Ingest {
                 }
             }
         }
+        too_long
     }
 
     /// Takes everything pending: tag counts `(pane, tag, n)`, (tag, author) pairs

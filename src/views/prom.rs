@@ -97,6 +97,17 @@ pub fn render(live: &LiveState) -> String {
         "Records left out by the --track filter.",
         s.filtered,
     );
+    family(
+        o,
+        "tagstream_tags_skipped_total",
+        "counter",
+        "Tags left out of the counts, by reason (too_long: a key over 1024 bytes).",
+    );
+    let _ = writeln!(
+        o,
+        "tagstream_tags_skipped_total{{reason=\"too_long\"}} {}",
+        s.tags_too_long
+    );
     single(
         o,
         "tagstream_windows_emitted_total",

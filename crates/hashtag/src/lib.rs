@@ -158,11 +158,21 @@ pub fn count_key(mode: Mode, tag: &str, buf: &mut String) {
     }
 }
 
+/// The longest counting key (`#` and the tag's identity, [`count_key`]) worth counting, in
+/// bytes. No network makes one anywhere near: a Bluesky tag is at most 640 bytes, an X post
+/// 280 characters. A longer one is an absurd or hostile input (a line may hold a megabyte),
+/// and counting it would let its length, not the bound on distinct tags, decide the memory
+/// a window takes: the engine leaves it out and counts it (`tags_too_long`). A tag over four
+/// times this as written is left out without being keyed (no key is under a quarter of its
+/// tag's bytes: NFKC and case folding map at most 4 bytes to 1).
+pub const MAX_KEY_BYTES: usize = 1024;
+
 /// [`count_key`] with a memory of the non-ASCII tags it has keyed: NFKC and case folding cost
 /// several times an ASCII lower-casing, and a stream repeats its tags, so each spelling is
 /// normalized once. ASCII tags and `spark` mode go straight to [`count_key`]. It holds at most
-/// [`KeyCache::MAX`] spellings and forgets them all past that, so a flood of distinct tags
-/// costs no more memory than the bound.
+/// [`KeyCache::MAX`] spellings, each with its key at most [`KeyCache::ENTRY_BYTES`] (longer
+/// ones are keyed every time), and forgets them all past that, so a flood of distinct or long
+/// tags costs no more memory than the bound.
 ///
 /// ```
 /// let (mut cache, mut key) = (hashtag::KeyCache::default(), String::new());
@@ -180,6 +190,10 @@ impl KeyCache {
     /// The most spellings remembered.
     pub const MAX: usize = 1 << 16;
 
+    /// The most bytes of a spelling and its key remembered together: real tags are far
+    /// shorter, and `MAX` entries of this size are 16 MiB.
+    pub const ENTRY_BYTES: usize = 256;
+
     /// Writes the key of `tag` into `buf`, exactly as [`count_key`] does.
     pub fn count_key(&mut self, mode: Mode, tag: &str, buf: &mut String) {
         if mode == Mode::Spark || tag.is_ascii() {
@@ -191,6 +205,9 @@ impl KeyCache {
             return;
         }
         count_key(mode, tag, buf);
+        if tag.len() + buf.len() > Self::ENTRY_BYTES {
+            return;
+        }
         if self.map.len() >= Self::MAX {
             self.map.clear();
         }
@@ -318,6 +335,23 @@ mod tests {
             }
             assert!(cache.map.len() <= KeyCache::MAX);
         }
+    }
+
+    /// Long spellings are keyed as ever but not remembered: a flood of distinct
+    /// megabyte-long tags holds nothing.
+    #[test]
+    fn key_cache_remembers_no_long_spelling() {
+        let mut cache = KeyCache::default();
+        let (mut got, mut want) = (String::new(), String::new());
+        for i in 0..50 {
+            let tag = format!("Ä{i}{}", "é".repeat(100_000));
+            cache.count_key(Mode::Hashtags, &tag, &mut got);
+            count_key(Mode::Hashtags, &tag, &mut want);
+            assert_eq!(got, want);
+        }
+        assert!(cache.map.is_empty(), "long spellings remembered");
+        cache.count_key(Mode::Hashtags, "Ünïcode", &mut got);
+        assert_eq!(cache.map.len(), 1, "a short one is not");
     }
     use super::*;
 
