@@ -345,6 +345,7 @@ fn windows_metrics_and_health() {
         "tagstream_records_skipped_total",
         "tagstream_records_late_total",
         "tagstream_records_filtered_total",
+        "tagstream_tags_skipped_total",
         "tagstream_windows_emitted_total",
         "tagstream_source_connected",
         "tagstream_source_reconnects_total",

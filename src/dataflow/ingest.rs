@@ -423,16 +423,18 @@ impl Ingest {
                 new_keys += 1;
             }
         };
+        // The tags of the text left out as too long, for the extra tags that repeat them.
+        let mut dropped: Vec<&str> = Vec::new();
         hashtag::for_each_tag(mode, text, |tag| {
             // Past 4 × the bound as written it is not even keyed (keying a megabyte of
             // non-ASCII costs milliseconds): a key is at least a quarter of its tag.
             if tag.len() > 4 * hashtag::MAX_KEY_BYTES {
-                too_long += 1;
+                dropped.push(tag);
                 return;
             }
             keys.count_key(mode, tag, key);
             if key.len() > hashtag::MAX_KEY_BYTES {
-                too_long += 1;
+                dropped.push(tag);
                 return;
             }
             any = true;
@@ -441,19 +443,23 @@ impl Ingest {
                 seen.push(key.clone());
             }
         });
+        too_long += dropped.len() as u64;
+        let sign = ['#', '\u{FF03}'];
         for tag in extra {
-            let body = tag.trim_start_matches(['#', '\u{FF03}']);
+            let body = tag.trim_start_matches(sign);
             if body.is_empty() {
                 continue;
             }
-            // The key of a bare tag is '#' + its lower-case form in either mode.
-            if body.len() > 4 * hashtag::MAX_KEY_BYTES {
-                too_long += 1;
-                continue;
-            }
-            keys.count_key(hashtag::Mode::Hashtags, body, key);
-            if key.len() > hashtag::MAX_KEY_BYTES {
-                too_long += 1;
+            // The key of a bare tag is '#' + its lower-case form in either mode. One too long
+            // is left out, and counted unless the text gave it too (as the source's own list
+            // of a post's tags does: Mastodon's, in lower case).
+            let too = body.len() > 4 * hashtag::MAX_KEY_BYTES || {
+                keys.count_key(hashtag::Mode::Hashtags, body, key);
+                key.len() > hashtag::MAX_KEY_BYTES
+            };
+            if too {
+                let repeats = |d: &&str| d.trim_start_matches(sign).eq_ignore_ascii_case(body);
+                too_long += u64::from(!dropped.iter().any(repeats));
             } else if !seen.iter().any(|s| s == key) {
                 any = true;
                 bump(key);
@@ -582,5 +588,37 @@ mod tests {
         assert_eq!(m.late.load(Relaxed), 1);
         // Share 1 ends: the worker follows share 0 alone.
         assert_eq!(ing.share_done(1, t), Some(20));
+    }
+
+    #[test]
+    fn a_tag_too_long_is_left_out_and_counted_once_whoever_gives_it() {
+        let spec = WindowSpec::new(10_000, 10_000, 10_000).unwrap();
+        let clock = Clock::Event {
+            lateness_ms: 0,
+            guard: TimeGuard::default(),
+        };
+        let mut ing = Ingest::new(spec, clock, hashtag::Mode::Hashtags);
+        ing.set_shares([true]);
+        let mut s = share();
+        s.decoder = Decoder::new(Format::Jsonl, "text", Some("t")).with_tags("tags");
+        // The text's long tag again in the source's list (upper case: once), another long
+        // one only there (once), one over 4,096 bytes in both, and short ones that count.
+        let (long, longer) = ("x".repeat(1_500), "z".repeat(5_000));
+        let line = format!(
+            r##"{{"text":"#ok #{long} #{longer}","t":5,"tags":["{}","ok","#new","y{long}","{longer}"]}}"##,
+            long.to_uppercase()
+        );
+        let mut c = Chunk::default();
+        c.push_line(line.as_bytes());
+        let m = Metrics::default();
+        ing.push_chunk(0, &s, &c, 0, 0, &m, |_, to, _| to);
+        assert_eq!(m.tags_too_long.load(Relaxed), 3);
+        let (mut tags, mut authors, mut firsts, mut stats) = Default::default();
+        ing.drain(&mut tags, &mut authors, &mut firsts, &mut stats);
+        let mut counted: Vec<(String, u64)> = (tags.iter())
+            .map(|(_, t, n): &(u64, Tag, u64)| (t.to_string(), *n))
+            .collect();
+        counted.sort();
+        assert_eq!(counted, [("#new".to_owned(), 1), ("#ok".to_owned(), 1)]);
     }
 }

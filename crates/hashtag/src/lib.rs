@@ -159,8 +159,8 @@ pub fn count_key(mode: Mode, tag: &str, buf: &mut String) {
 }
 
 /// The longest counting key (`#` and the tag's identity, [`count_key`]) worth counting, in
-/// bytes. No network makes one anywhere near: a Bluesky tag is at most 640 bytes, an X post
-/// 280 characters. A longer one is an absurd or hostile input (a line may hold a megabyte),
+/// bytes. No network's own limit on tags comes near: a Bluesky tag is at most 640 bytes, an
+/// X post 280 characters. A longer one is an absurd or hostile input (a line may hold a megabyte),
 /// and counting it would let its length, not the bound on distinct tags, decide the memory
 /// a window takes: the engine leaves it out and counts it (`tags_too_long`). A tag over four
 /// times this as written is left out without being keyed (no key is under a quarter of its
@@ -337,8 +337,8 @@ mod tests {
         }
     }
 
-    /// Long spellings are keyed as ever but not remembered: a flood of distinct
-    /// megabyte-long tags holds nothing.
+    /// Long spellings are keyed as ever but not remembered: a flood of distinct long tags
+    /// holds nothing.
     #[test]
     fn key_cache_remembers_no_long_spelling() {
         let mut cache = KeyCache::default();
