@@ -426,14 +426,7 @@ impl Ingest {
         // The tags of the text left out as too long, for the extra tags that repeat them.
         let mut dropped: Vec<&str> = Vec::new();
         hashtag::for_each_tag(mode, text, |tag| {
-            // Past 4 × the bound as written it is not even keyed (keying a megabyte of
-            // non-ASCII costs milliseconds): a key is at least a quarter of its tag.
-            if tag.len() > 4 * hashtag::MAX_KEY_BYTES {
-                dropped.push(tag);
-                return;
-            }
-            keys.count_key(mode, tag, key);
-            if key.len() > hashtag::MAX_KEY_BYTES {
+            if too_long_key(keys, mode, tag, key) {
                 dropped.push(tag);
                 return;
             }
@@ -453,11 +446,7 @@ impl Ingest {
             // The key of a bare tag is '#' + its lower-case form in either mode. One too long
             // is left out, and counted unless the text gave it too (as the source's own list
             // of a post's tags does: Mastodon's, in lower case).
-            let too = body.len() > 4 * hashtag::MAX_KEY_BYTES || {
-                keys.count_key(hashtag::Mode::Hashtags, body, key);
-                key.len() > hashtag::MAX_KEY_BYTES
-            };
-            if too {
+            if too_long_key(keys, hashtag::Mode::Hashtags, body, key) {
                 let repeats = |d: &&str| d.trim_start_matches(sign).eq_ignore_ascii_case(body);
                 too_long += u64::from(!dropped.iter().any(repeats));
             } else if !seen.iter().any(|s| s == key) {
@@ -522,6 +511,22 @@ impl Ingest {
         }
         self.pending_keys = 0;
     }
+}
+
+/// Writes the key of `tag` into `key`, unless it is over [`hashtag::MAX_KEY_BYTES`]: then
+/// `true`. Past 4 × the bound as written a tag is not even keyed (keying a megabyte of
+/// non-ASCII costs milliseconds): a key is at least a quarter of its tag.
+fn too_long_key(
+    keys: &mut hashtag::KeyCache,
+    mode: hashtag::Mode,
+    tag: &str,
+    key: &mut String,
+) -> bool {
+    if tag.len() > 4 * hashtag::MAX_KEY_BYTES {
+        return true;
+    }
+    keys.count_key(mode, tag, key);
+    key.len() > hashtag::MAX_KEY_BYTES
 }
 
 #[cfg(test)]

@@ -277,11 +277,8 @@ impl Trends {
     /// Drops baselines that are forgotten by now (as `forward` would find them).
     fn sweep(&mut self, end: u64, slide: u64, rate: Rate) {
         self.since_sweep = 0;
-        self.baselines.retain(|_, b| {
-            let mut b2 = *b;
-            forward(&mut b2, end, slide, rate);
-            b2.n > 0
-        });
+        self.baselines
+            .retain(|_, b| forwarded(*b, end, slide, rate).n > 0);
     }
 
     /// Holds the baselines to `most` after window `end` was scored: past it, forgets the
@@ -298,18 +295,16 @@ impl Trends {
             return;
         }
         let rate = self.spec.rate();
-        let level = |k: u64, b: &Baseline| {
-            let mut b = *b;
-            forward(&mut b, end, slide, rate);
-            (b.mean, k)
-        };
-        let order = |a: &(f64, u64), b: &(f64, u64)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-        let mut levels: Vec<_> = self.baselines.iter().map(|(&k, b)| level(k, b)).collect();
+        let mut levels: Vec<(f64, u64)> = (self.baselines.iter())
+            .map(|(&k, &b)| (forwarded(b, end, slide, rate).mean, k))
+            .collect();
+        // Keys are distinct, so the order is total: the `cut` before the bar are exactly
+        // the faintest.
         let cut = levels.len() - keep;
-        let (_, &mut bar, _) = levels.select_nth_unstable_by(cut, order);
-        drop(levels);
-        self.baselines
-            .retain(|&k, b| order(&level(k, b), &bar).is_ge());
+        levels.select_nth_unstable_by(cut, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        for (_, k) in &levels[..cut] {
+            self.baselines.remove(k);
+        }
     }
 
     /// Baselines held.
@@ -395,6 +390,12 @@ impl Trends {
         t.authors = Some(a);
         Ok(t)
     }
+}
+
+/// `b` brought to window `end` ([`forward`]), the stored one left as it is.
+fn forwarded(mut b: Baseline, end: u64, slide: u64, rate: Rate) -> Baseline {
+    forward(&mut b, end, slide, rate);
+    b
 }
 
 /// Brings a baseline to window `end`: the windows since its last one had the tag at 0.

@@ -64,19 +64,12 @@ fn authors_are_distinct_over_the_window() {
     assert_eq!(t.authors.as_ref().unwrap().distinct(key("#a")), 3);
     t.move_to(2, 3, &wspec);
     assert_eq!(t.authors.as_ref().unwrap().distinct(key("#a")), 2);
-    let snap = |t: &Trends| {
-        let mut bytes = Vec::new();
-        let mut w = crate::codec::Writer::begin(&mut bytes, crate::codec::SHARD, &wspec);
-        t.snapshot(u64::MAX, &mut w);
-        w.finish();
-        bytes
-    };
-    let bytes = snap(&t);
+    let bytes = snapshot(&t, &wspec);
     let mut r = crate::codec::Reader::open(&bytes, crate::codec::SHARD, &wspec).unwrap();
     let back = Trends::restore(t.spec, true, &mut r, 3, &wspec).unwrap();
     r.finish().unwrap();
     assert_eq!(back.authors.as_ref().unwrap().distinct(key("#a")), 2);
-    let again = snap(&back);
+    let again = snapshot(&back, &wspec);
     assert_eq!(bytes, again);
 }
 
@@ -92,10 +85,10 @@ fn churn(t: &mut Trends, end: u64, reversed: bool) -> Vec<Trend> {
     run(t, end, &tags)
 }
 
-fn snapshot(t: &Trends) -> Vec<u8> {
-    let wspec = WindowSpec::new(1, 1, 1).unwrap();
+/// The bytes `t` writes into a shard checkpoint of windows `wspec`.
+fn snapshot(t: &Trends, wspec: &WindowSpec) -> Vec<u8> {
     let mut bytes = Vec::new();
-    let mut w = crate::codec::Writer::begin(&mut bytes, crate::codec::SHARD, &wspec);
+    let mut w = crate::codec::Writer::begin(&mut bytes, crate::codec::SHARD, wspec);
     t.snapshot(u64::MAX, &mut w);
     w.finish();
     bytes
@@ -132,11 +125,7 @@ fn past_the_budget_the_faintest_baselines_are_forgotten() {
 /// (the mean brought forward to `end`), then key.
 fn model_kept(t: &Trends, end: u64, keep: usize) -> Vec<u64> {
     let mut levels: Vec<(f64, u64)> = (t.baselines.iter())
-        .map(|(&k, b)| {
-            let mut b = *b;
-            forward(&mut b, end, 1, t.spec.rate());
-            (b.mean, k)
-        })
+        .map(|(&k, &b)| (forwarded(b, end, 1, t.spec.rate()).mean, k))
         .collect();
     levels.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
     let mut keys: Vec<u64> = levels.iter().take(keep).map(|&(_, k)| k).collect();
@@ -168,7 +157,8 @@ fn what_is_kept_is_a_function_of_the_baselines_alone() {
         if cut {
             assert_eq!(keys(&a), want, "window {end}");
         }
-        assert_eq!(snapshot(&a), snapshot(&b), "window {end}");
+        let one = WindowSpec::new(1, 1, 1).unwrap();
+        assert_eq!(snapshot(&a, &one), snapshot(&b, &one), "window {end}");
     }
     // Within the budget nothing is forgotten; a budget of none forgets all.
     let mut c = Trends::new(spec, false);
