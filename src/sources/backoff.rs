@@ -63,6 +63,14 @@ pub trait Sleeper {
     fn now(&self) -> Duration;
 }
 
+/// How often a real wait looks at the shutdown flag.
+const TICK: Duration = Duration::from_millis(100);
+
+/// The most a server's own wait (`Retry-After`, a rate limit's reset time) may add past the
+/// published schedule: one 15-minute rate-limit window (X's rule). A larger value, a wrong
+/// clock or a hostile server must not park a source for days.
+pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(15 * 60);
+
 /// Real time, waking every 100 ms to look at the shutdown flag.
 pub struct RealSleeper(pub SourceContext);
 
@@ -78,16 +86,18 @@ impl Sleeper for RealSleeper {
     }
 
     fn sleep(&mut self, d: Duration) -> bool {
-        let until = std::time::Instant::now() + d;
+        // A wait too long for the clock to represent ends only at shutdown (never a panic).
+        let until = std::time::Instant::now().checked_add(d);
         loop {
             if self.0.stopping() {
                 return false;
             }
             let now = std::time::Instant::now();
-            if now >= until {
+            let left = until.map(|u| u.saturating_duration_since(now));
+            if left == Some(Duration::ZERO) {
                 return true;
             }
-            std::thread::sleep((until - now).min(Duration::from_millis(100)));
+            std::thread::sleep(left.map_or(TICK, |l| l.min(TICK)));
         }
     }
 }

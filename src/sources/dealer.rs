@@ -62,9 +62,10 @@ where
         next: 0,
         ctx: ctx.clone(),
     };
+    let (guard, label) = (ctx.clone(), name.to_owned());
     let spawned = std::thread::Builder::new()
         .name(format!("source-{name}"))
-        .spawn(move || read(&mut dealer));
+        .spawn(move || guard.guard(&label, || read(&mut dealer)));
     if let Err(e) = spawned {
         // Without a thread the source cannot run; its partitions end at once.
         crate::log::warn(format_args!("cannot start the {name} reader: {e}"));

@@ -241,6 +241,21 @@ impl SourceContext {
         self.shutdown.store(true, Ordering::SeqCst);
     }
 
+    /// Runs a source thread's body `f`; if it panics, the run ends with a line naming `name`
+    /// (exit 2), instead of the source looking finished and the run ending as if it were.
+    pub fn guard(&self, name: &str, f: impl FnOnce()) {
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            let why = (p.downcast_ref::<&str>().copied())
+                .or(p.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("a panic");
+            self.fail(format!(
+                "{name}: the reader stopped on an internal error ({}); the results so far \
+                 are kept",
+                crate::log::one_line(why, 200)
+            ));
+        }
+    }
+
     /// The fatal error, if a source failed.
     pub fn failure(&self) -> Option<String> {
         self.fatal.lock().ok().and_then(|f| f.clone())
@@ -380,7 +395,7 @@ fn open(
                 .into_iter()
                 .map(|p| Counted::boxed(p, &counters, Some(open.clone())))
                 .map(|p| match ahead {
-                    true => prefetch::Prefetch::boxed(p, "file"),
+                    true => prefetch::Prefetch::boxed(p, "file", ctx),
                     false => p,
                 })
                 .collect()

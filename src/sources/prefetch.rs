@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
 
-use super::{Chunk, Partition, Poll};
+use super::{Chunk, Partition, Poll, SourceContext};
 
 /// Chunks read ahead besides the one being read and the one being counted (a file chunk is
 /// about 1 MiB): one keeps the worker fed (reading is the faster side), more only hold memory.
@@ -23,6 +23,8 @@ const WAIT: Duration = Duration::from_millis(20);
 /// A share read ahead on a thread, started at the first poll (after any `seek`).
 pub struct Prefetch {
     state: State,
+    /// Ends the run if the reader thread panics (its share would otherwise look finished).
+    ctx: SourceContext,
     /// Asked of the share before its thread starts, and fixed for a file.
     holds_watermark: bool,
     identity: Option<String>,
@@ -39,8 +41,9 @@ enum State {
 
 impl Prefetch {
     /// `inner`, read ahead on a thread named `source-NAME` once polled.
-    pub fn boxed(inner: Box<dyn Partition>, name: &str) -> Box<dyn Partition> {
+    pub fn boxed(inner: Box<dyn Partition>, name: &str, ctx: &SourceContext) -> Box<dyn Partition> {
         Box::new(Prefetch {
+            ctx: ctx.clone(),
             holds_watermark: inner.holds_watermark(),
             identity: inner.identity(),
             state: State::Waiting(inner),
@@ -52,11 +55,12 @@ impl Prefetch {
         let (tx, rx) = bounded::<Chunk>(AHEAD);
         // The share goes to the thread once it runs: if none can be started, it stays here.
         let (give, take) = bounded::<Box<dyn Partition>>(1);
+        let (guard, name) = (self.ctx.clone(), self.name.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("source-{}", self.name))
             .spawn(move || {
                 let Ok(mut inner) = take.recv() else { return };
-                loop {
+                guard.guard(&name, || loop {
                     match inner.poll() {
                         Poll::Lines(mut c) => {
                             c.check_utf8();
@@ -67,7 +71,7 @@ impl Prefetch {
                         Poll::Idle => std::thread::sleep(Duration::from_millis(1)),
                         Poll::Done => return,
                     }
-                }
+                })
             });
         match spawned {
             Ok(_) => {
@@ -168,7 +172,7 @@ mod tests {
         );
         let open = || Box::new(FilePartition::open(&path, 0, 1, &ctx).unwrap()) as Box<_>;
         let plain = lines(open());
-        let ahead = lines(Prefetch::boxed(open(), "test"));
+        let ahead = lines(Prefetch::boxed(open(), "test", &ctx));
         let strip = |v: &[(String, u64, bool)]| -> Vec<(String, u64)> {
             v.iter().map(|(l, p, _)| (l.clone(), *p)).collect()
         };
@@ -177,9 +181,42 @@ mod tests {
         assert!(ahead[0].2, "a chunk of valid UTF-8 is text");
         assert!(!ahead[150_000].2, "the chunk with the bad byte is bytes");
         // Resumed from the position after line 140,000.
-        let mut p = Prefetch::boxed(open(), "test");
+        let mut p = Prefetch::boxed(open(), "test", &ctx);
         p.seek(plain[139_999].1).unwrap();
         assert_eq!(strip(&lines(p)), strip(&plain[140_000..]));
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A share that gives one chunk, then panics (a bug in a reader).
+    struct Breaks(bool);
+
+    impl Partition for Breaks {
+        fn poll(&mut self) -> Poll {
+            if std::mem::replace(&mut self.0, true) {
+                panic!("broken reader");
+            }
+            let mut c = Chunk::default();
+            c.push_line(b"first #a");
+            c.positions.push(9);
+            Poll::Lines(c)
+        }
+    }
+
+    /// A reader thread that panics ends the run with a line naming it: its share must not
+    /// look finished (the run would then end as if the input were all read).
+    #[test]
+    fn a_reader_that_panics_fails_the_run() {
+        let ctx = SourceContext::new(
+            Arc::new(Metrics::default()),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let got = lines(Prefetch::boxed(Box::new(Breaks(false)), "file", &ctx));
+        assert_eq!(got.len(), 1);
+        let msg = ctx.failure().expect("the run fails");
+        assert!(
+            msg.contains("file") && msg.contains("broken reader"),
+            "{msg}"
+        );
+        assert!(ctx.stopping());
     }
 }

@@ -16,8 +16,12 @@
 //! Backoff (Mastodon publishes none): a lost connection or network error waits the
 //! server's `retry:` value if it sent one, else 1 s, doubling to 60 s (reset once a
 //! connection delivered an event); an HTTP error (5xx…) waits 5 s doubling to 320 s and a
-//! 429 60 s doubling to 960 s, or `Retry-After` if longer (X's published rules, which fit
-//! any rate-limited HTTP API).
+//! 429 60 s doubling to 960 s, or `Retry-After` if longer, by at most 15 minutes (X's
+//! published rules, which fit any rate-limited HTTP API).
+//!
+//! Redirects are not followed: the token would go to another host (ureq drops it there, and
+//! the refusal would then blame the token). A 3xx ends the run with a line naming where the
+//! server points, to pass as `--endpoint`.
 
 pub mod sse;
 pub mod status;
@@ -25,7 +29,7 @@ mod stream;
 
 use std::time::Duration;
 
-use super::backoff::{Backoff, RealSleeper, Sleeper};
+use super::backoff::{Backoff, RealSleeper, Sleeper, MAX_SERVER_WAIT};
 use super::dealer::Dealer;
 use super::live::PostSink;
 use super::secret::Secret;
@@ -161,6 +165,7 @@ pub fn run_with(
     let counters = ctx.metrics.source(&name);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_recv_response(Some(Duration::from_secs(30)))
         // Ends the body reader of a stalled connection by itself (the loop has moved on).
@@ -232,21 +237,23 @@ pub fn run_with(
                 if progressed {
                     net.reset();
                 }
-                report(&name, &why, token.as_ref(), &mut last_error);
-                net.next_delay()
+                let d = net.next_delay();
+                report(&name, &why, d, token.as_ref(), &mut last_error);
+                d
             }
             End::Http {
                 why,
                 rate_limited,
                 retry_after,
             } => {
-                report(&name, &why, token.as_ref(), &mut last_error);
                 let d = if rate_limited {
                     limited.next_delay()
                 } else {
                     http.next_delay()
                 };
-                d.max(retry_after.unwrap_or_default())
+                let d = d.max(retry_after.unwrap_or_default().min(d + MAX_SERVER_WAIT));
+                report(&name, &why, d, token.as_ref(), &mut last_error);
+                d
             }
         };
         if !sink.flush() || !sleeper.sleep(delay) {
@@ -256,12 +263,15 @@ pub fn run_with(
     sink.flush();
 }
 
-/// Logs a failure once (not on every retry of the same failure). `why` may carry the
-/// server's or a library's words: scrubbed of the token.
-fn report(name: &str, why: &str, token: Option<&Secret>, last: &mut String) {
+/// Logs a failure once (not on every retry of the same failure), with the wait before the
+/// next attempt. `why` may carry the server's or a library's words: scrubbed of the token.
+fn report(name: &str, why: &str, wait: Duration, token: Option<&Secret>, last: &mut String) {
     let why = crate::sources::secret::server_line(why, token, 300);
     if why != *last {
-        crate::log::warn(format_args!("{name}: {why}; reconnecting with backoff"));
+        let wait = humantime::format_duration(Duration::from_secs(wait.as_secs().max(1)));
+        crate::log::warn(format_args!(
+            "{name}: {why}; reconnecting in {wait} (backing off while it lasts)"
+        ));
         *last = why;
     }
 }

@@ -21,6 +21,16 @@ pub enum Sse<'a> {
     TooLong,
 }
 
+/// The longest event id sent back as `Last-Event-ID` (Mastodon's are short numbers).
+const MAX_ID: usize = 256;
+
+/// Whether an event id can go back to the server as a header value: printable ASCII (a
+/// control byte or a huge id would make every later request fail before it is sent, and
+/// the source would never reconnect).
+pub fn sendable_id(id: &str) -> bool {
+    id.len() <= MAX_ID && id.bytes().all(|b| matches!(b, b' '..=b'~' | b'\t'))
+}
+
 /// Parser state between chunks.
 #[derive(Debug)]
 pub struct Parser {
@@ -147,7 +157,11 @@ impl Parser {
                     self.has_data = true;
                 }
             }
-            "id" if !value.contains('\0') => self.last_id = Some(value.to_owned()),
+            // The spec keeps any id without NUL; one that cannot go back as a header value
+            // (`sendable_id`) is kept as none, so that no stale one is sent either.
+            "id" if !value.contains('\0') => {
+                self.last_id = sendable_id(value).then(|| value.to_owned());
+            }
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 self.retry = value.parse().ok();
             }
@@ -217,5 +231,33 @@ mod tests {
         }
         events(&mut p, b"data: 0123456789\ndata: 0123456789\n\n", &mut out);
         assert_eq!(out, ["too long", "update=ok", "too long"]);
+    }
+
+    /// A hostile `id:` (a control byte, a huge one) would make every later request fail
+    /// before it is sent: it is kept as none, and a stale good one is not sent either.
+    #[test]
+    fn an_id_that_cannot_go_back_as_a_header_is_kept_as_none() {
+        let mut p = Parser::new(1 << 20);
+        let mut out = Vec::new();
+        events(&mut p, b"id: 41\n\n", &mut out);
+        assert_eq!(p.last_id.as_deref(), Some("41"));
+        for bad in [
+            "id: a\x01b\n\n".to_owned(),
+            format!("id: {}\n\n", "7".repeat(MAX_ID + 1)),
+            "id: caf\u{e9}\n\n".to_owned(),
+        ] {
+            events(&mut p, b"id: 41\n\n", &mut out);
+            events(&mut p, bad.as_bytes(), &mut out);
+            assert_eq!(p.last_id, None, "{bad:?}");
+        }
+        events(
+            &mut p,
+            format!("id: {}\n\n", "7".repeat(MAX_ID)).as_bytes(),
+            &mut out,
+        );
+        assert_eq!(p.last_id.as_ref().map(String::len), Some(MAX_ID));
+        // A NUL makes the field ignored (the spec): the id before it stands.
+        events(&mut p, b"id: 5\n\nid: a\x00b\n\n", &mut out);
+        assert_eq!(p.last_id.as_deref(), Some("5"));
     }
 }

@@ -76,6 +76,18 @@ pub(super) fn check(
             "{name}: the server answered {status}{said}: the token in {TOKEN_VAR} was refused \
              (it needs the read:statuses scope, and must be a user token since Mastodon 4.2)"
         )),
+        300..=399 => {
+            let to = resp
+                .headers()
+                .get("location")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .map_or("nowhere".to_owned(), |l| server_line(&l, token, 200));
+            Err(format!(
+                "{name}: the server answered {status}, redirecting to {to}: redirects are not \
+                 followed (the token would go along); if that is the server's streaming host, \
+                 pass it with --endpoint"
+            ))
+        }
         404 => Err(format!(
             "{name}: the server answered {status}{said} for the streaming API: check the host \
              and the stream; if the server streams from another host (its \

@@ -4,7 +4,9 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -232,6 +234,40 @@ fn unauthorized_ends_the_run_with_one_line_naming_the_cause() {
     assert!(!msg.contains(TOKEN));
 }
 
+/// A redirect is not followed (the token would go along, and the refusal there would blame
+/// the token): the run ends naming where the server points.
+#[test]
+fn a_redirect_ends_the_run_naming_where_it_points() {
+    let (l, url) = listen();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    std::thread::spawn(move || loop {
+        let (mut s, _) = accept(&l);
+        count.fetch_add(1, Ordering::SeqCst);
+        let _ = write!(
+            s,
+            "HTTP/1.1 301 Moved Permanently\r\nLocation: https://streaming.example.social/\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+    });
+    let h = start("example.social", &url, Some(TOKEN), FakeSleeper::default());
+    assert!(h.finished().is_empty());
+    let msg = h.ctx.failure().unwrap();
+    assert!(
+        msg.contains("301") && msg.contains("https://streaming.example.social/"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("--endpoint") && !msg.contains("refused"),
+        "{msg}"
+    );
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        1,
+        "one request, no redirect followed"
+    );
+}
+
 #[test]
 fn http_errors_and_refusals_back_off_on_virtual_time() {
     let secs = |v: Vec<Duration>| v.iter().map(|d| d.as_secs()).collect::<Vec<_>>();
@@ -248,6 +284,18 @@ fn http_errors_and_refusals_back_off_on_virtual_time() {
     answer_always(l, "429 Too Many Requests", "Retry-After: 90\r\n");
     let h = start("example.social", &url, Some(TOKEN), stop_after(3));
     assert_eq!(secs(h.finished()), [90, 120, 240]);
+
+    // A hostile or broken Retry-After (2^64 − 1 seconds once panicked the source thread,
+    // and the run then ended as if finished): at most 15 minutes past the schedule.
+    let (l, url) = listen();
+    answer_always(
+        l,
+        "429 Too Many Requests",
+        "Retry-After: 18446744073709551615\r\n",
+    );
+    let h = start("example.social", &url, Some(TOKEN), stop_after(2));
+    assert_eq!(secs(h.finished()), [60 + 900, 120 + 900]);
+    assert!(h.ctx.failure().is_none());
 
     let (l, url) = listen();
     drop(l);

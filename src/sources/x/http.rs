@@ -31,12 +31,15 @@ pub enum Failure {
 
 /// The agent: statuses are read by us (not turned into errors), no redirects (a redirect
 /// would carry the bearer token elsewhere), and every read times out after `stall`, which
-/// is the stall detection of the stream.
+/// is the stall detection of the stream. The response head must come within 30 s whole: a
+/// server sending it a byte at a time would otherwise hold the source for hours, each read
+/// within `stall`.
 pub fn agent(stall: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_recv_response(Some(Duration::from_secs(30)))
         .timeout_per_read(Some(stall))
         .user_agent(concat!("tagstream/", env!("CARGO_PKG_VERSION")))
         .build()

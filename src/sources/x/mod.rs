@@ -158,7 +158,7 @@ impl Delays {
                     .filter(|&r| r > now_ms)
                     .map(|r| Duration::from_millis((r - now_ms) as u64))
                     .unwrap_or_default();
-                d.max(until.min(Duration::from_secs(900) + d))
+                d.max(until.min(super::backoff::MAX_SERVER_WAIT + d))
             }
         }
     }
