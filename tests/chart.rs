@@ -403,6 +403,30 @@ fn chart_trends_from_a_database_written_by_a_run() {
     );
     svg_has_labels(&top, &["#go", " 11"]);
 
+    // Every width the size check accepts draws: under 200 px the label area's bounds once
+    // crossed, and `clamp` panicked (exit 101, half a file).
+    for (w, ext) in [(100, "png"), (150, "svg"), (199, "png")] {
+        let narrow = dir.path(&format!("narrow{w}.{ext}"));
+        chart(&["--size", &format!("{w}x150")], &narrow);
+        if ext == "png" {
+            assert_eq!(png_size(&narrow), (w, 150));
+        }
+    }
+
+    // An absurd score (a floor near zero, or a hand-made table) once made plotters' tick
+    // search loop forever: the axis ends at 1e300 and the chart is drawn.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE trends SET score = 1e306 WHERE window_end = \
+         (SELECT max(window_end) FROM trends)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let huge = dir.path("huge.png");
+    chart(&[], &huge);
+    assert_eq!(png_size(&huge), (1200, 700));
+
     // A window that was never emitted, and a database without trends: one line, exit 2.
     let out = bin()
         .args([

@@ -602,6 +602,53 @@ fn issue_13_sql_beyond_the_queue_gets_503_at_once() {
     e.stop();
 }
 
+/// A client that hangs up once its query is sent no longer frees the query's place while
+/// SQLite still runs it: 60 such clients once ran 60 queries at once (a thread, a core and
+/// up to gigabytes each). Four hung-up queries run to the time limit, and a quick query
+/// after them waits for a slot instead of running beside them.
+#[test]
+fn a_client_that_hangs_up_does_not_free_its_running_query_s_slot() {
+    let dir = TempDir::new("http-sql-hangup");
+    let db = dir.path("t.db");
+    let e = Engine::start(&["--db", db.to_str().unwrap()]);
+    let slow = serde_json::json!({
+        "sql": "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) \
+                SELECT count(*) FROM n"
+    })
+    .to_string();
+    let host = e.url.trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    for _ in 0..12 {
+        let mut s = TcpStream::connect(&host).unwrap();
+        let req = format!(
+            "POST /api/sql HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{slow}",
+            slow.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        // Gone before any answer.
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let quick = serde_json::json!({"sql": "SELECT 1"}).to_string();
+    let asked = Instant::now();
+    let got = raw_request(
+        &e.url,
+        "/api/sql",
+        &["Content-Type: application/json"],
+        quick.into_bytes(),
+    );
+    let waited = asked.elapsed();
+    assert_eq!(got.0, 200, "{got:?}");
+    // The hung-up queries run until the 5 s limit from their start: the quick one waits
+    // for the first of them to end.
+    assert!(
+        waited > Duration::from_secs(2),
+        "the quick query ran beside four hung-up ones after {waited:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    e.stop();
+}
+
 /// JSON lines at event time `secs`: `(author, text)` each.
 pub fn posts_at(secs: u64, posts: &[(&str, &str)]) -> Vec<String> {
     posts

@@ -54,7 +54,11 @@ pub struct Table {
 }
 
 /// Largest single value a query may build (`randomblob(1e12)` fails instead of eating memory).
-const MAX_VALUE_BYTES: i32 = 16 << 20;
+/// A row is built whole before it is read, so with [`MAX_COLUMNS`] this bounds one row at
+/// 256 MB (at 16 MB and SQLite's 2,000 columns, one row could ask for 32 GB).
+const MAX_VALUE_BYTES: i32 = 4 << 20;
+/// Most columns a result may have.
+const MAX_COLUMNS: i32 = 64;
 /// Largest statement text accepted, in bytes.
 pub const MAX_SQL_BYTES: usize = 100_000;
 /// A result bigger than this (roughly, in bytes of values) is truncated like `max_rows`.
@@ -99,6 +103,7 @@ fn run(db: &str, sql: &str, limits: &Limits) -> Result<Table, String> {
     conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)
         .and_then(|_| conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES))
         .and_then(|_| conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES as i32))
+        .and_then(|_| conn.set_limit(Limit::SQLITE_LIMIT_COLUMN, MAX_COLUMNS))
         .map_err(open_err)?;
 
     // The first reason the authorizer gave, unless it was about SQLite's own schema tables

@@ -141,6 +141,13 @@ fn huge_values_are_refused() {
     let (db, _s) = db_with("huge", 1);
     let e = err(&db.0, "SELECT length(randomblob(1000000000))");
     assert!(e.contains("too big"), "{e}");
+    // A row is built whole before it is read: at most 64 columns of at most 4 MB each.
+    let e = err(&db.0, "SELECT length(zeroblob(5000000))");
+    assert!(e.contains("too big") && e.contains("4 MB"), "{e}");
+    let wide = |n: usize| format!("SELECT {}", vec!["1"; n].join(", "));
+    assert!(query(&db.0, &wide(64), &Limits::default()).is_ok());
+    let e = err(&db.0, &wide(65));
+    assert!(e.contains("too many columns"), "{e}");
 }
 
 #[test]
@@ -196,7 +203,7 @@ fn memory_database_is_shared_with_readers_in_the_process() {
 }
 
 /// Issue 13: a statement over the limit says the statement limit (100,000 bytes), not the
-/// limit on values (16 MB), whichever way it got too long.
+/// limit on values (4 MB), whichever way it got too long.
 #[test]
 fn a_statement_over_the_limit_names_the_real_limit() {
     let (db, _s) = db_with("long-sql", 1);

@@ -56,28 +56,30 @@ const RETRY_AFTER_SECS: u64 = 5;
 
 struct App {
     live: Arc<LiveState>,
-    sql_slots: Semaphore,
+    sql_slots: Arc<Semaphore>,
     /// Queries admitted (running or waiting for a slot).
-    sql_admitted: AtomicUsize,
+    sql_admitted: Arc<AtomicUsize>,
 }
 
-/// A query's place among the admitted ones, given back when dropped (when the query ends, or
-/// its client goes and the handler is dropped).
-struct Admitted<'a>(&'a AtomicUsize);
+/// A query's place among the admitted ones, given back when dropped: when the query ends,
+/// or when its client goes while it waits for a slot. A running query holds its place (and
+/// its slot) until SQLite is done, whether or not its client is still there: a client that
+/// hangs up must not free a place while its query still runs.
+struct Admitted(Arc<AtomicUsize>);
 
-impl<'a> Admitted<'a> {
+impl Admitted {
     /// A place, unless [`SQL_CONCURRENCY`] + [`SQL_QUEUE`] queries hold them all.
-    fn take(count: &'a AtomicUsize) -> Option<Admitted<'a>> {
+    fn take(count: &Arc<AtomicUsize>) -> Option<Admitted> {
         count
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < SQL_CONCURRENCY + SQL_QUEUE).then_some(n + 1)
             })
             .ok()
-            .map(|_| Admitted(count))
+            .map(|_| Admitted(count.clone()))
     }
 }
 
-impl Drop for Admitted<'_> {
+impl Drop for Admitted {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
@@ -127,8 +129,8 @@ pub fn serve(addr: &str, live: Arc<LiveState>) -> Result<(), String> {
 pub fn router(live: Arc<LiveState>) -> Router {
     let app = Arc::new(App {
         live,
-        sql_slots: Semaphore::new(SQL_CONCURRENCY),
-        sql_admitted: AtomicUsize::new(0),
+        sql_slots: Arc::new(Semaphore::new(SQL_CONCURRENCY)),
+        sql_admitted: Arc::new(AtomicUsize::new(0)),
     });
     Router::new()
         .route("/", get(index))
@@ -319,7 +321,7 @@ async fn sql(
             "the engine runs without --db: there are no tables to query",
         );
     };
-    let Some(_admitted) = Admitted::take(&app.sql_admitted) else {
+    let Some(admitted) = Admitted::take(&app.sql_admitted) else {
         let msg = format!(
             "too many SQL queries: {SQL_CONCURRENCY} running and {SQL_QUEUE} waiting; retry \
              in {RETRY_AFTER_SECS} s"
@@ -329,18 +331,20 @@ async fn sql(
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         return resp;
     };
-    let Ok(_slot) = app.sql_slots.acquire().await else {
+    let Ok(slot) = app.sql_slots.clone().acquire_owned().await else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
     };
-    // SQLite is synchronous and a query may run up to its time limit: off the async threads.
+    // SQLite is synchronous and a query may run up to its time limit: off the async threads,
+    // and so is turning a result of up to 64 MB into JSON (on the server's one thread it
+    // held up every other request). The place and the slot go with the work.
     let run = tokio::task::spawn_blocking(move || {
+        let _held = (admitted, slot);
         crate::sql::query(&db, &req.sql, &crate::sql::Limits::default())
+            .map(|table| serde_json::to_string(&table).map_err(|e| e.to_string()))
     });
     match run.await {
-        Ok(Ok(table)) => match serde_json::to_string(&table) {
-            Ok(s) => json(StatusCode::OK, s),
-            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-        },
+        Ok(Ok(Ok(s))) => json(StatusCode::OK, s),
+        Ok(Ok(Err(e))) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
         Ok(Err(e)) => error(StatusCode::BAD_REQUEST, &e),
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -174,6 +174,9 @@ impl Format {
     }
 }
 
+/// The longest value axis drawn.
+const MAX_AXIS: f64 = 1e300;
+
 /// Draws `w` into `out` at `size` (width, height) pixels, its text with `fonts`.
 ///
 /// For a PNG, characters that no font has are drawn as boxes and one warning names their
@@ -255,7 +258,9 @@ where
     for (tag, _, _) in &w.rows {
         longest = longest.max(root.estimate_text_size(tag, &label_style).map_err(err)?.0);
     }
-    let label_area = (longest + 24).clamp(80, width * 2 / 5);
+    // At most 2/5 of the width (a narrow chart's labels are cut), at least 80 px where that
+    // fits: `clamp` would panic on a chart narrower than 200 px.
+    let label_area = (longest + 24).max(80).min(width * 2 / 5);
     // The axis reaches past the longest bar far enough for its note to fit after it.
     let note_style = TextStyle::from((FONT, label_size).into_font())
         .color(&RGBColor(0x33, 0x33, 0x33))
@@ -268,6 +273,13 @@ where
         let room = (plot_width - note_px).max(plot_width / 3.0);
         upper = upper.max(len * plot_width / room);
     }
+    // An axis past ~1e300 (a trend score from a floor near zero, a hand-made table) makes
+    // plotters' tick search loop forever: such bars are drawn to the axis's end.
+    let upper = if upper.is_finite() {
+        upper.min(MAX_AXIS)
+    } else {
+        MAX_AXIS
+    };
     // Whole-number ticks for counts: never more ticks than units on the axis.
     let ticks = if w.whole {
         (upper.floor() as usize).clamp(2, 10)
