@@ -649,6 +649,44 @@ fn a_client_that_hangs_up_does_not_free_its_running_query_s_slot() {
     e.stop();
 }
 
+/// A `listen://` source reads at most 256 clients at once (a thread each): one more is
+/// closed at once, and once the others go a new one is read again. Connections that sit
+/// silent once took a thread each without end.
+#[test]
+fn a_listen_source_serves_at_most_256_clients_at_once() {
+    let e = Engine::start(&[]);
+    let connect = || TcpStream::connect(("127.0.0.1", e.port)).unwrap();
+    let mut held: Vec<TcpStream> = (0..256).map(|_| connect()).collect();
+    // The source accepts as it polls: the 257th is closed once the others are taken in.
+    let closed = |mut s: TcpStream| {
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        matches!(s.read(&mut [0u8; 1]), Ok(0))
+    };
+    let started = Instant::now();
+    while !closed(connect()) {
+        assert!(started.elapsed() < Duration::from_secs(30), "never refused");
+    }
+    held.clear();
+    let started = Instant::now();
+    loop {
+        let s = connect();
+        if !closed(s) {
+            break; // read again: its read timed out, the connection stays open
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the places never came back"
+        );
+    }
+    assert!(
+        e.stderr().contains("256 clients connected"),
+        "{}",
+        e.stderr()
+    );
+    e.stop();
+}
+
 /// JSON lines at event time `secs`: `(author, text)` each.
 pub fn posts_at(secs: u64, posts: &[(&str, &str)]) -> Vec<String> {
     posts

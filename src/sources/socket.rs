@@ -5,6 +5,8 @@
 use std::io::ErrorKind;
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::dealer::Dealer;
@@ -116,6 +118,20 @@ fn pump(
     }
 }
 
+/// Most line clients of a `listen://` source read at once; more are closed at once (each
+/// costs a thread for as long as it stays connected).
+pub const MAX_CLIENTS: usize = 256;
+
+/// One client's place among the [`MAX_CLIENTS`], given back when its thread ends (or when
+/// no thread could be started).
+struct OpenClient(Arc<AtomicUsize>);
+
+impl Drop for OpenClient {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Accepts clients on `listener` until shutdown; each client is read on its own thread, and
 /// all of them feed the same workers.
 pub fn accept_loop(listener: TcpListener, deal: &mut Dealer, ctx: &SourceContext) {
@@ -127,23 +143,48 @@ pub fn accept_loop(listener: TcpListener, deal: &mut Dealer, ctx: &SourceContext
     let _ = listener.set_nonblocking(true);
     let (tx, rx) = crossbeam_channel::bounded::<super::Chunk>(64);
     let counters = ctx.metrics.source(&format!("listen://{addr}"));
+    // Clients being read now, each on a thread: at most MAX_CLIENTS.
+    let open = Arc::new(AtomicUsize::new(0));
+    let (mut refused, mut last_error) = (0u64, None::<String>);
     loop {
         if ctx.stopping() {
             return;
         }
         match listener.accept() {
+            Ok((_, peer)) if open.load(Ordering::Acquire) >= MAX_CLIENTS => {
+                // Dropped: closed at once.
+                if refused == 0 {
+                    crate::log::warn(format_args!(
+                        "listen://{addr}: {MAX_CLIENTS} clients connected: closing {peer} and \
+                         any more while they stay"
+                    ));
+                }
+                refused += 1;
+                last_error = None;
+            }
             Ok((stream, peer)) => {
                 let _ = stream.set_nonblocking(false);
                 let (tx, ctx, counters) = (tx.clone(), ctx.clone(), counters.clone());
+                open.fetch_add(1, Ordering::AcqRel);
+                let held = OpenClient(open.clone());
                 let _ = std::thread::Builder::new()
                     .name(format!("client-{peer}"))
                     .spawn(move || {
+                        let _held = held;
                         let _open = counters.client();
                         pump(stream, &ctx, &counters, |c| tx.send(c).is_ok());
                     });
+                last_error = None;
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Err(e) => crate::log::warn(format_args!("listen://{addr}: accept failed: {e}")),
+            Err(e) => {
+                // Out of descriptors, say: said once until an accept succeeds again.
+                let why = e.to_string();
+                if last_error.as_deref() != Some(why.as_str()) {
+                    crate::log::warn(format_args!("listen://{addr}: accept failed: {why}"));
+                    last_error = Some(why);
+                }
+            }
         }
         // Forward what the clients read; wait a little for more.
         match rx.recv_timeout(Duration::from_millis(20)) {
