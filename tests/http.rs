@@ -687,6 +687,38 @@ fn a_listen_source_serves_at_most_256_clients_at_once() {
     e.stop();
 }
 
+/// At most 256 connections are served at once; more wait in the kernel's queue, holding no
+/// descriptor of the engine's. 1,100 idle connections once took every descriptor of a
+/// process with the usual limit of 1,024, and the engine died writing its next checkpoint.
+#[test]
+fn idle_connections_cannot_take_every_descriptor() {
+    let e = Engine::start(&[]);
+    let pid = e.child.id();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
+    let host = e.url.trim_start_matches("http://").to_owned();
+    let held: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(&host).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let during = fds();
+    assert!(
+        during <= before + 256 + 8,
+        "{during} descriptors with 300 idle connections ({before} before)"
+    );
+    drop(held);
+    // The places come back as the idle connections close: the dashboard answers.
+    let started = Instant::now();
+    while e.get("/healthz").0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+    e.stop();
+}
+
 /// JSON lines at event time `secs`: `(author, text)` each.
 pub fn posts_at(secs: u64, posts: &[(&str, &str)]) -> Vec<String> {
     posts

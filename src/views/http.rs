@@ -17,7 +17,10 @@
 //! [`SQL_CONCURRENCY`] queries run and [`SQL_QUEUE`] more wait already.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -87,6 +90,139 @@ impl Drop for Admitted {
 
 type Shared = Arc<App>;
 
+/// Connections served at once. Beyond them new ones wait in the kernel's accept queue,
+/// holding no descriptor of ours: a flood of idle connections once took every descriptor of
+/// the process, and the engine then died writing its next checkpoint.
+pub const MAX_CONNECTIONS: usize = 256;
+/// A connection with no byte read or written for this long is closed (idle keep-alive
+/// connections, a client that stopped reading); server-sent events write a keep-alive every
+/// 10 s, so a live dashboard is never idle.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// The listener, with at most [`MAX_CONNECTIONS`] connections served at once.
+struct Capped {
+    inner: tokio::net::TcpListener,
+    places: Arc<Semaphore>,
+}
+
+impl axum::serve::Listener for Capped {
+    type Io = Conn;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Conn, std::net::SocketAddr) {
+        // A place first, then the connection: the semaphore is never closed.
+        let place = self.places.clone().acquire_owned().await.ok();
+        let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        let idle = Box::pin(tokio::time::sleep(IDLE));
+        (
+            Conn {
+                io,
+                idle,
+                _place: place,
+            },
+            addr,
+        )
+    }
+
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A served connection: holds its place until dropped, and fails once idle for [`IDLE`].
+struct Conn {
+    io: tokio::net::TcpStream,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    _place: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Conn {
+    /// Bytes moved: the idle clock starts again.
+    fn moved(&mut self) {
+        let at = tokio::time::Instant::now() + IDLE;
+        self.idle.as_mut().reset(at);
+    }
+
+    /// While the socket is not ready: an error once the connection has been idle too long.
+    fn idle_error(&mut self, cx: &mut TaskContext<'_>) -> Poll<std::io::Error> {
+        match self.idle.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the connection was idle",
+            )),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Conn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    self.moved();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.idle_error(cx).map(Err),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Conn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.io).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.moved();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.idle_error(cx).map(Err),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.moved();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.idle_error(cx).map(Err),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 /// Binds `addr` now (an address in use is an error at start, in one line), then serves on a
 /// thread of its own with a single-threaded tokio runtime until the process exits.
 pub fn serve(addr: &str, live: Arc<LiveState>) -> Result<(), String> {
@@ -109,6 +245,10 @@ pub fn serve(addr: &str, live: Arc<LiveState>) -> Result<(), String> {
             rt.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => {
+                        let l = Capped {
+                            inner: l,
+                            places: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+                        };
                         if let Err(e) = axum::serve(l, app).await {
                             crate::log::warn(format_args!("http://{bound}: server stopped: {e}"));
                         }
