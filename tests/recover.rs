@@ -3,6 +3,7 @@
 //! a damaged checkpoint is a one-line error naming the file.
 
 use std::io::Write;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -160,6 +161,133 @@ fn killed_three_times_the_run_ends_exactly_like_one_never_killed() {
     for sql in TABLES {
         assert!(table(&db, sql) == table(&base_db, sql), "{sql} differs");
     }
+}
+
+/// Runs `cmd` to its end, within `limit` (a resume that never ends fails the test).
+fn run_within(cmd: &mut Command, limit: Duration) -> std::process::Output {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(o) => o.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("the run did not end within {limit:?}");
+        }
+    }
+}
+
+/// A graceful stop (SIGINT, SIGTERM, `--duration`) is not the end of the input. With two
+/// workers, a stop while one worker still waited at an epoch once committed a checkpoint
+/// saying the other's input had ended: the resume then skipped the rest of the file and
+/// emitted empty windows without end (8.5 GB in 11 minutes). Stopped at several moments,
+/// the resumed run ends exactly like one never stopped.
+#[test]
+fn stopped_gracefully_at_any_moment_the_resume_ends_like_a_run_never_stopped() {
+    let t = TempDir::new("recover-stop");
+    let input = t.path("in.jsonl");
+    corpus(&input, 900_000);
+    let (base_out, base_db) = (t.path("base.jsonl"), t.path("base.db"));
+    run_ok(&mut run_cmd(&input, &base_out, &base_db, None));
+    let base = std::fs::read_to_string(&base_out).unwrap();
+    let mut stopped = 0;
+    for (i, how) in ["INT", "TERM", "duration", "INT", "INT"].iter().enumerate() {
+        let dir = t.path(&format!("ck{i}"));
+        let (out, db) = (
+            t.path(&format!("out{i}.jsonl")),
+            t.path(&format!("out{i}.db")),
+        );
+        let mut first = run_cmd(&input, &out, &db, Some(&dir));
+        // Early (while a worker may still wait at its first epoch) and later.
+        let after = Duration::from_millis([40, 80, 60, 150, 300][i]);
+        let o = if *how == "duration" {
+            first
+                .arg("--duration")
+                .arg(format!("{}ms", after.as_millis()));
+            run_within(&mut first, Duration::from_secs(60))
+        } else {
+            let child = first
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(after);
+            let _ = Command::new("kill")
+                .args([&format!("-{how}"), &child.id().to_string()])
+                .status();
+            child.wait_with_output().unwrap()
+        };
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        if std::fs::read_to_string(&out).unwrap() != base {
+            stopped += 1; // stopped before the end
+        }
+        let o = run_within(
+            &mut run_cmd(&input, &out, &db, Some(&dir)),
+            Duration::from_secs(60),
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        let got = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            got == base,
+            "stop {i} ({how} after {after:?}): --out differs\n{err}"
+        );
+        for sql in TABLES {
+            assert!(
+                table(&db, sql) == table(&base_db, sql),
+                "stop {i}: {sql} differs"
+            );
+        }
+    }
+    assert!(
+        stopped >= 3,
+        "only {stopped} runs were stopped before their end"
+    );
+}
+
+/// A window that could not be written to `--out` (a full disk) is never behind a committed
+/// epoch: the checkpoint once went on committing, and the resume skipped those windows.
+#[test]
+fn no_epoch_commits_past_a_window_that_could_not_be_written() {
+    let t = TempDir::new("recover-out-full");
+    let input = t.path("in.jsonl");
+    corpus(&input, 300_000);
+    let (base_out, base_db) = (t.path("base.jsonl"), t.path("base.db"));
+    run_ok(&mut run_cmd(&input, &base_out, &base_db, None));
+    let dir = t.path("ck");
+    let (out, db) = (t.path("out.jsonl"), t.path("out.db"));
+    let full = Path::new("/dev/full");
+    let o = run_within(
+        &mut run_cmd(&input, full, &db, Some(&dir)),
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("writing --out"), "{err}");
+    assert!(
+        full.metadata().unwrap().file_type().is_char_device(),
+        "/dev/full untouched"
+    );
+    let o = run_within(
+        &mut run_cmd(&input, &out, &db, Some(&dir)),
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let (base, got) = (
+        std::fs::read_to_string(&base_out).unwrap(),
+        std::fs::read_to_string(&out).unwrap(),
+    );
+    assert!(got == base, "--out lacks windows after the resume\n{err}");
 }
 
 /// The files of the committed epoch.

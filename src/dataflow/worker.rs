@@ -126,11 +126,14 @@ pub(super) fn run(
     // The rest of a chunk whose reading stopped at a checkpoint epoch, per share.
     let mut rest: Vec<Option<(crate::sources::Chunk, usize)>> =
         (0..parts.len()).map(|_| None).collect();
+    // Stopped (SIGINT, --duration, an output error) before every share ended.
+    let mut interrupted = false;
     loop {
         let stopping = ctx.stopping();
         let mut got = false;
         for (i, share) in parts.iter_mut().enumerate() {
             if done[i] || stopping {
+                interrupted |= !done[i];
                 done[i] = true;
                 continue;
             }
@@ -240,7 +243,11 @@ pub(super) fn run(
     }
     inputs.flush(&mut ingest);
     if let Some(c) = ckpt.as_mut() {
-        c.close(inputs.time(), ingest.clocks());
+        if interrupted {
+            c.interrupt(inputs.time());
+        } else {
+            c.close(inputs.time(), ingest.clocks());
+        }
     }
     drop(inputs);
     while !probe.done() {

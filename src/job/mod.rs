@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use window::Window;
 
 use crate::cli::TuiArg;
-use crate::dataflow::{self, checkpoint, Cluster, Emitted, Plan, WindowSink};
+use crate::dataflow::{self, Cluster, Emitted, Plan, WindowSink};
 use crate::metrics::{Metrics, Summary};
 use crate::results::{Results, ResultsConfig};
 use crate::sources::{SourceContext, SourceSpec};
@@ -202,28 +202,103 @@ fn write_summary(path: &Path, summary: &Summary) -> Result<()> {
 
 /// On resuming from `epoch`, keeps in `--out` exactly the windows emitted up to it (those after
 /// it are emitted again), so the file ends as if the run had never stopped.
+///
+/// The file is read a line at a time and cut where the first later window starts, in place:
+/// no copy of it in memory or on disk (a full disk must not keep a resume from starting),
+/// and a symlink stays a symlink. `--out` that is not a regular file (a FIFO, `/dev/null`,
+/// a terminal) holds nothing to cut: it is left alone, never read or replaced.
 fn trim_out(path: &Path, end_ms: u64) -> Result<()> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    use std::io::{BufRead, Read};
+    /// A longer line is not one of ours: the cut is made before it.
+    const MAX_LINE: u64 = 64 << 20;
+    let what = || format!("cannot trim --out {} to the checkpoint", path.display());
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(e) => return Err(e).with_context(what),
     };
-    let mut keep = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let end = serde_json::from_str::<serde_json::Value>(line)
-            .ok()
-            .and_then(|v| v.get("window_end")?.as_str().map(str::to_owned))
-            .and_then(|e| crate::time::parse_time(&e));
+    if !meta.is_file() {
+        return Ok(());
+    }
+    let mut r = std::io::BufReader::new(std::fs::File::open(path).with_context(what)?);
+    let (mut keep, mut line) = (0u64, Vec::new());
+    loop {
+        line.clear();
+        let n = (&mut r)
+            .take(MAX_LINE)
+            .read_until(b'\n', &mut line)
+            .with_context(what)?;
+        let end = (line.last() == Some(&b'\n'))
+            .then(|| serde_json::from_slice::<serde_json::Value>(&line).ok())
+            .flatten()
+            .and_then(|v| crate::time::parse_time(v.get("window_end")?.as_str()?));
         match end {
-            Some(e) if line.ends_with('\n') && e <= end_ms => keep.push_str(line),
+            Some(e) if e <= end_ms => keep += n as u64,
             _ => break,
         }
     }
-    checkpoint::write_atomic(path, keep.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
+    if keep < meta.len() {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(what)?;
+        f.set_len(keep)
+            .and_then(|_| f.sync_all())
+            .with_context(what)?;
+    }
+    Ok(())
 }
 
 /// Sets `stop` (a `--duration` deadline, a closed stdout, an output error).
 fn request_stop(stop: &AtomicBool) {
     stop.store(true, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    fn line(end: &str) -> String {
+        format!("{{\"window_start\":\"x\",\"window_end\":\"{end}\",\"top\":[]}}\n")
+    }
+
+    /// The cut is made in place, a line at a time: a symlink stays a symlink (its target is
+    /// cut), and `--out` that is not a regular file is never read or replaced (a FIFO once
+    /// hung the resume, `/dev/null` would have been replaced by a file as root).
+    #[test]
+    fn trim_out_cuts_in_place_and_leaves_what_is_not_a_file_alone() {
+        let dir = std::env::temp_dir().join(format!("tagstream-unit-trim-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b, c) = (
+            line("2024-01-01T00:00:10Z"),
+            line("2024-01-01T00:00:20Z"),
+            line("2024-01-01T00:00:30Z"),
+        );
+        let target = dir.join("out.jsonl");
+        std::fs::write(&target, format!("{a}{b}{c}{{\"window_end\":\"2024")).unwrap();
+        let link = dir.join("link.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let end = crate::time::parse_time("2024-01-01T00:00:20Z").unwrap();
+        trim_out(&link, end).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), format!("{a}{b}"));
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        // Nothing past the end: unchanged.
+        trim_out(&target, end).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), format!("{a}{b}"));
+        // A FIFO with no writer: opening it to read would block for good.
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            trim_out(&fifo, end).unwrap();
+            assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        }
+        trim_out(Path::new("/dev/null"), end).unwrap();
+        trim_out(&dir.join("missing"), end).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

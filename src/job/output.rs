@@ -49,6 +49,8 @@ pub struct Output {
     terminal: Option<ratatui::DefaultTerminal>,
     progress: bool,
     tap: Option<Tap>,
+    /// A window could not be written to `--out`: no checkpoint commits after it.
+    out_failed: bool,
 }
 
 impl Output {
@@ -82,6 +84,7 @@ impl Output {
             terminal,
             progress: !use_tui && !cfg.quiet && !tapped && std::io::stderr().is_terminal(),
             tap: cfg.tap.clone(),
+            out_failed: false,
         }
     }
 
@@ -109,6 +112,9 @@ impl Output {
                     for emitted in std::iter::once(first).chain(more) {
                         if let Err(e) = self.emitted(emitted, metrics, stop) {
                             out_err.get_or_insert(e);
+                            // No later checkpoint commits: a resume must write this window
+                            // again.
+                            self.out_failed = true;
                             request_stop(stop);
                         }
                     }
@@ -138,7 +144,9 @@ impl Output {
                 );
             }
         }
-        self.results.finish();
+        if let Err(e) = self.results.finish() {
+            out_err.get_or_insert(anyhow::anyhow!(e));
+        }
         if self.terminal.take().is_some() {
             ratatui::restore();
             crate::log::capture(false);
@@ -153,9 +161,13 @@ impl Output {
     fn emitted(&mut self, e: Emitted, metrics: &Metrics, stop: &AtomicBool) -> Result<()> {
         match e {
             Emitted::Checkpoint(epoch) => {
-                // The store holds every window up to the epoch before it commits.
-                self.results.flush();
-                self.commit(epoch, metrics);
+                // The store holds every window up to the epoch before it commits, and
+                // `--out` too: else the epoch does not commit (a resume then writes those
+                // windows again, from an earlier epoch).
+                let written = self.results.flush();
+                if written && !self.out_failed {
+                    self.commit(epoch, metrics);
+                }
                 Ok(())
             }
             Emitted::Window(w) => {

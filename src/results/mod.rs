@@ -34,6 +34,8 @@ pub struct Results {
     opening: Option<std::thread::JoinHandle<Result<store::Store, String>>>,
     sinks: Vec<postgres::PgSink>,
     live: Arc<live::LiveState>,
+    /// The store's last write error, while writes fail (said once, not at every flush).
+    failing: Option<String>,
 }
 
 impl Results {
@@ -65,6 +67,7 @@ impl Results {
             opening,
             sinks,
             live,
+            failing: None,
         })
     }
 
@@ -105,21 +108,55 @@ impl Results {
     /// Writes the windows published since the last flush to the store, in one transaction.
     /// Called when no more windows are waiting, before a checkpoint commits and before a
     /// window is handed to a [`crate::job::Tap`] (whose reader may query the store).
-    pub fn flush(&mut self) {
+    ///
+    /// Returns whether every window published so far is in the store: a checkpoint may
+    /// commit only then. A failed write keeps its windows for the next flush.
+    pub fn flush(&mut self) -> bool {
         self.ready_or_warn();
-        if let Some(s) = self.store.as_mut() {
-            if let Err(e) = s.flush() {
-                crate::log::warn(format_args!("store: {e}"));
+        let Some(s) = self.store.as_mut() else {
+            return true;
+        };
+        match s.flush() {
+            Ok(()) => {
+                if self.failing.take().is_some() {
+                    crate::log::info(format_args!("store: writing again"));
+                }
+                true
+            }
+            Err(e) => {
+                if self.failing.as_deref() != Some(e.as_str()) {
+                    crate::log::warn(format_args!(
+                        "store: {e}; its windows are kept and written at the next flush, and \
+                         no checkpoint commits until they are"
+                    ));
+                    self.failing = Some(e);
+                }
+                false
             }
         }
     }
 
-    /// Flushes what is buffered (at the end of a run).
-    pub fn finish(&mut self) {
-        self.flush();
+    /// Flushes what is buffered (at the end of a run): an error names the windows the store
+    /// could not take.
+    pub fn finish(&mut self) -> Result<(), String> {
+        let written = self.flush();
         for sink in &mut self.sinks {
             sink.finish();
         }
+        let (staged, lost) = self.store.as_ref().map_or((0, 0), store::Store::unwritten);
+        if written && lost == 0 {
+            return Ok(());
+        }
+        Err(format!(
+            "store: {} windows could not be written{}: {}",
+            staged as u64 + lost,
+            if lost > 0 {
+                format!(" ({lost} dropped while writes kept failing)")
+            } else {
+                String::new()
+            },
+            self.failing.as_deref().unwrap_or("writes failed")
+        ))
     }
 
     /// The state the HTTP server reads.

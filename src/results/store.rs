@@ -109,7 +109,12 @@ pub struct Store {
     staged: Vec<Window>,
     /// What `counts` becomes: the newest staged window's counts (none: its top-K).
     latest: Counts,
+    /// Windows dropped unwritten because writes kept failing past [`MAX_STAGED`].
+    lost: u64,
 }
+
+/// Windows kept staged while writes fail; past it the oldest are dropped and counted.
+const MAX_STAGED: usize = 10_000;
 
 impl Store {
     /// Opens (or creates) the database at `path` (`:memory:` for an in-memory one).
@@ -145,7 +150,14 @@ impl Store {
             prune_every: PRUNE_EVERY,
             staged: Vec::new(),
             latest: Counts::default(),
+            lost: 0,
         })
+    }
+
+    /// Windows staged and not yet written (kept while writes fail), and windows dropped
+    /// unwritten because they kept failing.
+    pub fn unwritten(&self) -> (usize, u64) {
+        (self.staged.len(), self.lost)
     }
 
     /// Writes one window at once: [`Store::stage`] then [`Store::flush`].
@@ -173,7 +185,18 @@ impl Store {
         }
         let staged = std::mem::take(&mut self.staged);
         let latest = std::mem::take(&mut self.latest);
-        self.write(&staged, &latest).map_err(|e| e.to_string())?;
+        if let Err(e) = self.write(&staged, &latest) {
+            // The transaction rolled back: the windows stay staged for the next flush (a lock
+            // another process holds, a full disk, may pass), up to MAX_STAGED of them.
+            self.staged = staged;
+            self.latest = latest;
+            if self.staged.len() > MAX_STAGED {
+                let over = self.staged.len() - MAX_STAGED;
+                self.staged.drain(..over);
+                self.lost += over as u64;
+            }
+            return Err(e.to_string());
+        }
         let before = self.written;
         self.written += staged.len() as u64;
         if self.written / self.prune_every != before / self.prune_every {

@@ -378,3 +378,45 @@ fn errors_of_an_approximate_window_and_a_database_without_the_column() {
         ["#a|1", "#b|2"]
     );
 }
+
+/// A write that fails (another process holds the lock, the disk is full) keeps its windows
+/// for the next flush, instead of dropping them: once the lock is gone every window is in
+/// the tables, as if nothing had failed.
+#[test]
+fn windows_a_failed_write_could_not_take_are_written_at_the_next_flush() {
+    let db = TempDb::new("locked");
+    let mut s = Store::open(&db.0, None).unwrap();
+    s.conn.busy_timeout(Duration::from_millis(20)).unwrap();
+    s.publish(&window(1, &[("#a", 1)], &[])).unwrap();
+    let other = Connection::open(&db.0).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    s.stage(window(2, &[("#b", 2)], &[("#b", 2), ("#c", 1)]));
+    assert!(s.flush().is_err(), "the lock is held");
+    s.stage(window(3, &[("#c", 3)], &[("#c", 3)]));
+    assert!(s.flush().is_err());
+    assert_eq!(s.unwritten(), (2, 0));
+    other.execute_batch("COMMIT").unwrap();
+    s.flush().unwrap();
+    assert_eq!(s.unwritten(), (0, 0));
+    let c = Connection::open(&db.0).unwrap();
+    assert_eq!(
+        rows(
+            &c,
+            "SELECT window_end, hashtag, count FROM windows ORDER BY window_end"
+        ),
+        [
+            "1970-01-01T01:00:00Z|#a|1",
+            "1970-01-01T02:00:00Z|#b|2",
+            "1970-01-01T03:00:00Z|#c|3"
+        ]
+    );
+    assert_eq!(rows(&c, "SELECT hashtag, count FROM counts"), ["#c|3"]);
+    // Past MAX_STAGED windows kept, the oldest are dropped and counted.
+    let other = Connection::open(&db.0).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    for h in 0..MAX_STAGED as u64 + 5 {
+        s.stage(window(10 + h, &[], &[]));
+    }
+    assert!(s.flush().is_err());
+    assert_eq!(s.unwritten(), (MAX_STAGED, 5));
+}

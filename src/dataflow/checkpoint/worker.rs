@@ -74,6 +74,8 @@ pub struct WorkerCkpt {
     shares: Vec<ShareId>,
     /// The epoch the input waits at until the probe reaches it, and the time it wants next.
     blocked: Option<(u64, u64)>,
+    /// The input time at which the run stopped before the input ended ([`WorkerCkpt::interrupt`]).
+    stopped_at: Option<u64>,
 }
 
 impl WorkerCkpt {
@@ -90,6 +92,7 @@ impl WorkerCkpt {
             positions: vec![None; shares.len()],
             shares,
             blocked: None,
+            stopped_at: None,
         }
     }
 
@@ -153,6 +156,16 @@ impl WorkerCkpt {
         self.blocked = None;
     }
 
+    /// The run stopped before the input ended (SIGINT, `--duration`, an output error): no
+    /// epoch after `cur` describes this worker (its input did not end there; the rest of it
+    /// is unread), so none is written, acknowledged or committed. Recording the stop as the
+    /// end of the input made a resume with two workers believe this worker's input had
+    /// ended, and emit empty windows without end.
+    pub fn interrupt(&mut self, cur: u64) {
+        self.stopped_at = Some(cur);
+        self.blocked = None;
+    }
+
     /// Whether the input waits at an epoch until the dataflow reaches it.
     pub fn waiting(&self) -> bool {
         self.blocked.is_some()
@@ -192,7 +205,11 @@ impl WorkerCkpt {
                 .borrow_mut()
                 .remove(&epoch)
                 .unwrap_or_default();
-            let Some(c) = self.captures.iter().find(|c| c.lo < epoch && epoch <= c.hi) else {
+            let found = self.captures.iter().find(|c| c.lo < epoch && epoch <= c.hi);
+            if found.is_none() && self.stopped_at.is_some_and(|s| epoch > s) {
+                continue; // past an interruption: not written (see `interrupt`)
+            }
+            let Some(c) = found else {
                 return Err(format!(
                     "checkpoint: worker {} has no source positions for epoch {epoch} ({:?})",
                     self.me,
