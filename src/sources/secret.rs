@@ -4,6 +4,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
+/// The shortest piece of a secret [`Secret::scrub`] hides wherever it appears.
+const ECHO: usize = 12;
+
 /// A secret value (bearer token, access token).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -52,17 +55,54 @@ impl Secret {
 
     /// `text` with this secret replaced by `[redacted]`: as it is, percent-decoded and
     /// percent-encoded (X bearer tokens hold `%2F`-style escapes, which a server may echo
-    /// either way). Every message that carries a server's words (an error body, an in-stream
-    /// error, a library error) goes through this before it is logged, and before it is cut
-    /// to length: a cut first could leave part of the secret.
+    /// either way), in any ASCII case (`%2f` for `%2F`), and any piece of it of at least
+    /// [`ECHO`] characters (a server that echoes the start of a token). Every message that
+    /// carries a server's words (an error body, an in-stream error, a library error) goes
+    /// through this before it is logged, and before it is cut to length: a cut first could
+    /// leave part of the secret.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let mut out = Cow::Borrowed(text);
-        for form in self.forms() {
-            if out.contains(form.as_ref()) {
-                out = Cow::Owned(out.replace(form.as_ref(), "[redacted]"));
+        let forms: Vec<Vec<u8>> = (self.forms().iter())
+            .map(|f| f.as_bytes().to_ascii_lowercase())
+            .collect();
+        let Some(n) = forms.iter().map(Vec::len).min() else {
+            return Cow::Borrowed(text);
+        };
+        // Every piece of n bytes of every spelling (n: ECHO, or the shortest spelling).
+        let n = n.min(ECHO);
+        let pieces: std::collections::HashSet<&[u8]> =
+            forms.iter().flat_map(|f| f.windows(n)).collect();
+        let lower = text.as_bytes().to_ascii_lowercase();
+        // Byte ranges to hide: overlapping pieces make one range (one echo of the secret).
+        let mut hide: Vec<(usize, usize)> = Vec::new();
+        for (i, w) in lower.windows(n).enumerate() {
+            if !pieces.contains(w) {
+                continue;
+            }
+            match hide.last_mut() {
+                Some((_, end)) if i < *end => *end = i + n,
+                _ => hide.push((i, i + n)),
             }
         }
-        out
+        if hide.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for (mut from, mut to) in hide {
+            // On character boundaries (a spelling may hold non-ASCII once decoded).
+            while !text.is_char_boundary(from) {
+                from -= 1;
+            }
+            while !text.is_char_boundary(to) {
+                to += 1;
+            }
+            let from = from.max(at);
+            out.push_str(&text[at..from]);
+            out.push_str("[redacted]");
+            at = to.max(at);
+        }
+        out.push_str(&text[at..]);
+        Cow::Owned(out)
     }
 
     /// The spellings [`Secret::scrub`] looks for, longest first (so that a longer one is
@@ -165,5 +205,34 @@ mod tests {
         assert_eq!(Secret::new("").scrub("text"), "text");
         let plain = Secret::new("tok-123");
         assert_eq!(plain.scrub("tok-123tok-123"), "[redacted][redacted]");
+    }
+
+    /// A server may echo the token in another case (`%2f` for `%2F`), or only its start:
+    /// neither may reach a log.
+    #[test]
+    fn scrub_hides_other_cases_and_pieces() {
+        let s = Secret::new("AAAAsecretTOKEN%2Fxyz%3D42");
+        for echo in [
+            "Bearer AAAAsecretTOKEN%2fxyz%3d42",
+            "Bearer aaaasecrettoken%2fxyz%3d42",
+            "Bearer AAAASECRETTOKEN/XYZ=42",
+            "token AAAAsecretTOKEN%2F… is invalid",
+            "Bearer AAAAsecretTOKEN%252Fxyz%253D42",
+        ] {
+            let got = s.scrub(echo);
+            assert!(
+                !got.to_lowercase().contains("secrettoken"),
+                "{echo} -> {got}"
+            );
+            assert!(got.contains("[redacted]"), "{got}");
+        }
+        assert_eq!(
+            s.scrub("x AAAAsecretTOKEN%2fxyz%3d42 y é"),
+            "x [redacted] y é"
+        );
+        // Shorter pieces are left: they could be anything.
+        assert_eq!(s.scrub("the AAAAsecret"), "the AAAAsecret");
+        let accented = Secret::new("clé-très-secrète-123");
+        assert_eq!(accented.scrub("[clé-très-secrète-1]"), "[[redacted]]");
     }
 }
