@@ -57,6 +57,25 @@ pub fn one_line(s: &str, max: usize) -> String {
     out
 }
 
+/// `s` for a terminal or a chart label: each control character (C0, DEL, C1) written as
+/// `\u{1b}`. A tag is a stranger's text (with `--extract spark` it may hold an escape
+/// sequence): printed raw, it could clear the operator's screen or retitle the terminal,
+/// and it made an SVG chart ill-formed XML. Data formats (JSON, CSV) keep the exact text.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A state change worth knowing (connected, reconnecting).
 pub fn info(args: Arguments) {
     if VERBOSE.load(Ordering::Relaxed) {

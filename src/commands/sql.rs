@@ -111,12 +111,17 @@ fn cell(v: &Value) -> String {
     }
 }
 
-/// Columns padded to their widest cell (in characters); numbers right-aligned.
+/// Columns padded to their widest cell (in characters); numbers right-aligned. Control
+/// characters are shown escaped ([`crate::log::printable`]): the table is for a terminal.
 pub fn render_table(t: &Table) -> String {
     let cells: Vec<Vec<String>> = t
         .rows
         .iter()
-        .map(|r| r.iter().map(cell).collect())
+        .map(|r| {
+            r.iter()
+                .map(|v| crate::log::printable(&cell(v)).into_owned())
+                .collect()
+        })
         .collect();
     let width: Vec<usize> = (0..t.columns.len())
         .map(|i| {
@@ -203,6 +208,29 @@ mod tests {
             render_table(&t()),
             "hashtag  count\n-------  -----\n#trump     120\n#a,\"b\"       7\n           1.5\n"
         );
+    }
+
+    /// A stranger's tag may hold an escape sequence (`--extract spark` keeps it): the table,
+    /// for a terminal, shows it escaped; CSV, for programs, keeps the exact text.
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal_only() {
+        let t = Table {
+            columns: vec!["hashtag".into()],
+            rows: vec![vec![json!("#evil\u{1b}[2J\u{1b}]0;pwned\u{7}")]],
+            truncated: false,
+        };
+        let table = render_table(&t);
+        assert!(
+            !table.contains('\u{1b}') && !table.contains('\u{7}'),
+            "{table:?}"
+        );
+        assert!(
+            table.contains("#evil\\u{1b}[2J\\u{1b}]0;pwned\\u{7}"),
+            "{table}"
+        );
+        assert!(render_csv(&t).contains('\u{1b}'));
+        assert_eq!(crate::log::printable("#café 日本"), "#café 日本");
+        assert_eq!(crate::log::printable("a\u{85}b\u{7f}"), "a\\u{85}b\\u{7f}");
     }
 
     #[test]

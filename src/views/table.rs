@@ -20,10 +20,14 @@ pub fn render(w: &Window) -> String {
         w.distinct,
         w.late
     );
-    let width = w
+    let tags: Vec<_> = w
         .top
         .iter()
-        .map(|(t, _)| t.chars().count())
+        .map(|(t, _)| crate::log::printable(t))
+        .collect();
+    let width = tags
+        .iter()
+        .map(|t| t.chars().count())
         .max()
         .unwrap_or(7)
         .max(7);
@@ -32,7 +36,7 @@ pub fn render(w: &Window) -> String {
     } else {
         let _ = writeln!(s, "  rank  {:<width$}  count", "hashtag");
     }
-    for (i, (tag, n)) in w.top.iter().enumerate() {
+    for (i, (tag, (_, n))) in tags.iter().zip(&w.top).enumerate() {
         let pad = width - tag.chars().count();
         let _ = writeln!(s, "  {:>4}  {tag}{:pad$}  {n:>5}", i + 1, "");
     }

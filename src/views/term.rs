@@ -92,7 +92,7 @@ pub fn draw(f: &mut Frame, v: &View) {
         .map(|(tag, n)| {
             Bar::default()
                 .value(*n)
-                .label(Line::from(tag.clone()))
+                .label(Line::from(crate::log::printable(tag).into_owned()))
                 .text_value(n.to_string())
                 .style(Style::default().fg(Color::Cyan))
         })

@@ -90,7 +90,7 @@ impl ChartWindow {
             rows: self
                 .top
                 .iter()
-                .map(|(tag, n)| (tag.clone(), *n as f64, format!(" {n}")))
+                .map(|(tag, n)| (label(tag), *n as f64, format!(" {n}")))
                 .collect(),
             whole: true,
         }
@@ -118,7 +118,7 @@ impl TrendWindow {
                     };
                     let note =
                         format!(" {} · {who}, usual {}", number(t.score), number(t.expected));
-                    (t.hashtag.clone(), t.score.max(0.0), note)
+                    (label(&t.hashtag), t.score.max(0.0), note)
                 })
                 .collect(),
             whole: false,
@@ -172,6 +172,11 @@ impl Format {
             )),
         }
     }
+}
+
+/// A tag as a label: control characters escaped (in an SVG they made the file ill-formed).
+fn label(tag: &str) -> String {
+    crate::log::printable(tag).into_owned()
 }
 
 /// The longest value axis drawn.
