@@ -361,6 +361,60 @@ fn abusive_sql_against_a_running_engine_is_bounded_and_the_engine_keeps_counting
     e.stop();
 }
 
+/// With `--db :memory:` (what `demo` uses), a slow query no longer freezes the engine's
+/// output: it was a shared-cache in-memory database, where each step of the query held the
+/// cache's lock and the writer waited for it (the dashboard froze for the query's 5 s).
+#[test]
+fn a_slow_query_on_the_in_memory_store_does_not_hold_up_the_windows() {
+    use crate::http::{request, Engine};
+    use crate::util::burst;
+    let e = Engine::start(&["--db", ":memory:"]);
+    e.feed_steadily(|| burst(&[("#steady", 2)]));
+    e.wait_for_top();
+    let windows = |e: &Engine| {
+        let text = e.get("/metrics").1;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("tagstream_windows_emitted_total"))
+            .unwrap_or_default()
+            .to_owned();
+        line.rsplit(' ')
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let url = e.url.clone();
+    let slow = std::thread::spawn(move || {
+        let body = serde_json::json!({
+            "sql": "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) \
+                    SELECT count(*) FROM n, tweets"
+        })
+        .to_string();
+        request(&url, "POST", "/api/sql", Some(&body))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let before = windows(&e);
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    let during = windows(&e);
+    let (status, text) = slow.join().unwrap();
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("time limit"), "{text}");
+    // Windows of 1 s slide: at least two more in 3 s of the slow query.
+    assert!(
+        during >= before + 2,
+        "{before} -> {during} windows during the query"
+    );
+    let (status, text) = request(
+        &e.url,
+        "POST",
+        "/api/sql",
+        Some(r#"{"sql":"SELECT hashtag FROM tweets"}"#),
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("#steady"), "{text}");
+    e.stop();
+}
+
 /// Issue 18: a replay closes many windows in one step, and only the newest one ranks its
 /// whole list; the counts table still ends holding every tag of the latest window with its
 /// exact count (computed here from the input), for 1 and 2 workers, and `tweets` its top-K.

@@ -23,9 +23,12 @@
 //! 0 unless `--max-tags` made the window approximate (issue 15). A database made before it
 //! had that column gets it on opening, 0 in its old rows.
 //!
-//! `:memory:` becomes a named shared-cache in-memory database of this process
-//! ([`memory_uri`]), so a query on another connection (`sql::query`, for (the HTTP API) sees the
-//! same tables for as long as the engine runs.
+//! `:memory:` becomes a database file of this process in RAM (`/dev/shm`, else the temp
+//! folder: [`memory_path`]), removed when its last store closes, in WAL mode like any other:
+//! a query on another connection (`sql::query`, for the HTTP API) sees the same tables for as
+//! long as the engine runs, and never holds up its writes. (It was a shared-cache in-memory
+//! database, where each step of a slow query held the cache's lock, and the engine's output
+//! froze for as long as the query ran.)
 
 use std::time::Duration;
 
@@ -77,20 +80,57 @@ fn add_error_columns(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The URI of this process's shared in-memory database: what `--db :memory:` means.
-pub fn memory_uri() -> String {
-    format!(
-        "file:tagstream-mem-{}?mode=memory&cache=shared",
-        std::process::id()
-    )
+/// The file of this process's `:memory:` database: in RAM where `/dev/shm` is there.
+pub fn memory_path() -> String {
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let name = format!("tagstream-mem-{}.db", std::process::id());
+    dir.join(name).to_string_lossy().into_owned()
 }
 
 /// The name SQLite should open for a `--db` value, and whether it is the in-memory one.
 pub(crate) fn resolve(path: &str) -> (String, bool) {
     if path == ":memory:" {
-        (memory_uri(), true)
+        (memory_path(), true)
     } else {
         (path.to_owned(), false)
+    }
+}
+
+/// Stores of `:memory:` open in this process: the first starts a fresh file (one left by a
+/// dead process of the same id holds nothing of ours), the last removes it.
+static MEMORY_STORES: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+/// A count in [`MEMORY_STORES`] while a store opens: given back if the opening fails,
+/// handed to the store ([`MemoryCount::keep`]) if it succeeds.
+struct MemoryCount(String);
+
+impl MemoryCount {
+    fn keep(self) -> String {
+        let path = self.0.clone();
+        std::mem::forget(self);
+        path
+    }
+}
+
+impl Drop for MemoryCount {
+    fn drop(&mut self) {
+        let mut open = MEMORY_STORES.lock().unwrap_or_else(|e| e.into_inner());
+        *open -= 1;
+        if *open == 0 {
+            remove_memory_files(&self.0);
+        }
+    }
+}
+
+/// Removes the `:memory:` database's files.
+fn remove_memory_files(path: &str) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
     }
 }
 
@@ -111,6 +151,20 @@ pub struct Store {
     latest: Counts,
     /// Windows dropped unwritten because writes kept failing past [`MAX_STAGED`].
     lost: u64,
+    /// The `:memory:` file this store counts in [`MEMORY_STORES`], if it is one.
+    memory: Option<String>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(path) = &self.memory {
+            let mut open = MEMORY_STORES.lock().unwrap_or_else(|e| e.into_inner());
+            *open -= 1;
+            if *open == 0 {
+                remove_memory_files(path);
+            }
+        }
+    }
 }
 
 /// Windows kept staged while writes fail; past it the oldest are dropped and counted.
@@ -121,22 +175,29 @@ impl Store {
     pub fn open(path: &str, retain: Option<Duration>) -> Result<Store, String> {
         let (name, memory) = resolve(path);
         let fail = |e: rusqlite::Error| format!("--db {path}: {e}");
+        // Counted from here: the store's Drop (or the error paths below) gives it back.
+        let counted = memory.then(|| {
+            let mut open = MEMORY_STORES.lock().unwrap_or_else(|e| e.into_inner());
+            if *open == 0 {
+                remove_memory_files(&name);
+            }
+            *open += 1;
+            MemoryCount(name.clone())
+        });
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&name, flags).map_err(fail)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
-        if !memory {
-            // WAL: readers and this writer never wait for each other. NORMAL: a commit is
-            // durable at the next checkpoint, not at each window (a crash may lose the last
-            // windows, never corrupt the file).
-            let mode: String = conn
-                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-                .map_err(fail)?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(format!("--db {path}: cannot use WAL mode (got {mode})"));
-            }
+        // WAL: readers and this writer never wait for each other. NORMAL: a commit is
+        // durable at the next checkpoint, not at each window (a crash may lose the last
+        // windows, never corrupt the file).
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(fail)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(format!("--db {path}: cannot use WAL mode (got {mode})"));
         }
         conn.execute_batch("PRAGMA synchronous=NORMAL;")
             .map_err(fail)?;
@@ -151,6 +212,7 @@ impl Store {
             staged: Vec::new(),
             latest: Counts::default(),
             lost: 0,
+            memory: counted.map(MemoryCount::keep),
         })
     }
 

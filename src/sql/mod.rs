@@ -82,8 +82,12 @@ fn run(db: &str, sql: &str, limits: &Limits) -> Result<Table, String> {
         ));
     }
     let (name, memory) = crate::results::store::resolve(db);
-    if !memory && !std::path::Path::new(db).exists() {
-        return Err(format!("no results database at {db}"));
+    if !std::path::Path::new(&name).exists() {
+        return Err(if memory {
+            format!("no results database: {db} lives only in the process of its run")
+        } else {
+            format!("no results database at {db}")
+        });
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_URI
@@ -92,14 +96,8 @@ fn run(db: &str, sql: &str, limits: &Limits) -> Result<Table, String> {
     let mut conn = Connection::open_with_flags(&name, flags).map_err(open_err)?;
     conn.busy_timeout(Duration::from_secs(2))
         .map_err(open_err)?;
-    // The shared in-memory database has table locks instead of WAL; reading uncommitted
-    // pages is what keeps this reader from locking out the engine's writer there.
-    let setup = if memory {
-        "PRAGMA query_only=ON; PRAGMA read_uncommitted=ON;"
-    } else {
-        "PRAGMA query_only=ON;"
-    };
-    conn.execute_batch(setup).map_err(open_err)?;
+    conn.execute_batch("PRAGMA query_only=ON;")
+        .map_err(open_err)?;
     conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)
         .and_then(|_| conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES))
         .and_then(|_| conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES as i32))
