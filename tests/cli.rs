@@ -26,6 +26,23 @@ fn slide_not_a_multiple_of_the_batch() {
     );
 }
 
+/// Absurd sizes are refused in one line, not met with a panic or an out-of-memory abort.
+#[test]
+fn absurd_window_overlap_and_worker_counts_are_refused() {
+    fails_with(
+        &["run", "--source", "-", "--window", "10000000d"],
+        "windows overlap",
+    );
+    fails_with(
+        &["run", "--source", "-", "--workers", "18446744073709551615"],
+        "more than 512 threads",
+    );
+    fails_with(
+        &["run", "--source", "-", "--workers", "3000"],
+        "--processes",
+    );
+}
+
 #[test]
 fn unknown_source_scheme() {
     fails_with(

@@ -191,11 +191,28 @@ pub fn config_with_stop(a: &RunArgs, stop: Arc<AtomicBool>) -> Result<JobConfig>
     })
 }
 
+/// Most windows one record may count in (`--window` ÷ `--slide`): at the end of the input
+/// each of them is made at once, a few KB each, so a `--window 10000000d` once ran the
+/// machine out of memory instead of being refused.
+pub const MAX_OVERLAP: u64 = 100_000;
+
 fn spec_of(batch: Duration, window: Duration, slide: Option<Duration>) -> Result<WindowSpec> {
     if ms(batch) == 0 {
         bail!("--batch must be at least 1ms");
     }
-    WindowSpec::new(ms(batch), ms(window), ms(slide.unwrap_or(batch))).map_err(|e| match e {
+    let spec = WindowSpec::new(ms(batch), ms(window), ms(slide.unwrap_or(batch)));
+    if let Ok(s) = &spec {
+        let overlap = s.window_panes().div_ceil(s.slide_panes());
+        if overlap > MAX_OVERLAP {
+            bail!(
+                "--window {} over --slide {} makes {overlap} windows overlap; at most \
+                 {MAX_OVERLAP} may (a record counts in each): use a longer --slide",
+                human(ms(window)),
+                human(ms(slide.unwrap_or(batch)))
+            );
+        }
+    }
+    spec.map_err(|e| match e {
         SpecError::NotMultiple {
             what,
             value_ms,

@@ -25,11 +25,22 @@ impl Default for Cluster {
     }
 }
 
+/// Most worker threads in one process (`--workers 2^64−1` once panicked allocating, and a
+/// few thousand took minutes to start).
+pub const MAX_WORKERS: usize = 512;
+
 impl Cluster {
     /// Checks the shape and builds timely's configuration.
     pub fn timely_config(&self) -> Result<timely::Config, String> {
         if self.workers == 0 {
             return Err("--workers must be at least 1".into());
+        }
+        if self.workers > MAX_WORKERS {
+            return Err(format!(
+                "--workers {} is more than {MAX_WORKERS} threads in one process; for more, run \
+                 several processes (--processes)",
+                self.workers
+            ));
         }
         if self.process >= self.processes {
             return Err(format!(
