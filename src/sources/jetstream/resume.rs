@@ -16,6 +16,8 @@ use std::time::Duration;
 /// Keys are kept this much longer than the rewind, so that small differences between
 /// instances' clocks and unsorted delivery do not let a replay slip past the filter.
 const RETAIN_SLACK: Duration = Duration::from_secs(60);
+/// How far past this machine's clock an event's time may move the cursor.
+const MAX_AHEAD: Duration = Duration::from_secs(600);
 /// At most this many keys are kept, whatever the stream's rate (memory bound: ~50 bytes
 /// each). Bluesky's whole post firehose is well under 1,000 posts/s, so the time rule
 /// normally prunes first.
@@ -57,8 +59,17 @@ impl Resume {
         }
     }
 
-    /// Moves the cursor for an event that is not a post.
+    /// Moves the cursor for an event that is not a post. A time more than [`MAX_AHEAD`]
+    /// past this machine's clock does not: one such event (a broken or hostile server) fixed
+    /// the cursor in the future for good, and a real Jetstream reads a future cursor as the
+    /// live tail, so every later reconnect lost what it should have replayed.
     pub fn saw(&mut self, time_us: u64) {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        if time_us > now_us.saturating_add(MAX_AHEAD.as_micros() as u64) {
+            return;
+        }
         self.last_us = Some(self.last_us.map_or(time_us, |l| l.max(time_us)));
     }
 

@@ -344,6 +344,13 @@ fn cursor_and_duplicates() {
     assert_eq!(r.remembered(), 1);
     let started = Resume::new(Some(T0), Duration::from_secs(5));
     assert_eq!(started.cursor(), Some(T0));
+    // One event stamped far in the future (a broken server) does not fix the cursor there:
+    // a real Jetstream reads a future cursor as the live tail, and would replay nothing.
+    let mut r = Resume::new(None, Duration::from_secs(5));
+    r.saw(T0);
+    r.saw(3_999_999_999_999_999_999);
+    assert!(r.first_time(9, 4_000_000_000_000_000_000));
+    assert_eq!(r.cursor(), Some(T0 - 5 * SEC));
 }
 
 #[test]
