@@ -299,6 +299,57 @@ fn abusive_queries_get_one_line_errors_within_the_limits() {
     );
 }
 
+/// One writer per database and per checkpoint directory: a second run on either is refused
+/// in one line (two runs on the default tagstream.db replaced each other's windows without a
+/// word; two on one checkpoint directory deleted each other's epochs). Readers still read.
+#[test]
+fn a_second_run_on_the_same_database_or_checkpoint_directory_is_refused() {
+    let t = TempDir::new("store-two-runs");
+    let (db, ck) = (t.path("t.db"), t.path("ck"));
+    let run_for = |db: &std::path::Path, ck: &std::path::Path, secs: &str| {
+        let mut c = bin();
+        c.args(["run", "--source", "gen://?rate=200", "--tui", "off", "-q"])
+            .args(["--batch", "1s", "--window", "2s", "--duration", secs])
+            .arg("--db")
+            .arg(db)
+            .arg("--checkpoint-dir")
+            .arg(ck);
+        c
+    };
+    let run = |db: &std::path::Path, ck: &std::path::Path| run_for(db, ck, "20s");
+    let mut first = run(&db, &ck)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !ck.join("lock-process-0").exists() || !db.exists() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let e = one_line_error(&run(&t.path("other.db"), &ck).output().unwrap());
+    assert!(e.contains("is in use by another run"), "{e}");
+    assert!(e.contains("--checkpoint-dir"), "{e}");
+    let e = one_line_error(&run(&db, &t.path("ck2")).output().unwrap());
+    assert!(
+        e.contains("--db") && e.contains("is in use by another run"),
+        "{e}"
+    );
+    // Reading while it runs is fine.
+    let out = sql(&db, &["SELECT count(*) FROM window_totals"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = first.kill();
+    let _ = first.wait();
+    // Once it is gone, the next run takes both.
+    let o = run_for(&db, &ck, "1s").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn a_missing_database_is_a_one_line_error() {
     let t = TempDir::new("store-missing");

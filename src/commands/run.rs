@@ -123,6 +123,7 @@ pub fn config_with_stop(a: &RunArgs, stop: Arc<AtomicBool>) -> Result<JobConfig>
             spec,
             a.checkpoint_every,
             (p.workers * a.processes) as u64,
+            a.process,
         )?),
         None => None,
     };
@@ -233,6 +234,7 @@ fn checkpoint_config(
     spec: WindowSpec,
     every: Option<Duration>,
     peers: u64,
+    process: usize,
 ) -> Result<checkpoint::Config> {
     let every_ms = every.map_or(spec.slide_ms(), ms);
     if every_ms == 0 || every_ms % spec.batch_ms() != 0 {
@@ -248,12 +250,14 @@ fn checkpoint_config(
         slide_ms: spec.slide_ms(),
         peers,
     };
+    let lock = checkpoint::lock(dir, process).map_err(anyhow::Error::msg)?;
     let restore = checkpoint::committed(dir, &shape).map_err(anyhow::Error::msg)?;
     Ok(checkpoint::Config {
         dir: dir.to_owned(),
         every: every_ms / spec.batch_ms(),
         shape,
         restore,
+        _lock: Some(lock),
     })
 }
 

@@ -153,6 +153,23 @@ pub struct Store {
     lost: u64,
     /// The `:memory:` file this store counts in [`MEMORY_STORES`], if it is one.
     memory: Option<String>,
+    /// The writer's lock on a database file ([`lock_db`]).
+    _lock: Option<std::fs::File>,
+}
+
+/// Locks the database file `name` for this writer: an advisory lock of its own (SQLite's
+/// locks, of another kind, are unaffected), dropped with the store or the process.
+fn lock_db(path: &str, name: &str) -> Result<std::fs::File, String> {
+    let fail = |e: std::io::Error| format!("--db {path}: {e}");
+    let f = std::fs::File::open(name).map_err(fail)?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "--db {path} is in use by another run: two runs writing one database replace each \
+             other's windows; give this one its own --db (or --db none)"
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(fail(e)),
+    }
 }
 
 impl Drop for Store {
@@ -189,6 +206,14 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&name, flags).map_err(fail)?;
+        // One writer per database: two runs on one file (say two jobs in one folder, on the
+        // default tagstream.db) replaced each other's windows without a word. Readers
+        // (`tagstream sql`, the HTTP API, charts) take no lock.
+        let lock = if memory || name.starts_with("file:") {
+            None // a URI: SQLite resolves it, and its own locks stand
+        } else {
+            Some(lock_db(path, &name)?)
+        };
         conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
         // WAL: readers and this writer never wait for each other. NORMAL: a commit is
         // durable at the next checkpoint, not at each window (a crash may lose the last
@@ -213,6 +238,7 @@ impl Store {
             latest: Counts::default(),
             lost: 0,
             memory: counted.map(MemoryCount::keep),
+            _lock: lock,
         })
     }
 

@@ -74,6 +74,33 @@ pub struct Config {
     pub shape: Shape,
     /// The committed epoch found at start, restored by every worker.
     pub restore: Option<u64>,
+    /// This process's lock on the directory ([`lock`]), held while the run lasts.
+    pub _lock: Option<std::sync::Arc<fs::File>>,
+}
+
+/// Locks `dir` for process `process` of a run (`DIR/lock-process-P`, an advisory lock the
+/// system drops when the process ends, even by `kill -9`). A second run of the same process
+/// on the same directory is refused: two writers once deleted each other's epochs and
+/// committed windows neither had written.
+pub fn lock(dir: &Path, process: usize) -> Result<std::sync::Arc<fs::File>, String> {
+    let path = dir.join(format!("lock-process-{process}"));
+    let fail = |e: std::io::Error| format!("--checkpoint-dir {}: {e}", dir.display());
+    fs::create_dir_all(dir).map_err(fail)?;
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(fail)?;
+    match f.try_lock() {
+        Ok(()) => Ok(std::sync::Arc::new(f)),
+        Err(fs::TryLockError::WouldBlock) => Err(format!(
+            "--checkpoint-dir {} is in use by another run (process {process}): two runs on one \
+             checkpoint directory would overwrite each other's epochs",
+            dir.display()
+        )),
+        Err(fs::TryLockError::Error(e)) => Err(fail(e)),
+    }
 }
 
 /// One worker's state at one epoch.
