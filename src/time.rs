@@ -63,7 +63,7 @@ pub fn rfc3339(ms: u64) -> String {
     else {
         return ms.to_string();
     };
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
     } else {
         t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()

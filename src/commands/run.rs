@@ -237,7 +237,7 @@ fn checkpoint_config(
     process: usize,
 ) -> Result<checkpoint::Config> {
     let every_ms = every.map_or(spec.slide_ms(), ms);
-    if every_ms == 0 || every_ms % spec.batch_ms() != 0 {
+    if every_ms == 0 || !every_ms.is_multiple_of(spec.batch_ms()) {
         bail!(
             "--checkpoint-every {} must be a positive multiple of --batch {}",
             human(every_ms),

@@ -363,7 +363,10 @@ impl fmt::Display for Compact {
             (1_000, "s"),
         ];
         let ms = self.0;
-        match UNITS.iter().find(|&&(unit, _)| ms > 0 && ms % unit == 0) {
+        match UNITS
+            .iter()
+            .find(|&&(unit, _)| ms > 0 && ms.is_multiple_of(unit))
+        {
             Some(&(unit, name)) => write!(f, "{}{name}", ms / unit),
             None => write!(f, "{ms}ms"),
         }

@@ -131,7 +131,7 @@ impl Merger {
         m.start = r.option()?;
         (m.end, m.cur, m.late) = (r.u64()?, r.u64()?, r.u64()?);
         let (w, s) = (spec.window_panes(), spec.slide_panes());
-        if m.cur % s != 0 || (m.start.is_none() && m.cur != 0) {
+        if !m.cur.is_multiple_of(s) || (m.start.is_none() && m.cur != 0) {
             return Err(r.bad(format_args!("{} is not a window end", m.cur)));
         }
         // Every sum the merger keeps is a sum of some of these: if they fit, none overflows.

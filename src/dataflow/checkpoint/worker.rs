@@ -40,7 +40,7 @@ impl Snapshots {
 
     /// True if an operator whose frontier is now `t` must snapshot.
     pub fn is_epoch(&self, t: u64) -> bool {
-        t > self.after && t % self.every == 0
+        t > self.after && t.is_multiple_of(self.every)
     }
 
     /// Stores an operator's snapshot at `epoch`.

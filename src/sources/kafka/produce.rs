@@ -108,7 +108,7 @@ pub fn produce(
         };
         batches.push((sent % n as u64) as usize, value, time);
         sent += 1;
-        if sent % 1024 == 0 {
+        if sent.is_multiple_of(1024) {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
