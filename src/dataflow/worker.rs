@@ -318,7 +318,13 @@ fn stages(
     let file = |e: String| {
         let c = plan.checkpoint.as_ref().expect("restoring");
         let f = checkpoint::worker_file(&c.dir, s.epoch, s.worker);
-        format!("checkpoint {}: {e}", f.display())
+        // Which flags set it: the store and the HTTP API keep every tag's count.
+        let hint = if e.contains("ranked tags a window") || e.contains("counts limit") {
+            " (--top sets it, or --counts when --db, --http or --sink keeps every tag's count)"
+        } else {
+            ""
+        };
+        format!("checkpoint {}: {e}{hint}", f.display())
     };
     let shard = Shard::restore_with(spec, shard_k, trends, &s.shard)
         .map_err(file)?

@@ -103,7 +103,7 @@ impl Shard {
         bytes: &[u8],
     ) -> Result<Shard, String> {
         let mut r = Reader::open(bytes, SHARD, &spec)?;
-        r.param("k", k)?;
+        r.param("ranked tags a window", k)?;
         let max_tags = match r.u64()? {
             0 => None,
             m => Some(usize::try_from(m).map_err(|_| r.bad("a bound past memory"))?),

@@ -261,7 +261,7 @@ fn restore_refuses_another_shape_or_k() {
     );
     assert_eq!(
         Shard::restore(spec(), 10, &bytes).unwrap_err(),
-        "shard checkpoint has k 3, this run 10"
+        "shard checkpoint has ranked tags a window 3, this run 10"
     );
     let mut merger = Vec::new();
     crate::Merger::new(spec(), 3).snapshot(0, &mut merger);
