@@ -290,6 +290,57 @@ fn no_epoch_commits_past_a_window_that_could_not_be_written() {
     assert!(got == base, "--out lacks windows after the resume\n{err}");
 }
 
+/// A checkpoint resumed under other reading rules is refused in one line naming both: the
+/// rest of the input would be counted another way (another `--extract`), or an event-time
+/// checkpoint resumed in processing time emitted every window from its epoch to now.
+#[test]
+fn a_checkpoint_is_not_resumed_under_other_reading_rules() {
+    let t = TempDir::new("recover-reads");
+    let input = t.path("in.jsonl");
+    corpus(&input, 300_000);
+    let (out, db, dir) = (t.path("out.jsonl"), t.path("out.db"), t.path("ck"));
+    run_ok(&mut run_cmd(&input, &out, &db, Some(&dir)));
+    assert!(committed(&dir).is_some(), "the run committed no epoch");
+    for (flag, value, needle) in [
+        ("--extract", "spark", "extract spark"),
+        ("--time", "processing", "time processing"),
+        ("--text-field", "body", "text field body"),
+    ] {
+        let mut c = bin();
+        c.args(["run", "--source"]).arg(&input).args([
+            "--format",
+            "jsonl",
+            "--batch",
+            "10s",
+            "--window",
+            "60s",
+            "--tui",
+            "off",
+            "--quiet",
+            "--workers",
+            "2",
+            "--db",
+            "none",
+        ]);
+        if flag != "--time" {
+            c.args(["--time", "event"]);
+        }
+        let o = c
+            .args([flag, value])
+            .arg("--checkpoint-dir")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(needle) && err.contains("was made reading with"),
+            "{err}"
+        );
+    }
+}
+
 /// The files of the committed epoch.
 fn ckpt_files(dir: &Path) -> Vec<PathBuf> {
     let epoch = committed(dir).expect("a committed checkpoint");

@@ -124,6 +124,21 @@ pub fn config_with_stop(a: &RunArgs, stop: Arc<AtomicBool>) -> Result<JobConfig>
             a.checkpoint_every,
             (p.workers * a.processes) as u64,
             a.process,
+            // How the input is read: a checkpoint restored under other rules would count
+            // its rest another way (another --extract), or take stream time for the clock.
+            format!(
+                "extract {}, format {}, text field {}, time {}, lateness {}, track {}",
+                format!("{:?}", p.extract).to_lowercase(),
+                format!("{:?}", a.format).to_lowercase(),
+                a.text_field,
+                time_field.map_or("processing".to_owned(), |f| format!("event ({f})")),
+                human(ms(a.lateness)),
+                if a.track.is_empty() {
+                    "-".to_owned()
+                } else {
+                    a.track.join(",")
+                }
+            ),
         )?),
         None => None,
     };
@@ -235,6 +250,7 @@ fn checkpoint_config(
     every: Option<Duration>,
     peers: u64,
     process: usize,
+    reads: String,
 ) -> Result<checkpoint::Config> {
     let every_ms = every.map_or(spec.slide_ms(), ms);
     if every_ms == 0 || !every_ms.is_multiple_of(spec.batch_ms()) {
@@ -252,7 +268,11 @@ fn checkpoint_config(
     };
     let lock = checkpoint::lock(dir, process).map_err(anyhow::Error::msg)?;
     let restore = checkpoint::committed(dir, &shape).map_err(anyhow::Error::msg)?;
+    if restore.is_some() {
+        checkpoint::check_reads(dir, &reads).map_err(anyhow::Error::msg)?;
+    }
     Ok(checkpoint::Config {
+        reads,
         dir: dir.to_owned(),
         every: every_ms / spec.batch_ms(),
         shape,

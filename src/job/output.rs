@@ -180,7 +180,7 @@ impl Output {
     /// Every window up to the epoch was written (and flushed) before this: commit it.
     fn commit(&mut self, epoch: u64, metrics: &Metrics) {
         let Some(c) = &self.ckpt else { return };
-        match checkpoint::commit(&c.dir, &c.shape, epoch) {
+        match checkpoint::commit(&c.dir, &c.shape, &c.reads, epoch) {
             Ok(()) => {
                 metrics
                     .checkpoints_committed

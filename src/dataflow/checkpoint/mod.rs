@@ -74,6 +74,9 @@ pub struct Config {
     pub shape: Shape,
     /// The committed epoch found at start, restored by every worker.
     pub restore: Option<u64>,
+    /// How the run reads its input (`--extract`, `--time`, …), written in `COMMIT` and
+    /// checked on restore ([`check_reads`]).
+    pub reads: String,
     /// This process's lock on the directory ([`lock`]), held while the run lasts.
     pub _lock: Option<std::sync::Arc<fs::File>>,
 }
@@ -383,11 +386,35 @@ pub fn committed(dir: &Path, shape: &Shape) -> Result<Option<u64>, String> {
     Ok(Some(epoch))
 }
 
-/// Marks `epoch` committed (every worker saved it and its windows are written out) and
-/// removes the epochs before it.
-pub fn commit(dir: &Path, shape: &Shape, epoch: u64) -> Result<(), String> {
+/// Checks that the committed checkpoint in `dir` read its input as this run does
+/// (`reads`): resumed under another `--extract`, `--time`, `--text-field`, `--track` or
+/// `--lateness`, the rest of the input would be counted by other rules than the state it
+/// joins (an event-time checkpoint resumed in processing time emitted every window from its
+/// epoch to now). A `COMMIT` without the line (an older one) is not judged.
+pub fn check_reads(dir: &Path, reads: &str) -> Result<(), String> {
     let path = dir.join(COMMIT);
-    let text = format!("tagstream checkpoint\nepoch {epoch}\nshape {shape}\n");
+    let text =
+        fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let found = text.lines().find_map(|l| l.strip_prefix("reads "));
+    match found {
+        Some(f) if f != reads => Err(format!(
+            "checkpoint in {} was made reading with {f}; this run reads with {reads} (use the \
+             same flags, or another --checkpoint-dir)",
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Marks `epoch` committed (every worker saved it and its windows are written out) and
+/// removes the epochs before it. `reads` (how the input is read; "" for none) is kept
+/// beside it for [`check_reads`].
+pub fn commit(dir: &Path, shape: &Shape, reads: &str, epoch: u64) -> Result<(), String> {
+    let path = dir.join(COMMIT);
+    let mut text = format!("tagstream checkpoint\nepoch {epoch}\nshape {shape}\n");
+    if !reads.is_empty() {
+        text.push_str(&format!("reads {}\n", reads.replace(['\n', '\r'], " ")));
+    }
     write_atomic(&path, text.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     if let Ok(entries) = fs::read_dir(dir) {
@@ -502,7 +529,13 @@ mod tests {
             s.epoch = epoch;
             save(&dir, &shape(), &s).unwrap();
         }
-        commit(&dir, &shape(), 7).unwrap();
+        commit(&dir, &shape(), "extract twitter", 7).unwrap();
+        assert!(check_reads(&dir, "extract twitter").is_ok());
+        let e = check_reads(&dir, "extract spark").unwrap_err();
+        assert!(
+            e.contains("extract twitter") && e.contains("extract spark"),
+            "{e}"
+        );
         assert_eq!(committed(&dir, &shape()).unwrap(), Some(7));
         assert!(!epoch_dir(&dir, 6).exists());
         assert_eq!(load(&dir, &shape(), 7, 1).unwrap(), s);
