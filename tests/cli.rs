@@ -41,6 +41,16 @@ fn absurd_window_overlap_and_worker_counts_are_refused() {
         &["run", "--source", "-", "--workers", "3000"],
         "--processes",
     );
+    fails_with(
+        &[
+            "run",
+            "--source",
+            "-",
+            "--processes",
+            "18446744073709551615",
+        ],
+        "more than 1024 processes",
+    );
 }
 
 #[test]

@@ -262,7 +262,13 @@ impl Hub {
         let queued = Arc::new(Queued::default());
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        let socket = stream.try_clone().ok();
+        // Without a second handle it could not be cut at shutdown (out of descriptors:
+        // exactly when a flood of clients comes): refused like one over the cap.
+        let Ok(socket) = stream.try_clone() else {
+            self.stats.refused.fetch_add(1, Relaxed);
+            return;
+        };
+        let socket = Some(socket);
         let q = queued.clone();
         let writer = std::thread::Builder::new()
             .name(format!("receive-{peer}"))
@@ -289,7 +295,7 @@ impl Hub {
             self.stats.forwarded.fetch_add(1, Relaxed);
         }
         let limit = (
-            self.cap + backlog,
+            self.cap.saturating_add(backlog),
             MAX_QUEUE_BYTES.saturating_add(self.backlog_bytes),
         );
         self.backlog_bytes = 0;

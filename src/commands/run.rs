@@ -117,6 +117,21 @@ pub fn config_with_stop(a: &RunArgs, stop: Arc<AtomicBool>) -> Result<JobConfig>
     if let Some(f) = &a.author_field {
         decoder = decoder.with_author(f);
     }
+    // Before anything sized by them (the peers of a checkpoint's shape, the default hosts).
+    if p.workers > crate::dataflow::MAX_WORKERS {
+        bail!(
+            "--workers {} is more than {} threads in one process; for more, run several \
+             processes (--processes)",
+            p.workers,
+            crate::dataflow::MAX_WORKERS
+        );
+    }
+    if a.processes > MAX_PROCESSES {
+        bail!(
+            "--processes {} is more than {MAX_PROCESSES} processes",
+            a.processes
+        );
+    }
     let checkpoint = match &a.checkpoint_dir {
         Some(dir) => Some(checkpoint_config(
             dir,
@@ -138,7 +153,8 @@ pub fn config_with_stop(a: &RunArgs, stop: Arc<AtomicBool>) -> Result<JobConfig>
                 } else {
                     a.track.join(",")
                 }
-            ),
+            )
+            .replace(['\n', '\r'], " "),
         )?),
         None => None,
     };
@@ -206,6 +222,9 @@ pub fn config_with_stop(a: &RunArgs, stop: Arc<AtomicBool>) -> Result<JobConfig>
         stop,
     })
 }
+
+/// Most processes of one run (their default ports count up from 2101).
+pub const MAX_PROCESSES: usize = 1024;
 
 /// Most windows one record may count in (`--window` ÷ `--slide`): at the end of the input
 /// each of them is made at once, a few KB each, so a `--window 10000000d` once ran the

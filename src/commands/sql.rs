@@ -123,12 +123,15 @@ pub fn render_table(t: &Table) -> String {
                 .collect()
         })
         .collect();
-    let width: Vec<usize> = (0..t.columns.len())
+    let columns: Vec<String> = (t.columns.iter())
+        .map(|c| crate::log::printable(c).into_owned())
+        .collect();
+    let width: Vec<usize> = (0..columns.len())
         .map(|i| {
             cells
                 .iter()
                 .filter_map(|r| r.get(i))
-                .chain(std::iter::once(&t.columns[i]))
+                .chain(std::iter::once(&columns[i]))
                 .map(|s| s.chars().count())
                 .max()
                 .unwrap_or(0)
@@ -144,7 +147,7 @@ pub fn render_table(t: &Table) -> String {
     };
     let line = |parts: Vec<String>| parts.join("  ").trim_end().to_owned() + "\n";
     let mut out = line(
-        t.columns
+        columns
             .iter()
             .zip(&width)
             .map(|(c, w)| pad(c, *w, false))

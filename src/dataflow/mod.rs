@@ -32,7 +32,7 @@ use timely::worker::Worker;
 use window::{Merger, Shard, TrendSpec, Window, WindowSpec};
 
 use checkpoint::{Snapshots, WorkerState};
-pub use cluster::Cluster;
+pub use cluster::{Cluster, MAX_WORKERS};
 use ingest::{Clock, StatsMsg, Tag};
 
 use crate::record::Decoder;

@@ -196,6 +196,9 @@ pub(super) fn run(
                 }
                 (Poll::Idle, _) => {}
                 (Poll::Done, _) => {
+                    // A share may end because of the stop or a failure (a file or Kafka
+                    // share answers Done once stopping): that is no end of its input.
+                    interrupted |= ctx.stopping();
                     done[i] = true;
                     if let Some(to) = ingest.share_done(i, inputs.time()) {
                         inputs.move_to(&mut ingest, &mut ckpt, to, None);

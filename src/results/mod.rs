@@ -121,7 +121,9 @@ impl Results {
                 if self.failing.take().is_some() {
                     crate::log::info(format_args!("store: writing again"));
                 }
-                true
+                // Windows dropped while writes kept failing are lost for good: no later
+                // epoch may commit past them (a resume must write them again).
+                s.unwritten().1 == 0
             }
             Err(e) => {
                 if self.failing.as_deref() != Some(e.as_str()) {

@@ -88,7 +88,11 @@ pub fn memory_path() -> String {
     } else {
         std::env::temp_dir()
     };
-    let name = format!("tagstream-mem-{}.db", std::process::id());
+    // The process id and a number drawn once: processes of other PID namespaces may share
+    // the folder.
+    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let nonce = NONCE.get_or_init(|| fastrand::u64(..));
+    let name = format!("tagstream-mem-{}-{nonce:016x}.db", std::process::id());
     dir.join(name).to_string_lossy().into_owned()
 }
 
@@ -157,11 +161,18 @@ pub struct Store {
     _lock: Option<std::fs::File>,
 }
 
-/// Locks the database file `name` for this writer: an advisory lock of its own (SQLite's
-/// locks, of another kind, are unaffected), dropped with the store or the process.
+/// Locks the database `name` for this writer, on a file of its own beside it
+/// (`NAME-writer.lock`), dropped with the store or the process. Not on the database file
+/// itself: closing any descriptor of that file drops every POSIX lock this process holds on
+/// it, SQLite's included.
 fn lock_db(path: &str, name: &str) -> Result<std::fs::File, String> {
     let fail = |e: std::io::Error| format!("--db {path}: {e}");
-    let f = std::fs::File::open(name).map_err(fail)?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(format!("{name}-writer.lock"))
+        .map_err(fail)?;
     match f.try_lock() {
         Ok(()) => Ok(f),
         Err(std::fs::TryLockError::WouldBlock) => Err(format!(
@@ -176,6 +187,11 @@ impl Drop for Store {
     fn drop(&mut self) {
         if let Some(path) = &self.memory {
             let mut open = MEMORY_STORES.lock().unwrap_or_else(|e| e.into_inner());
+            // Closed first, under the lock: closing the last connection removes its WAL
+            // files by name, which must not be those of a store opened after it.
+            if let Ok(spare) = Connection::open_in_memory() {
+                drop(std::mem::replace(&mut self.conn, spare));
+            }
             *open -= 1;
             if *open == 0 {
                 remove_memory_files(path);

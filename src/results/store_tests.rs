@@ -388,31 +388,46 @@ fn windows_a_failed_write_could_not_take_are_written_at_the_next_flush() {
     let mut s = Store::open(&db.0, None).unwrap();
     s.conn.busy_timeout(Duration::from_millis(20)).unwrap();
     s.publish(&window(1, &[("#a", 1)], &[])).unwrap();
+    let windows = |c: &Connection| {
+        rows(
+            c,
+            "SELECT window_end, hashtag, count FROM windows ORDER BY window_end",
+        )
+    };
     let other = Connection::open(&db.0).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     s.stage(window(2, &[("#b", 2)], &[("#b", 2), ("#c", 1)]));
     assert!(s.flush().is_err(), "the lock is held");
+    assert!(s.flush().is_err(), "and again, with nothing new staged");
+    assert_eq!(s.unwritten(), (1, 0));
+    other.execute_batch("COMMIT").unwrap();
+    s.flush().unwrap();
+    let c = Connection::open(&db.0).unwrap();
+    assert_eq!(
+        rows(&c, "SELECT hashtag, count FROM counts ORDER BY hashtag"),
+        ["#b|2", "#c|1"],
+        "the failed write's counts were kept"
+    );
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
     s.stage(window(3, &[("#c", 3)], &[("#c", 3)]));
+    assert!(s.flush().is_err());
+    s.stage(window(4, &[("#c", 4)], &[("#c", 4)]));
     assert!(s.flush().is_err());
     assert_eq!(s.unwritten(), (2, 0));
     other.execute_batch("COMMIT").unwrap();
     s.flush().unwrap();
     assert_eq!(s.unwritten(), (0, 0));
-    let c = Connection::open(&db.0).unwrap();
     assert_eq!(
-        rows(
-            &c,
-            "SELECT window_end, hashtag, count FROM windows ORDER BY window_end"
-        ),
+        windows(&c),
         [
             "1970-01-01T01:00:00Z|#a|1",
             "1970-01-01T02:00:00Z|#b|2",
-            "1970-01-01T03:00:00Z|#c|3"
+            "1970-01-01T03:00:00Z|#c|3",
+            "1970-01-01T04:00:00Z|#c|4"
         ]
     );
-    assert_eq!(rows(&c, "SELECT hashtag, count FROM counts"), ["#c|3"]);
+    assert_eq!(rows(&c, "SELECT hashtag, count FROM counts"), ["#c|4"]);
     // Past MAX_STAGED windows kept, the oldest are dropped and counted.
-    let other = Connection::open(&db.0).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     for h in 0..MAX_STAGED as u64 + 5 {
         s.stage(window(10 + h, &[], &[]));

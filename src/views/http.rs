@@ -62,7 +62,13 @@ struct App {
     sql_slots: Arc<Semaphore>,
     /// Queries admitted (running or waiting for a slot).
     sql_admitted: Arc<AtomicUsize>,
+    /// Places of open event streams ([`MAX_STREAMS`]).
+    streams: Arc<Semaphore>,
 }
+
+/// Event streams (`/api/events`) open at once; beyond them a 503. Fewer than the
+/// connections, so the API and `/metrics` always find a place.
+pub const MAX_STREAMS: usize = 128;
 
 /// A query's place among the admitted ones, given back when dropped: when the query ends,
 /// or when its client goes while it waits for a slot. A running query holds its place (and
@@ -271,6 +277,7 @@ pub fn router(live: Arc<LiveState>) -> Router {
         live,
         sql_slots: Arc::new(Semaphore::new(SQL_CONCURRENCY)),
         sql_admitted: Arc::new(AtomicUsize::new(0)),
+        streams: Arc::new(Semaphore::new(MAX_STREAMS)),
     });
     Router::new()
         .route("/", get(index))
@@ -502,7 +509,17 @@ fn event_of(e: &Emitted) -> Result<Event, Infallible> {
 
 /// The window feed. A client that reconnects with `Last-Event-ID` (EventSource does so
 /// itself) first gets the windows it missed that are still in the ring.
-async fn events(State(app): State<Shared>, headers: HeaderMap) -> impl IntoResponse {
+async fn events(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    // A stream is never idle (its keep-alives): without a cap of their own, streams could
+    // hold every connection place.
+    let Ok(place) = app.streams.clone().try_acquire_owned() else {
+        let msg =
+            format!("too many event streams: {MAX_STREAMS} open; retry in {RETRY_AFTER_SECS} s");
+        let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, &msg);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        return resp;
+    };
     // Subscribe before reading the ring, so no window falls between the two.
     let rx = app.live.subscribe();
     let last = headers
@@ -515,7 +532,11 @@ async fn events(State(app): State<Shared>, headers: HeaderMap) -> impl IntoRespo
     };
     let seen = missed.last().map_or(last.unwrap_or(0), |e| e.end_ms);
     let replay = stream::iter(missed.into_iter().map(|e| event_of(&e)));
-    let sse = Sse::new(replay.chain(live_events(rx, seen)));
+    // The place goes with the stream, given back when the client goes.
+    let sse = Sse::new(replay.chain(live_events(rx, seen)).map(move |e| {
+        let _held = &place;
+        e
+    }));
     let headers = [(header::CACHE_CONTROL, "no-cache")];
     (
         headers,
@@ -525,6 +546,7 @@ async fn events(State(app): State<Shared>, headers: HeaderMap) -> impl IntoRespo
                 .text("keep-alive"),
         ),
     )
+        .into_response()
 }
 
 /// New windows from `rx` ending after `seen`; a lagging client skips what it missed.

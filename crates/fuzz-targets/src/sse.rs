@@ -97,7 +97,15 @@ fn model(data: &[u8], max: usize) -> Outcome {
                 buf.push('\n');
                 has_data = true;
             }
-            "id" if !value.contains('\0') => last_id = Some(value.to_owned()),
+            // Kept only if it can go back as a header value: printable ASCII, at most 256
+            // bytes (else none, so that no stale id is sent either).
+            "id" if !value.contains('\0') => {
+                let sendable = value.len() <= 256
+                    && value
+                        .bytes()
+                        .all(|b| (b' '..=b'~').contains(&b) || b == b'\t');
+                last_id = sendable.then(|| value.to_owned());
+            }
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 retry = value.parse().ok();
             }

@@ -34,6 +34,8 @@ pub struct Resume {
     retain_us: u64,
     seen: HashSet<u128>,
     order: VecDeque<(u64, u128)>,
+    /// A time past the clock was met (said once).
+    warned_ahead: bool,
 }
 
 impl Resume {
@@ -47,6 +49,7 @@ impl Resume {
             retain_us: rewind_us.saturating_add(RETAIN_SLACK.as_micros() as u64),
             seen: HashSet::new(),
             order: VecDeque::new(),
+            warned_ahead: false,
         }
     }
 
@@ -68,6 +71,15 @@ impl Resume {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         if time_us > now_us.saturating_add(MAX_AHEAD.as_micros() as u64) {
+            if !self.warned_ahead {
+                self.warned_ahead = true;
+                crate::log::warn(format_args!(
+                    "jetstream: an event is stamped more than {} past this machine's clock; \
+                     such times do not move the resume cursor (if every event is, check the \
+                     clock)",
+                    humantime::format_duration(MAX_AHEAD)
+                ));
+            }
             return;
         }
         self.last_us = Some(self.last_us.map_or(time_us, |l| l.max(time_us)));
