@@ -311,7 +311,7 @@ impl Hub {
     }
 
     /// Forgets the clients whose writer ended (the client left, or stopped reading for
-    /// [`WRITE_TIMEOUT`]), even while no line is sent: a client that connects and goes at
+    /// `WRITE_TIMEOUT`), even while no line is sent: a client that connects and goes at
     /// once must not keep a place.
     pub fn reap(&mut self) {
         let before = self.clients.len();
@@ -382,7 +382,7 @@ impl Hub {
     }
 
     /// Ends every client after its queued lines were written. Once `stopping` says so
-    /// (SIGINT/SIGTERM), clients get [`STOP_GRACE`] more, and the ones still taking lines
+    /// (SIGINT/SIGTERM), clients get `STOP_GRACE` more, and the ones still taking lines
     /// then are cut: a client that reads a byte a second must not hold the process for
     /// hours.
     pub fn finish(&mut self, stopping: impl Fn() -> bool) {

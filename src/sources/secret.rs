@@ -56,7 +56,7 @@ impl Secret {
     /// `text` with this secret replaced by `[redacted]`: as it is, percent-decoded and
     /// percent-encoded (X bearer tokens hold `%2F`-style escapes, which a server may echo
     /// either way), in any ASCII case (`%2f` for `%2F`), and any piece of it of at least
-    /// [`ECHO`] characters (a server that echoes the start of a token). Every message that
+    /// `ECHO` (12) characters (a server that echoes the start of a token). Every message that
     /// carries a server's words (an error body, an in-stream error, a library error) goes
     /// through this before it is logged, and before it is cut to length: a cut first could
     /// leave part of the secret.

@@ -62,7 +62,7 @@ impl Resume {
         }
     }
 
-    /// Moves the cursor for an event that is not a post. A time more than [`MAX_AHEAD`]
+    /// Moves the cursor for an event that is not a post. A time more than `MAX_AHEAD`
     /// past this machine's clock does not: one such event (a broken or hostile server) fixed
     /// the cursor in the future for good, and a real Jetstream reads a future cursor as the
     /// live tail, so every later reconnect lost what it should have replayed.
