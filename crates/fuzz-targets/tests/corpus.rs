@@ -99,6 +99,10 @@ regressions! {
         "WorkerState::decode accepted share flags with bits nothing writes.";
     regression_sse_empty_read_inside_crlf: "sse" / "empty-read-inside-crlf",
         "sse::Parser: an empty chunk between the CR and LF of one ending made two endings.";
+    regression_sse_id_with_a_control_byte: "sse" / "id-with-a-control-byte",
+        "sse::Parser kept an id no request can send (a control byte), so no reconnect was sent.";
+    regression_merger_restore_a_tag_trending_twice: "merger_restore" / "a-tag-trending-twice",
+        "Merger::restore took a tag trending twice in one window: which row ranked first hung on their order.";
     regression_time_zero_with_unknown_unit: "time" / "zero-with-unknown-unit",
         "time::duration_or_zero took zeros followed by any letters (`0K`) as zero.";
     regression_time_control_character_in_error: "time" / "control-character-in-error",

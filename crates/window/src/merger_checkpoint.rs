@@ -250,6 +250,12 @@ impl Merger {
                     authors,
                 });
             }
+            // Likewise a tag trends in one shard only: two rows of one tag tie in the ranking
+            // when their scores do, and which one is kept would hang on the rows' order.
+            let mut seen = HashSet::with_capacity(g.trending.len());
+            if !g.trending.iter().all(|t| seen.insert(t.tag.as_str())) {
+                return Err(r.bad(format_args!("a tag trends twice in window {end}")));
+            }
             m.shards.insert(end, g);
         }
         r.finish()?;
