@@ -307,6 +307,9 @@ impl Shard {
         if k.min(tags.distinct()) < PARALLEL_RANK {
             return (trends.score(cur, spec, tags.counts()), tags.top(k));
         }
+        // The baselines grow first, alone: their growth is the window's peak of memory, and
+        // the rows ranked meanwhile would add to it.
+        trends.reserve(cur, spec, tags.distinct(), tags.counts());
         std::thread::scope(|s| {
             let ranking = std::thread::Builder::new().spawn_scoped(s, || tags.top(k));
             let trending = trends.score(cur, spec, tags.counts());

@@ -212,6 +212,36 @@ impl Trends {
         }
     }
 
+    /// Whether window `end` starts before the stream's first record: it then holds part of a
+    /// window, and every tag in it seems to rise. It lists nothing, and teaches the baselines
+    /// nothing.
+    fn partial(&self, end: u64, wspec: &WindowSpec) -> bool {
+        self.first
+            .is_none_or(|f| end < f.saturating_add(wspec.window_panes()))
+    }
+
+    /// Makes room in the baselines for the tags of window `end` (`distinct` of them, in `tags`)
+    /// that have none yet, as `score` would add them. The table's growth holds its old and new
+    /// buckets at once: done first, it is over before the shard ranks the window's counts,
+    /// whose rows would otherwise add to that peak of memory (issue 18). The missing tags are
+    /// counted only when the table's spare room might not hold them.
+    pub(crate) fn reserve<'t>(
+        &mut self,
+        end: u64,
+        wspec: &WindowSpec,
+        distinct: usize,
+        tags: impl Iterator<Item = (&'t str, u64)>,
+    ) {
+        if self.partial(end, wspec) || distinct <= self.baselines.capacity() - self.baselines.len()
+        {
+            return;
+        }
+        let missing = tags
+            .filter(|(tag, _)| !self.baselines.contains_key(&key(tag)))
+            .count();
+        self.baselines.reserve(missing);
+    }
+
     /// The trending rows of window `end` (its tags and counts in `tags`), and each tag's
     /// baseline brought forward by this window. `slide` is the slide in panes.
     pub(crate) fn score<'t>(
@@ -223,17 +253,14 @@ impl Trends {
         let spec = self.spec;
         let rate = spec.rate();
         let slide = wspec.slide_panes();
-        // A window that starts before the stream's first record holds part of a window:
-        // every tag in it seems to rise. It lists nothing, and teaches the baselines nothing.
-        let partial = self
-            .first
-            .is_none_or(|f| end < f.saturating_add(wspec.window_panes()));
+        let partial = self.partial(end, wspec);
         // The first window length of full windows: every baseline is new, and learns fully
         // (after it, a tag that trends learns only slowly from it: see `learn`).
         let early = self
             .first
             .is_some_and(|f| end < f.saturating_add(2 * wspec.window_panes()));
         let mut rows = Vec::new();
+        let bound = spec.k.saturating_mul(2).max(1);
         if partial {
             // Nothing to list or learn: a baseline met here would start as it starts anyway
             // in the first full window (`forward` of an unlearned one), so none is made.
@@ -258,6 +285,12 @@ impl Trends {
                     expected: round3(e),
                     authors,
                 });
+                // The k best of what is kept are the k best of all (tags are distinct, the
+                // order total): at most 2k rows are held, not every tag that qualifies (all
+                // of a new stream's tags in its first full window).
+                if rows.len() >= bound {
+                    rank_trends(&mut rows, spec.k);
+                }
             }
             learn(b, o, rate, listed && !early);
         }

@@ -168,3 +168,43 @@ fn what_is_kept_is_a_function_of_the_baselines_alone() {
     c.bound_baselines(1, 1, 0, 0);
     assert_eq!(c.baselines(), 0);
 }
+
+#[test]
+fn of_many_rising_tags_the_k_best_are_those_of_all() {
+    // 500 new tags in the first full window, all rising against the floor, on 40 levels:
+    // most scores tie, and the tag breaks the ties.
+    let tags: Vec<String> = (0..500).map(|i| format!("#t{i}")).collect();
+    let counts: Vec<(&str, u64)> = (tags.iter().enumerate())
+        .map(|(i, t)| (t.as_str(), 10 + (i as u64 * 7919) % 40))
+        .collect();
+    for k in [0, 1, 3, 10, 499] {
+        let mut held = Trends::new(TrendSpec::new(k, 60.0), false);
+        let mut all = Trends::new(TrendSpec::new(usize::MAX, 60.0), false);
+        let got = run(&mut held, 1, &counts);
+        let mut want = run(&mut all, 1, &counts);
+        assert_eq!(want.len(), 500);
+        rank_trends(&mut want, k);
+        assert_eq!(got, want, "k {k}");
+    }
+}
+
+#[test]
+fn room_is_made_before_scoring_for_the_missing_baselines_only() {
+    let wspec = WindowSpec::new(1, 1, 1).unwrap();
+    let tags: Vec<String> = (0..3500).map(|i| format!("#t{i}")).collect();
+    let counts: Vec<(&str, u64)> = tags.iter().map(|t| (t.as_str(), 1)).collect();
+    let mut t = Trends::new(TrendSpec::new(10, 60.0), false);
+    // A window before the stream's first record makes no baseline: no room either.
+    t.reserve(1, &wspec, 2000, counts[..2000].iter().copied());
+    assert_eq!(t.baselines.capacity(), 0);
+    run(&mut t, 1, &counts[..2000]);
+    assert_eq!(t.baselines(), 2000);
+    // 2000 of the next window's 3500 tags have a baseline: room for 1500 more, not 3500.
+    t.reserve(2, &wspec, 3500, counts.iter().copied());
+    let room = t.baselines.capacity();
+    assert!((3500..5500).contains(&room), "capacity {room}");
+    // Scoring then adds them without growing the table.
+    run(&mut t, 2, &counts);
+    assert_eq!(t.baselines(), 3500);
+    assert_eq!(t.baselines.capacity(), room);
+}
