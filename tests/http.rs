@@ -555,11 +555,7 @@ fn issue_13_sql_beyond_the_queue_gets_503_at_once() {
     let db = dir.path("t.db");
     let e = Engine::start(&["--db", db.to_str().unwrap()]);
     // Runs until the 5 s time limit interrupts it.
-    let slow = serde_json::json!({
-        "sql": "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) \
-                SELECT count(*) FROM n"
-    })
-    .to_string();
+    let slow = serde_json::json!({ "sql": crate::util::ENDLESS_COUNT }).to_string();
     // 4 running + 8 waiting are admitted; 12 more find no place.
     let (admitted, extra) = (12, 12);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -611,11 +607,7 @@ fn a_client_that_hangs_up_does_not_free_its_running_query_s_slot() {
     let dir = TempDir::new("http-sql-hangup");
     let db = dir.path("t.db");
     let e = Engine::start(&["--db", db.to_str().unwrap()]);
-    let slow = serde_json::json!({
-        "sql": "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) \
-                SELECT count(*) FROM n"
-    })
-    .to_string();
+    let slow = serde_json::json!({ "sql": crate::util::ENDLESS_COUNT }).to_string();
     let host = e.url.trim_start_matches("http://").to_owned();
     let started = Instant::now();
     for _ in 0..12 {

@@ -38,12 +38,24 @@ fn run_cmd(input: &Path, out: &Path, db: &Path, ckpt: Option<&Path>) -> Command 
 }
 
 fn workers_cmd(input: &Path, out: &Path, db: &Path, ckpt: Option<&Path>, w: &str) -> Command {
+    timed_cmd(input, out, db, ckpt, w, "event")
+}
+
+/// [`workers_cmd`] in `--time` `time`.
+fn timed_cmd(
+    input: &Path,
+    out: &Path,
+    db: &Path,
+    ckpt: Option<&Path>,
+    w: &str,
+    time: &str,
+) -> Command {
     let mut c = bin();
     c.args(["run", "--source"]).arg(input).args([
         "--format",
         "jsonl",
         "--time",
-        "event",
+        time,
         "--batch",
         "10s",
         "--window",
@@ -301,36 +313,18 @@ fn a_checkpoint_is_not_resumed_under_other_reading_rules() {
     let (out, db, dir) = (t.path("out.jsonl"), t.path("out.db"), t.path("ck"));
     run_ok(&mut run_cmd(&input, &out, &db, Some(&dir)));
     assert!(committed(&dir).is_some(), "the run committed no epoch");
+    let none = PathBuf::from("none");
     for (flag, value, needle) in [
         ("--extract", "spark", "extract spark"),
         ("--time", "processing", "time processing"),
         ("--text-field", "body", "text field body"),
     ] {
-        let mut c = bin();
-        c.args(["run", "--source"]).arg(&input).args([
-            "--format",
-            "jsonl",
-            "--batch",
-            "10s",
-            "--window",
-            "60s",
-            "--tui",
-            "off",
-            "--quiet",
-            "--workers",
-            "2",
-            "--db",
-            "none",
-        ]);
+        let time = if flag == "--time" { value } else { "event" };
+        let mut c = timed_cmd(&input, &t.path("o2.jsonl"), &none, Some(&dir), "2", time);
         if flag != "--time" {
-            c.args(["--time", "event"]);
+            c.args([flag, value]);
         }
-        let o = c
-            .args([flag, value])
-            .arg("--checkpoint-dir")
-            .arg(&dir)
-            .output()
-            .unwrap();
+        let o = c.output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{flag}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");

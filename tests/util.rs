@@ -3,6 +3,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
+/// A query that never ends by itself: it counts an endless series, and only a time limit or
+/// an interrupt stops it.
+pub const ENDLESS_COUNT: &str =
+    "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n";
+
 /// The built binary under test.
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tagstream"));

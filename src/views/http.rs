@@ -159,6 +159,24 @@ impl Conn {
             Poll::Pending => Poll::Pending,
         }
     }
+
+    /// What a write of the socket gave: bytes written start the idle clock again; a write
+    /// that must wait is an error once the connection has been idle too long.
+    fn wrote(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+        r: Poll<std::io::Result<usize>>,
+    ) -> Poll<std::io::Result<usize>> {
+        match r {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.moved();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.idle_error(cx).map(Err),
+        }
+    }
 }
 
 impl tokio::io::AsyncRead for Conn {
@@ -186,15 +204,8 @@ impl tokio::io::AsyncWrite for Conn {
         cx: &mut TaskContext<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write(cx, buf) {
-            Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    self.moved();
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => self.idle_error(cx).map(Err),
-        }
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.wrote(cx, r)
     }
 
     fn poll_write_vectored(
@@ -202,15 +213,8 @@ impl tokio::io::AsyncWrite for Conn {
         cx: &mut TaskContext<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
-            Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    self.moved();
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => self.idle_error(cx).map(Err),
-        }
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {
