@@ -2,7 +2,7 @@
 //! each window, `/api/windows`, `/metrics`, `/healthz`, and `POST /api/sql`'s shapes.
 //! `Engine` is shared with the browser and chart tests.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -708,6 +708,67 @@ fn idle_connections_cannot_take_every_descriptor() {
     while e.get("/healthz").0 != 200 {
         assert!(started.elapsed() < Duration::from_secs(20));
     }
+    e.stop();
+}
+
+/// A request must be answered within 30 s of its first byte (`REQUEST_DEADLINE`): a client
+/// sending its head a byte a second (each well within the 60 s idle limit) is cut there,
+/// while a keep-alive connection that waits 35 s between two requests is served both times.
+#[test]
+fn a_request_sent_a_byte_at_a_time_is_cut_at_its_deadline() {
+    let e = Engine::start(&[]);
+    let host = e.url.trim_start_matches("http://").to_owned();
+    let healthz = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    // Reads one answer to /healthz (its body is "ok\n").
+    let answer = |c: &mut TcpStream| {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while !got.ends_with(b"\r\n\r\nok\n") {
+            let n = c.read(&mut buf).unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            got.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+    };
+    let mut patient = TcpStream::connect(&host).unwrap();
+    patient
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    patient.write_all(healthz).unwrap();
+    answer(&mut patient);
+    let slow = std::thread::spawn(move || {
+        let mut c = TcpStream::connect(&host).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let started = Instant::now();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ").unwrap();
+        let mut buf = [0u8; 512];
+        while started.elapsed() < Duration::from_secs(59) {
+            // A byte a second, until the server cuts the connection.
+            match c.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => panic!("answered: {}", String::from_utf8_lossy(&buf[..n])),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => break,
+            }
+            if c.write_all(b"x").is_err() {
+                break;
+            }
+        }
+        started.elapsed()
+    });
+    std::thread::sleep(Duration::from_secs(35));
+    patient.write_all(healthz).unwrap();
+    answer(&mut patient);
+    let cut = slow.join().unwrap();
+    assert!(
+        (Duration::from_secs(29)..Duration::from_secs(40)).contains(&cut),
+        "the trickling request was cut after {cut:?}"
+    );
+    assert_eq!(e.get("/healthz").0, 200);
     e.stop();
 }
 

@@ -104,6 +104,11 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// connections, a client that stopped reading); server-sent events write a keep-alive every
 /// 10 s, so a live dashboard is never idle.
 const IDLE: Duration = Duration::from_secs(60);
+/// The most time from a request's first byte to the first byte of its answer: its head and
+/// body, and the handler's work (a query waits at most 10 s for a slot and runs at most 5 s).
+/// A client that sent its request a byte at a time, each within [`IDLE`], held its place as
+/// long as it liked: 256 of them held the dashboard.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The listener, with at most [`MAX_CONNECTIONS`] connections served at once.
 struct Capped {
@@ -120,10 +125,13 @@ impl axum::serve::Listener for Capped {
         let place = self.places.clone().acquire_owned().await.ok();
         let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
         let idle = Box::pin(tokio::time::sleep(IDLE));
+        let request = Box::pin(tokio::time::sleep(REQUEST_DEADLINE));
         (
             Conn {
                 io,
                 idle,
+                request,
+                asked: false,
                 _place: place,
             },
             addr,
@@ -135,10 +143,15 @@ impl axum::serve::Listener for Capped {
     }
 }
 
-/// A served connection: holds its place until dropped, and fails once idle for [`IDLE`].
+/// A served connection: holds its place until dropped, and fails once idle for [`IDLE`], or
+/// when a request's answer has not begun [`REQUEST_DEADLINE`] after its first byte.
 struct Conn {
     io: tokio::net::TcpStream,
     idle: Pin<Box<tokio::time::Sleep>>,
+    /// The deadline of the request being read, armed while `asked`.
+    request: Pin<Box<tokio::time::Sleep>>,
+    /// Bytes were read since the last bytes written: a request is arriving or being served.
+    asked: bool,
     _place: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
@@ -149,15 +162,17 @@ impl Conn {
         self.idle.as_mut().reset(at);
     }
 
-    /// While the socket is not ready: an error once the connection has been idle too long.
+    /// While the socket is not ready: an error once the connection has been idle too long,
+    /// or its request has taken too long.
     fn idle_error(&mut self, cx: &mut TaskContext<'_>) -> Poll<std::io::Error> {
-        match self.idle.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the connection was idle",
-            )),
-            Poll::Pending => Poll::Pending,
+        let timed_out = |what| Poll::Ready(std::io::Error::new(std::io::ErrorKind::TimedOut, what));
+        if self.idle.as_mut().poll(cx).is_ready() {
+            return timed_out("the connection was idle");
         }
+        if self.asked && self.request.as_mut().poll(cx).is_ready() {
+            return timed_out("the request took too long");
+        }
+        Poll::Pending
     }
 
     /// What a write of the socket gave: bytes written start the idle clock again; a write
@@ -171,6 +186,7 @@ impl Conn {
             Poll::Ready(r) => {
                 if matches!(r, Ok(n) if n > 0) {
                     self.moved();
+                    self.asked = false;
                 }
                 Poll::Ready(r)
             }
@@ -190,6 +206,11 @@ impl tokio::io::AsyncRead for Conn {
             Poll::Ready(r) => {
                 if buf.filled().len() > before {
                     self.moved();
+                    if !self.asked {
+                        self.asked = true;
+                        let at = tokio::time::Instant::now() + REQUEST_DEADLINE;
+                        self.request.as_mut().reset(at);
+                    }
                 }
                 Poll::Ready(r)
             }
