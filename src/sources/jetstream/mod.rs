@@ -38,8 +38,11 @@ use resume::Resume;
 pub const DEFAULT_HOST: &str = "jetstream2.us-east.bsky.network";
 /// How often a blocked read wakes to look at the shutdown flag and flush posts.
 const TICK: Duration = Duration::from_millis(200);
-/// Connect and WebSocket-handshake budget.
+/// Connect and WebSocket-handshake budget, a read or write at a time.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The whole WebSocket handshake's budget (TLS included): a server trickling its answer a
+/// byte at a time, each read within [`CONNECT_TIMEOUT`], held the source for about 8 minutes.
+const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(30);
 /// Asked of the server (`maxMessageSizeBytes`) so that it drops huge events itself, and
 /// enforced here with some margin; a post record is a few KiB.
 const MAX_MESSAGE: usize = 1 << 20;
@@ -154,7 +157,7 @@ pub fn run_with(
     let mut last_error = String::new();
     while !ctx.stopping() {
         let url = spec.url(ctx.endpoint.as_deref(), resume.cursor());
-        match connect(&url) {
+        match connect(&url, HANDSHAKE_DEADLINE) {
             Ok(ws) => {
                 last_error.clear();
                 crate::log::info(format_args!(
@@ -198,7 +201,9 @@ pub fn run_with(
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
-fn connect(url: &str) -> Result<Socket, ConnectError> {
+// The handshake's error type (an HTTP response) is tungstenite's, not ours to shrink.
+#[allow(clippy::result_large_err)]
+fn connect(url: &str, deadline: Duration) -> Result<Socket, ConnectError> {
     let retry = |e: &dyn std::fmt::Display| ConnectError::Retry(format!("cannot connect: {e}"));
     let uri: tungstenite::http::Uri = url
         .parse()
@@ -231,7 +236,16 @@ fn connect(url: &str) -> Result<Socket, ConnectError> {
     let config = tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(2 * MAX_MESSAGE))
         .max_frame_size(Some(2 * MAX_MESSAGE));
-    match tungstenite::client_tls_with_config(url, tcp, Some(config), None) {
+    let (handshake, late) = within(&handle, deadline, || {
+        tungstenite::client_tls_with_config(url, tcp, Some(config), None)
+    });
+    if late {
+        return Err(retry(&format_args!(
+            "the WebSocket handshake took longer than {} s",
+            deadline.as_secs_f64()
+        )));
+    }
+    match handshake {
         Ok((ws, _)) => {
             // Short reads from now on: the loop wakes to check shutdown, flush and stalls.
             let _ = handle.set_read_timeout(Some(TICK));
@@ -259,6 +273,30 @@ fn connect(url: &str) -> Result<Socket, ConnectError> {
             Err(retry(&"the WebSocket handshake timed out"))
         }
     }
+}
+
+/// Runs `f` on `socket`, shutting the socket once `deadline` has passed (its reads and writes
+/// then fail at once); returns what `f` gave and whether the deadline cut it. Without a thread
+/// to spare, `f` runs with no deadline (each read and write still has its timeout).
+fn within<T>(socket: &TcpStream, deadline: Duration, f: impl FnOnce() -> T) -> (T, bool) {
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let watchdog = socket.try_clone().ok().and_then(|s| {
+        std::thread::Builder::new()
+            .name("jetstream-handshake".into())
+            .spawn(move || {
+                let late =
+                    wait.recv_timeout(deadline) == Err(std::sync::mpsc::RecvTimeoutError::Timeout);
+                if late {
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                }
+                late
+            })
+            .ok()
+    });
+    let out = f();
+    drop(done);
+    let late = watchdog.is_some_and(|w| w.join().unwrap_or(false));
+    (out, late)
 }
 
 /// Reads one connection until it ends.

@@ -380,3 +380,32 @@ fn uris() {
         .unwrap_err()
         .contains("unknown"));
 }
+
+#[test]
+fn a_handshake_trickled_a_byte_at_a_time_is_cut_at_its_deadline() {
+    let (l, url) = listen();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut req = [0u8; 4096];
+        let _ = std::io::Read::read(&mut s, &mut req);
+        // Each byte well within the read timeout, the whole answer never.
+        for b in b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n".repeat(100) {
+            if std::io::Write::write_all(&mut s, &[b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the client never gave up");
+    });
+    let started = Instant::now();
+    let Err(ConnectError::Retry(e)) = connect(&url, Duration::from_millis(500)) else {
+        panic!("the handshake did not fail as worth retrying");
+    };
+    assert!(e.contains("handshake took longer than 0.5 s"), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    server.join().unwrap();
+}
