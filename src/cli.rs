@@ -29,7 +29,7 @@ pub enum Command {
         mut_arg("batch", |a| a.default_value("1s")),
         mut_arg("window", |a| a.default_value("10s")),
         mut_arg("db", |a| a.default_value(":memory:")),
-        mut_arg("http", |a| a.default_value("127.0.0.1:8080")),
+        mut_arg("http", |a| a.default_value(crate::commands::run::DEMO_HTTP)),
     )]
     Demo(Box<DemoArgs>),
     /// Run the engine on one or more sources.

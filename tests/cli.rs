@@ -127,3 +127,15 @@ fn track_keeps_only_records_with_a_keyword() {
         ["#a", "#c", "#football"]
     );
 }
+
+/// An address asked of `demo` that cannot be served ends the run in one line, as with `run`;
+/// only demo's default address may be taken (a warning: the terminal chart still works).
+#[test]
+fn demo_with_an_http_address_in_use_fails() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    fails_with(
+        &["demo", "--tui", "off", "--duration", "5s", "--http", &addr],
+        "cannot listen",
+    );
+}

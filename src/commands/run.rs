@@ -22,6 +22,9 @@ pub fn run(a: RunArgs) -> Result<()> {
     job::run(config(&a)?).map(|_| ())
 }
 
+/// `demo`'s `--http` when none is given (clap's default for the demo command).
+pub const DEMO_HTTP: &str = "127.0.0.1:8080";
+
 /// `tagstream demo`: the generator (unless `--source` is given), the whole pipeline, the live
 /// chart and the dashboard.
 pub fn demo(a: DemoArgs) -> Result<()> {
@@ -32,8 +35,9 @@ pub fn demo(a: DemoArgs) -> Result<()> {
             .push(format!("gen://?rate={}&seed={}", a.rate, a.seed));
     }
     let mut cfg = config(&r)?;
-    // Port 8080 may be taken; the terminal chart still works.
-    cfg.output.http_optional = true;
+    // The default port may be taken: the terminal chart still works, with a warning. An
+    // address asked for (--http, TAGSTREAM_HTTP) must be served, as `run` requires.
+    cfg.output.http_optional = r.pipeline.results.http.as_deref() == Some(DEMO_HTTP);
     if generated {
         cfg.output.title = format!(
             "tagstream demo — built-in generator at {} tweets/s — window {} sliding every {}",
