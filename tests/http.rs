@@ -334,6 +334,25 @@ fn windows_metrics_and_health() {
         .take(2)
         .collect();
     assert_eq!(replayed, all[1..3], "replay after Last-Event-ID");
+    // An id past every window sent (another engine's, say) is not this engine's: the client
+    // gets the next window, not nothing until the year 5138.
+    let mut sse = TcpStream::connect(host).unwrap();
+    sse.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        sse,
+        "GET /api/events HTTP/1.1\r\nHost: {host}\r\nLast-Event-ID: 99999999999999\r\n\r\n"
+    )
+    .unwrap();
+    let started = Instant::now();
+    let next = BufReader::new(sse)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|_| started.elapsed() < Duration::from_secs(15))
+        .find(|l| l.starts_with("data: "));
+    assert!(
+        next.is_some(),
+        "no window after a Last-Event-ID from the future"
+    );
 
     let (status, body) = e.get("/healthz");
     assert_eq!((status, body.trim()), (200, "ok"));

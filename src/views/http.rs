@@ -550,7 +550,11 @@ async fn events(State(app): State<Shared>, headers: HeaderMap) -> Response {
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        // An id is the end of a window this engine sent. One past the newest (another
+        // engine's, or from before a restart onto other data) held back every window until
+        // its time: it is taken as none.
+        .filter(|&ms| app.live.latest().is_some_and(|w| ms <= w.end_ms));
     let missed = match last {
         Some(ms) => app.live.windows(Some(ms), RING),
         None => Vec::new(),
