@@ -185,11 +185,25 @@ impl Partition for FilePartition {
             }
             Ok(Step::Idle) => Poll::Idle,
             Ok(Step::Eof) => {
+                // The end came before the range's: the file shrank while it was read (a log
+                // truncated in place, a file rewritten). The lines past it are not read, and
+                // the results would look complete: the run fails instead.
+                let at = r.next_line_offset();
+                if at < self.end {
+                    self.ctx.fail(format!(
+                        "{} ended at byte {at} while being read, though it had {} bytes when \
+                         opened (truncated or rewritten?): the lines after were not read",
+                        self.path.display(),
+                        self.len
+                    ));
+                }
                 self.reader = None;
                 Poll::Done
             }
             Err(e) => {
-                crate::log::warn(format_args!("read error, stopping this file range: {e}"));
+                // Results without the rest of the file would look complete: the run fails.
+                self.ctx
+                    .fail(format!("cannot read {}: {e}", self.path.display()));
                 self.reader = None;
                 Poll::Done
             }
@@ -308,6 +322,38 @@ mod tests {
         let mut second = FilePartition::open(&path, 1, 2, &ctx).unwrap();
         assert!(second.seek(5).unwrap_err().contains("outside"));
         assert!(restored.seek(20).unwrap_err().contains("outside"));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A file that shrinks while it is read fails the run in one line (it ended with exit 0
+    /// and results that looked complete); one read to its end does not.
+    #[test]
+    fn a_file_truncated_while_read_fails_the_run() {
+        let path =
+            std::env::temp_dir().join(format!("tagstream-unit-trunc-{}", std::process::id()));
+        let line = "x #tag\n".repeat(1 << 20); // 7 MiB: more than one read
+        std::fs::write(&path, &line).unwrap();
+        let ctx = SourceContext::new(
+            Arc::new(Metrics::default()),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let mut whole = FilePartition::open(&path, 0, 1, &ctx).unwrap();
+        while let Poll::Lines(_) = whole.poll() {}
+        assert_eq!(ctx.failure(), None);
+        let mut p = FilePartition::open(&path, 0, 1, &ctx).unwrap();
+        assert!(matches!(p.poll(), Poll::Lines(_)));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(2 << 20)
+            .unwrap();
+        while let Poll::Lines(_) = p.poll() {}
+        let e = ctx.failure().expect("the run fails");
+        assert!(
+            e.contains("ended at byte 2097152") && e.contains("7340032 bytes when opened"),
+            "{e}"
+        );
         std::fs::remove_file(&path).unwrap();
     }
 }

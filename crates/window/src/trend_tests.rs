@@ -207,4 +207,12 @@ fn room_is_made_before_scoring_for_the_missing_baselines_only() {
     run(&mut t, 2, &counts);
     assert_eq!(t.baselines(), 3500);
     assert_eq!(t.baselines.capacity(), room);
+    // With no baselines yet, room for every tag of the window, without counting them.
+    let mut fresh = Trends::new(TrendSpec::new(10, 60.0), false);
+    fresh.first = Some(0);
+    fresh.reserve(1, &wspec, 3500, counts.iter().copied());
+    let room = fresh.baselines.capacity();
+    assert!(room >= 3500, "capacity {room}");
+    run(&mut fresh, 1, &counts);
+    assert_eq!(fresh.baselines.capacity(), room);
 }
