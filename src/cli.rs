@@ -29,7 +29,10 @@ pub enum Command {
         mut_arg("batch", |a| a.default_value("1s")),
         mut_arg("window", |a| a.default_value("10s")),
         mut_arg("db", |a| a.default_value(":memory:")),
-        mut_arg("http", |a| a.default_value(crate::commands::run::DEMO_HTTP)),
+        mut_arg("http", |a| a.help(
+            "Serve the HTTP API and live dashboard on ADDR [default: 127.0.0.1:8080, skipped \
+             with a warning when that port is taken; an ADDR given must be served]; 'off' \
+             disables it")),
     )]
     Demo(Box<DemoArgs>),
     /// Run the engine on one or more sources.
@@ -328,6 +331,10 @@ pub struct RunArgs {
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
+
+/// `demo`'s `--http` when none is given: skipped with a warning when the port is taken (the
+/// terminal chart still works), where an address given must be served.
+pub const DEMO_HTTP: &str = "127.0.0.1:8080";
 
 /// `tagstream demo`: `run`'s flags (with the defaults of the demo: the generator, 1 s batches,
 /// 10 s windows, an in-memory database, the dashboard on 127.0.0.1:8080) and the generator's.

@@ -22,9 +22,6 @@ pub fn run(a: RunArgs) -> Result<()> {
     job::run(config(&a)?).map(|_| ())
 }
 
-/// `demo`'s `--http` when none is given (clap's default for the demo command).
-pub const DEMO_HTTP: &str = "127.0.0.1:8080";
-
 /// `tagstream demo`: the generator (unless `--source` is given), the whole pipeline, the live
 /// chart and the dashboard.
 pub fn demo(a: DemoArgs) -> Result<()> {
@@ -34,10 +31,15 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         r.sources
             .push(format!("gen://?rate={}&seed={}", a.rate, a.seed));
     }
-    let mut cfg = config(&r)?;
     // The default port may be taken: the terminal chart still works, with a warning. An
-    // address asked for (--http, TAGSTREAM_HTTP) must be served, as `run` requires.
-    cfg.output.http_optional = r.pipeline.results.http.as_deref() == Some(DEMO_HTTP);
+    // address asked for (--http, TAGSTREAM_HTTP, a config file) must be served, as `run`
+    // requires.
+    let asked = r.pipeline.results.http.is_some();
+    if !asked {
+        r.pipeline.results.http = Some(crate::cli::DEMO_HTTP.to_owned());
+    }
+    let mut cfg = config(&r)?;
+    cfg.output.http_optional = !asked;
     if generated {
         cfg.output.title = format!(
             "tagstream demo — built-in generator at {} tweets/s — window {} sliding every {}",
