@@ -20,7 +20,9 @@ pub mod event;
 pub mod resume;
 
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tungstenite::stream::MaybeTlsStream;
@@ -157,7 +159,7 @@ pub fn run_with(
     let mut last_error = String::new();
     while !ctx.stopping() {
         let url = spec.url(ctx.endpoint.as_deref(), resume.cursor());
-        match connect(&url, HANDSHAKE_DEADLINE) {
+        match connect(&url, HANDSHAKE_DEADLINE, &ctx.shutdown) {
             Ok(ws) => {
                 last_error.clear();
                 crate::log::info(format_args!(
@@ -203,7 +205,7 @@ type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
 // The handshake's error type (an HTTP response) is tungstenite's, not ours to shrink.
 #[allow(clippy::result_large_err)]
-fn connect(url: &str, deadline: Duration) -> Result<Socket, ConnectError> {
+fn connect(url: &str, deadline: Duration, stop: &Arc<AtomicBool>) -> Result<Socket, ConnectError> {
     let retry = |e: &dyn std::fmt::Display| ConnectError::Retry(format!("cannot connect: {e}"));
     let uri: tungstenite::http::Uri = url
         .parse()
@@ -236,7 +238,7 @@ fn connect(url: &str, deadline: Duration) -> Result<Socket, ConnectError> {
     let config = tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(2 * MAX_MESSAGE))
         .max_frame_size(Some(2 * MAX_MESSAGE));
-    let (handshake, late) = within(&handle, deadline, || {
+    let (handshake, late) = within(&handle, deadline, stop, || {
         tungstenite::client_tls_with_config(url, tcp, Some(config), None)
     });
     if late {
@@ -275,21 +277,34 @@ fn connect(url: &str, deadline: Duration) -> Result<Socket, ConnectError> {
     }
 }
 
-/// Runs `f` on `socket`, shutting the socket once `deadline` has passed (its reads and writes
-/// then fail at once); returns what `f` gave and whether the deadline cut it. Without a thread
-/// to spare, `f` runs with no deadline (each read and write still has its timeout).
-fn within<T>(socket: &TcpStream, deadline: Duration, f: impl FnOnce() -> T) -> (T, bool) {
+/// Runs `f` on `socket`, shutting the socket once `deadline` has passed or `stop` is set (its
+/// reads and writes then fail at once); returns what `f` gave and whether the deadline cut
+/// it. Without a thread to spare, `f` runs with no deadline (each read and write still has
+/// its timeout).
+fn within<T>(
+    socket: &TcpStream,
+    deadline: Duration,
+    stop: &Arc<AtomicBool>,
+    f: impl FnOnce() -> T,
+) -> (T, bool) {
+    use std::sync::mpsc::RecvTimeoutError;
     let (done, wait) = std::sync::mpsc::channel::<()>();
+    let stop = stop.clone();
+    let until = Instant::now() + deadline;
     let watchdog = socket.try_clone().ok().and_then(|s| {
         std::thread::Builder::new()
             .name("jetstream-handshake".into())
-            .spawn(move || {
-                let late =
-                    wait.recv_timeout(deadline) == Err(std::sync::mpsc::RecvTimeoutError::Timeout);
-                if late {
+            .spawn(move || loop {
+                let left = until.saturating_duration_since(Instant::now());
+                let late = left.is_zero();
+                if late || stop.load(Relaxed) {
                     let _ = s.shutdown(std::net::Shutdown::Both);
+                    return late;
                 }
-                late
+                match wait.recv_timeout(left.min(TICK)) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return false,
+                }
             })
             .ok()
     });

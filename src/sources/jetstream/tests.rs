@@ -381,24 +381,34 @@ fn uris() {
         .contains("unknown"));
 }
 
-#[test]
-fn a_handshake_trickled_a_byte_at_a_time_is_cut_at_its_deadline() {
-    let (l, url) = listen();
-    let server = std::thread::spawn(move || {
+/// A server that answers the upgrade a byte at a time, each well within the read timeout,
+/// with a head that never ends.
+fn trickling_server(l: TcpListener) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
         let mut req = [0u8; 4096];
         let _ = std::io::Read::read(&mut s, &mut req);
-        // Each byte well within the read timeout, the whole answer never.
-        for b in b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n".repeat(100) {
+        // A valid head that never ends: a header value a byte at a time, each well within
+        // the read timeout.
+        let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nX-Pad: ";
+        let trickle = head.iter().chain(std::iter::repeat_n(&b'a', 500));
+        for &b in trickle {
             if std::io::Write::write_all(&mut s, &[b]).is_err() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("the client never gave up");
-    });
+    })
+}
+
+#[test]
+fn a_handshake_trickled_a_byte_at_a_time_is_cut_at_its_deadline() {
+    let (l, url) = listen();
+    let server = trickling_server(l);
     let started = Instant::now();
-    let Err(ConnectError::Retry(e)) = connect(&url, Duration::from_millis(500)) else {
+    let stop = Arc::new(AtomicBool::new(false));
+    let Err(ConnectError::Retry(e)) = connect(&url, Duration::from_millis(500), &stop) else {
         panic!("the handshake did not fail as worth retrying");
     };
     assert!(e.contains("handshake took longer than 0.5 s"), "{e}");
@@ -407,5 +417,28 @@ fn a_handshake_trickled_a_byte_at_a_time_is_cut_at_its_deadline() {
         "{:?}",
         started.elapsed()
     );
+    server.join().unwrap();
+}
+
+#[test]
+fn a_stop_cuts_a_handshake_in_progress() {
+    let (l, url) = listen();
+    let server = trickling_server(l);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            stop.store(true, Relaxed);
+        })
+    };
+    let started = Instant::now();
+    assert!(connect(&url, Duration::from_secs(30), &stop).is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    stopper.join().unwrap();
     server.join().unwrap();
 }
