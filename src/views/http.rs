@@ -50,6 +50,10 @@ pub const SQL_CONCURRENCY: usize = 4;
 /// (5 s), the last of these waits at most (8 / 4) × 5 = 10 s, and the server's memory and
 /// threads stay bounded whatever the load.
 pub const SQL_QUEUE: usize = 8;
+/// The most a query waits for a slot (about 10 s by the sum above, more when results are
+/// large to turn into JSON): past it, `503`, well before [`REQUEST_DEADLINE`] cuts the
+/// connection without an answer.
+const SQL_WAIT: Duration = Duration::from_secs(15);
 /// Largest `POST /api/sql` body: room for the longest statement SQLite accepts
 /// ([`crate::sql::MAX_SQL_BYTES`]) even with every character JSON-escaped (`\uXXXX`).
 pub const BODY_LIMIT: usize = 1 << 20;
@@ -105,7 +109,7 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// 10 s, so a live dashboard is never idle.
 const IDLE: Duration = Duration::from_secs(60);
 /// The most time from a request's first byte to the first byte of its answer: its head and
-/// body, and the handler's work (a query waits at most 10 s for a slot and runs at most 5 s).
+/// body, and the handler's work (a query waits at most 15 s for a slot and runs at most 5 s).
 /// A client that sent its request a byte at a time, each within [`IDLE`], held its place as
 /// long as it liked: 256 of them held the dashboard.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
@@ -342,6 +346,14 @@ fn json(status: StatusCode, body: String) -> Response {
     (status, typed("application/json", body)).into_response()
 }
 
+/// `503` with the message, and a `Retry-After` of [`RETRY_AFTER_SECS`].
+fn busy(msg: &str) -> Response {
+    let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, msg);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    resp
+}
+
 /// `{"error":"…"}` with the message on one line.
 fn error(status: StatusCode, msg: &str) -> Response {
     let one_line = msg.replace(['\n', '\r'], " ");
@@ -498,13 +510,18 @@ async fn sql(
             "too many SQL queries: {SQL_CONCURRENCY} running and {SQL_QUEUE} waiting; retry \
              in {RETRY_AFTER_SECS} s"
         );
-        let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, &msg);
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-        return resp;
+        return busy(&msg);
     };
-    let Ok(slot) = app.sql_slots.clone().acquire_owned().await else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
+    let slot = match tokio::time::timeout(SQL_WAIT, app.sql_slots.clone().acquire_owned()).await {
+        Ok(Ok(slot)) => slot,
+        Ok(Err(_)) => return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"),
+        Err(_) => {
+            let msg = format!(
+                "no SQL slot came free in {} s; retry in {RETRY_AFTER_SECS} s",
+                SQL_WAIT.as_secs()
+            );
+            return busy(&msg);
+        }
     };
     // SQLite is synchronous and a query may run up to its time limit: off the async threads,
     // and so is turning a result of up to 64 MB into JSON (on the server's one thread it
@@ -540,10 +557,7 @@ async fn events(State(app): State<Shared>, headers: HeaderMap) -> Response {
     let Ok(place) = app.streams.clone().try_acquire_owned() else {
         let msg =
             format!("too many event streams: {MAX_STREAMS} open; retry in {RETRY_AFTER_SECS} s");
-        let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, &msg);
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-        return resp;
+        return busy(&msg);
     };
     // Subscribe before reading the ring, so no window falls between the two.
     let rx = app.live.subscribe();
