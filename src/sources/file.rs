@@ -98,16 +98,13 @@ pub fn fingerprint(path: &Path, len: u64) -> std::io::Result<String> {
 }
 
 /// Reads from one byte before the range and drops the first line (the tail of the previous
-/// range's last line, or an empty line if the range starts just after a line ending).
+/// range's last line, or an empty line if the range starts just after a line ending): done
+/// once the reader is past that byte. A tail too long to keep is dropped by the reader with no
+/// line to show; waiting for a line then also dropped the range's first line, counted nowhere.
 fn skip_partial_line(r: &mut LineReader<File>) -> std::io::Result<()> {
+    let from = r.next_line_offset();
     r.set_read_size(1);
-    loop {
-        match r.read_chunk()? {
-            Step::Lines(c) if !c.is_empty() => break,
-            Step::Eof => break,
-            _ => {}
-        }
-    }
+    while !matches!(r.read_chunk()?, Step::Eof) && r.next_line_offset() <= from {}
     r.set_read_size(1 << 20);
     Ok(())
 }
@@ -187,9 +184,11 @@ impl Partition for FilePartition {
             Ok(Step::Eof) => {
                 // The end came before the range's: the file shrank while it was read (a log
                 // truncated in place, a file rewritten). The lines past it are not read, and
-                // the results would look complete: the run fails instead.
+                // the results would look complete: the run fails instead. A file whose size
+                // says more than it holds (sysfs says 4096) has not shrunk: it is read as is.
                 let at = r.next_line_offset();
-                if at < self.end {
+                let shrank = r.get_ref().metadata().is_ok_and(|m| m.len() < self.end);
+                if at < self.end && shrank {
                     self.ctx.fail(format!(
                         "{} ended at byte {at} while being read, though it had {} bytes when \
                          opened (truncated or rewritten?): the lines after were not read",
@@ -322,6 +321,33 @@ mod tests {
         let mut second = FilePartition::open(&path, 1, 2, &ctx).unwrap();
         assert!(second.seek(5).unwrap_err().contains("outside"));
         assert!(restored.seek(20).unwrap_err().contains("outside"));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A line too long to keep that straddles the start of a range is the previous range's
+    /// (read and counted there); the next range starts at the line after it. It once dropped
+    /// that line too, counted nowhere.
+    #[test]
+    fn a_too_long_line_across_a_range_start_costs_no_other_line() {
+        let path = std::env::temp_dir().join(format!("tagstream-unit-long-{}", std::process::id()));
+        let long = "L".repeat(100);
+        // 6 + 101 + 6 + 6 bytes: the second range starts at byte 59, inside the long line.
+        std::fs::write(&path, format!("first\n{long}\nafter\nlast!\n")).unwrap();
+        let mut ctx = SourceContext::new(
+            Arc::new(Metrics::default()),
+            Arc::new(AtomicBool::new(false)),
+        );
+        ctx.max_line = 16;
+        let mut lines = Vec::new();
+        for index in 0..2 {
+            let mut p = FilePartition::open(&path, index, 2, &ctx).unwrap();
+            while let Poll::Lines(c) = p.poll() {
+                lines.extend(c.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
+            }
+        }
+        assert_eq!(lines, ["first", "after", "last!"]);
+        let skipped = ctx.metrics.skipped(crate::metrics::Skip::LineTooLong);
+        assert_eq!(skipped, 1);
         std::fs::remove_file(&path).unwrap();
     }
 
