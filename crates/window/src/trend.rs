@@ -224,9 +224,8 @@ impl Trends {
     /// that have none yet, as `score` would add them. The table's growth holds its old and new
     /// buckets at once: done first, it is over before the shard ranks the window's counts,
     /// whose rows would otherwise add to that peak of memory (issue 18). The missing tags are
-    /// counted only when the table's spare room might not hold them and it holds enough
-    /// baselines for the count to matter (with few, room for every tag of the window is at
-    /// most an eighth more than needed).
+    /// counted only when the table's spare room might not hold them and it holds any (an
+    /// empty table misses them all).
     pub(crate) fn reserve<'t>(
         &mut self,
         end: u64,
@@ -238,7 +237,7 @@ impl Trends {
         {
             return;
         }
-        let missing = if self.baselines.len() <= distinct / 8 {
+        let missing = if self.baselines.is_empty() {
             distinct
         } else {
             tags.filter(|(tag, _)| !self.baselines.contains_key(&key(tag)))
