@@ -112,7 +112,7 @@ const IDLE: Duration = Duration::from_secs(60);
 /// body, and the handler's work (a query waits at most 15 s for a slot and runs at most 5 s).
 /// A client that sent its request a byte at a time, each within [`IDLE`], held its place as
 /// long as it liked: 256 of them held the dashboard.
-pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The listener, with at most [`MAX_CONNECTIONS`] connections served at once.
 struct Capped {
