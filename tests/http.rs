@@ -317,16 +317,18 @@ fn windows_metrics_and_health() {
         .unwrap()
         .as_millis();
     let host = e.url.trim_start_matches("http://");
-    let mut sse = TcpStream::connect(host).unwrap();
-    sse.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        sse,
-        "GET /api/events HTTP/1.1\r\nHost: {host}\r\nLast-Event-ID: {first_ms}\r\n\r\n"
-    )
-    .unwrap();
-    let replayed: Vec<Value> = BufReader::new(sse)
-        .lines()
-        .map_while(Result::ok)
+    // The event stream's lines, asked with `Last-Event-ID: id`.
+    let events_after = |id: &str| {
+        let mut sse = TcpStream::connect(host).unwrap();
+        sse.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            sse,
+            "GET /api/events HTTP/1.1\r\nHost: {host}\r\nLast-Event-ID: {id}\r\n\r\n"
+        )
+        .unwrap();
+        BufReader::new(sse).lines().map_while(Result::ok)
+    };
+    let replayed: Vec<Value> = events_after(&first_ms.to_string())
         .filter_map(|l| {
             l.strip_prefix("data: ")
                 .map(|d| serde_json::from_str(d).unwrap())
@@ -336,17 +338,8 @@ fn windows_metrics_and_health() {
     assert_eq!(replayed, all[1..3], "replay after Last-Event-ID");
     // An id past every window sent (another engine's, say) is not this engine's: the client
     // gets the next window, not nothing until the year 5138.
-    let mut sse = TcpStream::connect(host).unwrap();
-    sse.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        sse,
-        "GET /api/events HTTP/1.1\r\nHost: {host}\r\nLast-Event-ID: 99999999999999\r\n\r\n"
-    )
-    .unwrap();
     let started = Instant::now();
-    let next = BufReader::new(sse)
-        .lines()
-        .map_while(Result::ok)
+    let next = events_after("99999999999999")
         .take_while(|_| started.elapsed() < Duration::from_secs(15))
         .find(|l| l.starts_with("data: "));
     assert!(

@@ -129,13 +129,20 @@ pub fn kill_after_commits(cmd: &mut Command, dir: &Path, commits: usize, after: 
     }
 }
 
+/// A corpus of `lines` in `t` and the run of it that nothing interrupts, the one a recovered
+/// run must end exactly like: (input, its `--out`, its `--db`).
+fn uninterrupted(t: &TempDir, lines: u64) -> (PathBuf, PathBuf, PathBuf) {
+    let input = t.path("in.jsonl");
+    corpus(&input, lines);
+    let (out, db) = (t.path("base.jsonl"), t.path("base.db"));
+    run_ok(&mut run_cmd(&input, &out, &db, None));
+    (input, out, db)
+}
+
 #[test]
 fn killed_three_times_the_run_ends_exactly_like_one_never_killed() {
     let t = TempDir::new("recover");
-    let input = t.path("in.jsonl");
-    corpus(&input, 900_000);
-    let (base_out, base_db) = (t.path("base.jsonl"), t.path("base.db"));
-    run_ok(&mut run_cmd(&input, &base_out, &base_db, None));
+    let (input, base_out, base_db) = uninterrupted(&t, 900_000);
 
     // Relative paths, as a user would type them.
     let (out, db, dir) = (t.path("out.jsonl"), t.path("out.db"), t.path("ckpt"));
@@ -206,10 +213,7 @@ fn run_within(cmd: &mut Command, limit: Duration) -> std::process::Output {
 #[test]
 fn stopped_gracefully_at_any_moment_the_resume_ends_like_a_run_never_stopped() {
     let t = TempDir::new("recover-stop");
-    let input = t.path("in.jsonl");
-    corpus(&input, 900_000);
-    let (base_out, base_db) = (t.path("base.jsonl"), t.path("base.db"));
-    run_ok(&mut run_cmd(&input, &base_out, &base_db, None));
+    let (input, base_out, base_db) = uninterrupted(&t, 900_000);
     let base = std::fs::read_to_string(&base_out).unwrap();
     let mut stopped = 0;
     for (i, how) in ["INT", "TERM", "duration", "INT", "INT"].iter().enumerate() {
@@ -271,10 +275,7 @@ fn stopped_gracefully_at_any_moment_the_resume_ends_like_a_run_never_stopped() {
 #[test]
 fn no_epoch_commits_past_a_window_that_could_not_be_written() {
     let t = TempDir::new("recover-out-full");
-    let input = t.path("in.jsonl");
-    corpus(&input, 300_000);
-    let (base_out, base_db) = (t.path("base.jsonl"), t.path("base.db"));
-    run_ok(&mut run_cmd(&input, &base_out, &base_db, None));
+    let (input, base_out, _) = uninterrupted(&t, 300_000);
     let dir = t.path("ck");
     let (out, db) = (t.path("out.jsonl"), t.path("out.db"));
     let full = Path::new("/dev/full");
