@@ -89,20 +89,13 @@ pub fn lock(dir: &Path, process: usize) -> Result<std::sync::Arc<fs::File>, Stri
     let path = dir.join(format!("lock-process-{process}"));
     let fail = |e: std::io::Error| format!("--checkpoint-dir {}: {e}", dir.display());
     fs::create_dir_all(dir).map_err(fail)?;
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(fail)?;
-    match f.try_lock() {
-        Ok(()) => Ok(std::sync::Arc::new(f)),
-        Err(fs::TryLockError::WouldBlock) => Err(format!(
+    match crate::lockfile::try_lock(&path).map_err(fail)? {
+        Some(f) => Ok(std::sync::Arc::new(f)),
+        None => Err(format!(
             "--checkpoint-dir {} is in use by another run (process {process}): two runs on one \
              checkpoint directory would overwrite each other's epochs",
             dir.display()
         )),
-        Err(fs::TryLockError::Error(e)) => Err(fail(e)),
     }
 }
 
