@@ -109,25 +109,29 @@ pub(crate) fn resolve(path: &str) -> (String, bool) {
 /// dead process of the same id holds nothing of ours), the last removes it.
 static MEMORY_STORES: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
 
-/// A count in [`MEMORY_STORES`] while a store opens: given back if the opening fails,
-/// handed to the store ([`MemoryCount::keep`]) if it succeeds.
-struct MemoryCount(String);
+/// A count in [`MEMORY_STORES`], from the moment a store starts opening: given back when it
+/// drops (the opening failed), or by the store when it closes ([`MemoryCount::release`]).
+struct MemoryCount(Option<String>);
 
 impl MemoryCount {
-    fn keep(self) -> String {
-        let path = self.0.clone();
-        std::mem::forget(self);
-        path
+    /// Gives the count back (once), running `close` first under the count's lock; the last
+    /// count removes the files.
+    fn release(&mut self, close: impl FnOnce()) {
+        let Some(path) = self.0.take() else {
+            return;
+        };
+        let mut open = MEMORY_STORES.lock().unwrap_or_else(|e| e.into_inner());
+        close();
+        *open -= 1;
+        if *open == 0 {
+            remove_memory_files(&path);
+        }
     }
 }
 
 impl Drop for MemoryCount {
     fn drop(&mut self) {
-        let mut open = MEMORY_STORES.lock().unwrap_or_else(|e| e.into_inner());
-        *open -= 1;
-        if *open == 0 {
-            remove_memory_files(&self.0);
-        }
+        self.release(|| {});
     }
 }
 
@@ -155,8 +159,8 @@ pub struct Store {
     latest: Counts,
     /// Windows dropped unwritten because writes kept failing past [`MAX_STAGED`].
     lost: u64,
-    /// The `:memory:` file this store counts in [`MEMORY_STORES`], if it is one.
-    memory: Option<String>,
+    /// This store's count in [`MEMORY_STORES`], if it is the `:memory:` one.
+    memory: Option<MemoryCount>,
     /// The writer's lock on a database file ([`lock_db`]).
     _lock: Option<std::fs::File>,
 }
@@ -166,36 +170,27 @@ pub struct Store {
 /// itself: closing any descriptor of that file drops every POSIX lock this process holds on
 /// it, SQLite's included.
 fn lock_db(path: &str, name: &str) -> Result<std::fs::File, String> {
-    let fail = |e: std::io::Error| format!("--db {path}: {e}");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(format!("{name}-writer.lock"))
-        .map_err(fail)?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+    let lock = std::path::PathBuf::from(format!("{name}-writer.lock"));
+    match crate::lockfile::try_lock(&lock).map_err(|e| format!("--db {path}: {e}"))? {
+        Some(f) => Ok(f),
+        None => Err(format!(
             "--db {path} is in use by another run: two runs writing one database replace each \
              other's windows; give this one its own --db (or --db none)"
         )),
-        Err(std::fs::TryLockError::Error(e)) => Err(fail(e)),
     }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
-        if let Some(path) = &self.memory {
-            let mut open = MEMORY_STORES.lock().unwrap_or_else(|e| e.into_inner());
-            // Closed first, under the lock: closing the last connection removes its WAL
-            // files by name, which must not be those of a store opened after it.
-            if let Ok(spare) = Connection::open_in_memory() {
-                drop(std::mem::replace(&mut self.conn, spare));
-            }
-            *open -= 1;
-            if *open == 0 {
-                remove_memory_files(path);
-            }
+        if let Some(count) = self.memory.as_mut() {
+            // Closed first, under the count's lock: closing the last connection removes its
+            // WAL files by name, which must not be those of a store opened after it.
+            let conn = &mut self.conn;
+            count.release(|| {
+                if let Ok(spare) = Connection::open_in_memory() {
+                    drop(std::mem::replace(conn, spare));
+                }
+            });
         }
     }
 }
@@ -215,7 +210,7 @@ impl Store {
                 remove_memory_files(&name);
             }
             *open += 1;
-            MemoryCount(name.clone())
+            MemoryCount(Some(name.clone()))
         });
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -253,7 +248,7 @@ impl Store {
             staged: Vec::new(),
             latest: Counts::default(),
             lost: 0,
-            memory: counted.map(MemoryCount::keep),
+            memory: counted,
             _lock: lock,
         })
     }
