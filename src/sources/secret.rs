@@ -105,8 +105,8 @@ impl Secret {
         Cow::Owned(out)
     }
 
-    /// The spellings [`Secret::scrub`] looks for, longest first (so that a longer one is
-    /// not left half-replaced by a shorter one inside it).
+    /// The spellings [`Secret::scrub`] looks for: as it is, percent-decoded and
+    /// percent-encoded, each once.
     fn forms(&self) -> Vec<Cow<'_, str>> {
         let raw = self.0.as_str();
         if raw.is_empty() {
@@ -118,7 +118,6 @@ impl Secret {
                 forms.push(Cow::Owned(other));
             }
         }
-        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
         forms
     }
 }
