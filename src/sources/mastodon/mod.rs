@@ -166,6 +166,9 @@ pub fn run_with(
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
+        // Every request opens a stream: a new connection each time, never a pooled one,
+        // which the server may have closed by the time it is reused (a failed attempt).
+        .max_idle_connections(0)
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_recv_response(Some(Duration::from_secs(30)))
         // Ends the body reader of a stalled connection by itself (the loop has moved on).

@@ -116,8 +116,11 @@ fn streams_updates_split_anywhere_and_reconnects_after_a_drop() {
         chunk(&mut s, "\n\r\nevent: update\ndata: {not json\n\n");
         chunk(&mut s, &format!("event: status.update\ndata: {first}\n\n"));
         chunk(&mut s, "event: filters_changed\ndata: undefined\n\n");
+        // The body ends cleanly, and the connection stays open, as a keep-alive server
+        // leaves it: the reconnection must still be a new connection (a pooled one could
+        // be closed by the time it is reused, a failure that costs a backoff step).
         s.write_all(b"0\r\n\r\n").unwrap();
-        drop(s);
+        let first = s;
         let (mut s, head) = accept(&l);
         heads_tx.send(head).unwrap();
         respond(&mut s, "200 OK", "");
@@ -125,7 +128,7 @@ fn streams_updates_split_anywhere_and_reconnects_after_a_drop() {
             &mut s,
             &format!(":)\nevent: update\ndata: {}\n\n", status(3, "third", &[])),
         );
-        s // held open until the test ends
+        (first, s) // held open until the test ends
     });
     let mut h = start(
         "example.social/public",
@@ -160,7 +163,7 @@ fn streams_updates_split_anywhere_and_reconnects_after_a_drop() {
     assert_eq!(k.skipped("bad_frame"), 1);
     assert_eq!(k.reconnects.load(Relaxed), 1);
     assert_eq!(k.connected.load(Relaxed), 0);
-    // The server's `retry: 50` is the reconnection delay.
+    // The server's `retry: 50`, raised to the 100 ms floor, is the reconnection delay.
     assert_eq!(slept, [Duration::from_millis(100)]);
 }
 

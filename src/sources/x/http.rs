@@ -33,11 +33,14 @@ pub enum Failure {
 /// would carry the bearer token elsewhere), and every read times out after `stall`, which
 /// is the stall detection of the stream. The response head must come within 30 s whole: a
 /// server sending it a byte at a time would otherwise hold the source for hours, each read
-/// within `stall`.
+/// within `stall`. No connection is pooled: one the server closed meanwhile would fail the
+/// next attempt, which counts against the connection budget; a reconnection makes only a
+/// few requests, so reuse would save little.
 pub fn agent(stall: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
+        .max_idle_connections(0)
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_recv_response(Some(Duration::from_secs(30)))
         .timeout_per_read(Some(stall))
