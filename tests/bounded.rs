@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{bin, free_port, run_ok, windows, TempDir};
+use crate::util::{bin, free_ports, run_ok, windows, TempDir};
 
 /// 22:00:00 UTC on 2023-11-14: a whole hour, so a window's time of day gives its offset.
 const BASE: u64 = 1_700_000_000 - 1_700_000_000 % 3600;
@@ -138,7 +138,8 @@ fn check_intervals(lines: &[Line], out: &Path, max_tags: u64) -> usize {
 /// Two processes on 127.0.0.1 writing `out`.
 fn two_processes(t: &TempDir, input: &Path, out: &Path, extra: &[&str]) {
     let hosts = t.path("hosts");
-    let hosts_text = format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port());
+    let [a, b] = free_ports();
+    let hosts_text = format!("127.0.0.1:{a}\n127.0.0.1:{b}\n");
     std::fs::write(&hosts, hosts_text).unwrap();
     let children: Vec<_> = (0..2)
         .map(|p| {

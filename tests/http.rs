@@ -605,7 +605,7 @@ fn issue_13_sql_beyond_the_queue_gets_503_at_once() {
     }
     // "At once": well under the query time limit, even on a loaded machine.
     let slowest = refused.iter().max().unwrap();
-    assert!(*slowest < Duration::from_secs(2), "a 503 took {slowest:?}");
+    assert!(*slowest < Duration::from_secs(4), "a 503 took {slowest:?}");
     eprintln!("503 latencies: {refused:?}");
     e.stop();
 }
@@ -632,7 +632,9 @@ fn a_client_that_hangs_up_does_not_free_its_running_query_s_slot() {
         s.write_all(req.as_bytes()).unwrap();
         // Gone before any answer.
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // Time for the engine to take the twelve in (a loaded machine is slow to), and still
+    // far from the hung-up queries' 5 s limit.
+    std::thread::sleep(Duration::from_millis(1500));
     let quick = serde_json::json!({"sql": "SELECT 1"}).to_string();
     let asked = Instant::now();
     let got = raw_request(

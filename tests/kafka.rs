@@ -8,7 +8,9 @@ use tagstream::metrics::Metrics;
 use tagstream::sources::kafka::{self, KafkaSpec};
 use tagstream::sources::{Poll, SourceContext};
 
-use crate::util::{bin, free_port, run_ok, signal_and_wait, summary_count, top, windows, TempDir};
+use crate::util::{
+    bin, free_port, free_ports, run_ok, signal_and_wait, summary_count, top, windows, TempDir,
+};
 
 /// The broker `.ci/run` starts (`TAGSTREAM_TEST_KAFKA=127.0.0.1:PORT`, tansu in memory).
 /// A local run without one skips with a note; under CI (`CI` set) the test fails instead, so
@@ -132,11 +134,8 @@ fn topic_gives_the_same_windows_for_1_and_2_workers_2_processes_and_the_file() {
 
     // Two processes on 127.0.0.1 with one worker each: process 0 writes the windows.
     let hosts = t.path("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
-    )
-    .unwrap();
+    let [a, b] = free_ports();
+    std::fs::write(&hosts, format!("127.0.0.1:{a}\n127.0.0.1:{b}\n")).unwrap();
     let cluster = |i: &str, out: &Path| {
         let h = hosts.to_str().unwrap();
         engine(
@@ -407,7 +406,7 @@ fn a_lost_broker_is_reconnected_by_itself() {
         eprintln!("SKIP: TAGSTREAM_TEST_TANSU (the tansu binary) is not set");
         return;
     };
-    let (inner, outer) = (free_port(), free_port());
+    let [inner, outer] = free_ports();
     let _broker = Killed(
         Command::new(tansu)
             .args(["broker", "--storage-engine", "memory://tansu/"])

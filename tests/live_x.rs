@@ -40,6 +40,7 @@ pub fn with_token(token: &str) -> Command {
 pub struct Running {
     pub child: Child,
     pub stderr: Arc<Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
 }
 
 impl Running {
@@ -49,8 +50,12 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = crate::util::collect_stderr(&mut child);
-        Running { child, stderr }
+        let (stderr, reader) = crate::util::collect_stderr_to_end(&mut child);
+        Running {
+            child,
+            stderr,
+            reader,
+        }
     }
 
     /// Waits (up to 30 s) until stderr contains `what`.
@@ -85,8 +90,8 @@ impl Running {
             std::thread::park_timeout(Duration::from_millis(20));
         }
         let mut out = self.child.wait_with_output().unwrap();
-        // Let the reader thread take the last bytes.
-        std::thread::park_timeout(Duration::from_millis(100));
+        // The child has exited: the reader takes its last bytes, then sees the end.
+        self.reader.join().unwrap();
         out.stderr = self.stderr.lock().unwrap().clone().into_bytes();
         out
     }

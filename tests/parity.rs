@@ -73,15 +73,7 @@ fn output_is_identical_for_1_and_2_workers_and_2_processes() {
     );
 
     // Two processes on 127.0.0.1, each with one worker: process 0 writes the windows.
-    let ports: Vec<u16> = (0..2)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
+    let ports: [u16; 2] = crate::util::free_ports();
     let hosts = t.path("hosts.txt");
     std::fs::write(
         &hosts,

@@ -155,11 +155,7 @@ fn a_server_that_refuses_is_a_one_line_error_without_the_password() {
     let t = TempDir::new("pg-refused");
     let input = t.path("in.jsonl");
     std::fs::write(&input, corpus(FIRST)).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::util::free_port();
     let url = format!("postgres://u:hunter2@127.0.0.1:{port}/db");
     let out = run_into(&input, &["--sink", &url]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -237,6 +237,14 @@ fn stopped_gracefully_at_any_moment_the_resume_ends_like_a_run_never_stopped() {
                 .spawn()
                 .unwrap();
             std::thread::sleep(after);
+            // The signal handler is in place once the checkpoint directory is locked: a
+            // signal before it (a loaded machine starts the process slowly) would kill the
+            // run outright, which is not the graceful stop under test.
+            let started = Instant::now();
+            while !dir.join("lock-process-0").exists() {
+                assert!(started.elapsed() < Duration::from_secs(30), "never locked");
+                std::thread::sleep(Duration::from_millis(2));
+            }
             let _ = Command::new("kill")
                 .args([&format!("-{how}"), &child.id().to_string()])
                 .status();
@@ -529,7 +537,7 @@ fn issue_13_killed_at_random_points_any_worker_count_file_and_generator() {
     let input = t.path("in.jsonl");
     corpus(&input, 400_000);
     let hosts = t.path("hosts");
-    let ports = [crate::util::free_port(), crate::util::free_port()];
+    let ports: [u16; 2] = crate::util::free_ports();
     std::fs::write(
         &hosts,
         format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
@@ -625,9 +633,11 @@ fn issue_13_two_workers_commit_while_running() {
     }
     let first = started.elapsed();
     // The first epoch is the next slide boundary after start; it commits once its windows
-    // are written: within two slides (2 s), plus the process's start.
+    // are written: within two slides (2 s), plus the process's start and a few fsyncs,
+    // which a loaded machine may stretch (a commit only at the end would never come: the
+    // run has no end).
     assert!(
-        first < Duration::from_millis(3000),
+        first < Duration::from_secs(10),
         "first COMMIT after {first:?}"
     );
     let e1 = committed(&dir).unwrap();

@@ -55,11 +55,7 @@ fn socket_source_counts_windows_and_reconnects_after_the_server_restarts() {
         eprintln!("SKIP: no python3");
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::util::free_port();
     let t = TempDir::new("socket");
     let out = t.path("out.jsonl");
     let first = Receiver::start(port, &burst(&[("#alpha", 5), ("#Beta", 3), ("#gamma", 1)]));
@@ -96,11 +92,7 @@ fn socket_source_counts_windows_and_reconnects_after_the_server_restarts() {
 
 #[test]
 fn listen_source_accepts_many_clients() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::util::free_port();
     let t = TempDir::new("listen");
     let out = t.path("out.jsonl");
     let engine = bin()

@@ -97,7 +97,7 @@ fn trends_are_the_same_for_any_worker_count_and_leave_top_alone() {
 
     // Two processes on 127.0.0.1.
     let hosts = t.path("hosts");
-    let ports = [crate::util::free_port(), crate::util::free_port()];
+    let ports: [u16; 2] = crate::util::free_ports();
     std::fs::write(
         &hosts,
         format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),

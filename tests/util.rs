@@ -19,13 +19,48 @@ pub fn bin() -> Command {
     c
 }
 
-/// A port on 127.0.0.1 that nothing listens on (bound, then freed).
+/// A port on 127.0.0.1 that nothing listens on, for a process the test starts to bind.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let [port] = free_ports();
+    port
+}
+
+/// `N` distinct ports on 127.0.0.1 that nothing listens on, for processes the test starts
+/// to bind (a cluster's hosts file). They are taken below the kernel's ephemeral range,
+/// from which every `bind(:0)` and outgoing connection of the machine (other tests running
+/// side by side) draws, so none of those takes one meanwhile; and each is held until all
+/// are chosen, so no two are the same.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    // Linux's default range starts at 32768; a lower start is read when the file says so.
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (lo, hi) = if ephemeral > 20_000 {
+        (15_000, ephemeral)
+    } else {
+        (61_000, 65_535) // above the default range's end
+    };
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        ^ (u64::from(std::process::id()) << 32);
+    let mut held = Vec::with_capacity(N);
+    for _ in 0..10_000 {
+        if held.len() == N {
+            break;
+        }
+        // xorshift64: distinct test processes and moments pick distinct ports.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let port = lo + (seed % u64::from(hi - lo)) as u16;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
+    }
+    assert_eq!(held.len(), N, "no {N} free ports in {lo}..{hi}");
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 /// The test data committed under `tests/data` (see its README files for provenance).
@@ -203,10 +238,18 @@ pub fn burst(tags: &[(&str, usize)]) -> Vec<String> {
 /// Takes `child`'s stderr (piped) and collects it on a thread: what it wrote so far, for a
 /// test to wait on (a line naming an address, a log line).
 pub fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+    collect_stderr_to_end(child).0
+}
+
+/// [`collect_stderr`], and the collecting thread: joined once the child has exited, the
+/// text holds everything the child wrote (a fixed wait could miss its last lines).
+pub fn collect_stderr_to_end(
+    child: &mut Child,
+) -> (Arc<Mutex<String>>, std::thread::JoinHandle<()>) {
     let mut pipe = child.stderr.take().expect("stderr is piped");
     let text = Arc::new(Mutex::new(String::new()));
     let sink = text.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = pipe.read(&mut buf) {
             if n == 0 {
@@ -216,5 +259,5 @@ pub fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
             sink.lock().unwrap().push_str(&chunk);
         }
     });
-    text
+    (text, reader)
 }

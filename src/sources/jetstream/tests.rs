@@ -185,7 +185,7 @@ fn a_silent_server_is_pinged_then_left_for_a_new_connection() {
         assert!(pinged, "no ping on the silent connection");
         while ws2.read().is_ok() {}
     });
-    let spec = JetstreamSpec::parse("?stall=600ms").unwrap();
+    let spec = JetstreamSpec::parse("?stall=3s").unwrap();
     let mut h = start(spec, &url, FakeSleeper::default());
     assert_eq!(texts(&h.posts(2)), ["one #a", "two #b"]);
     let k = h.counters("jetstream");

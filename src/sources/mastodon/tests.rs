@@ -191,7 +191,7 @@ fn a_silent_stream_is_left_for_a_new_connection() {
         (s, s2) // held open until the test ends
     });
     let mut h = start(
-        "example.social/hashtag/rust?stall=600ms",
+        "example.social/hashtag/rust?stall=2s",
         &url,
         None,
         FakeSleeper::default(),
