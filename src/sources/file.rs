@@ -98,25 +98,40 @@ pub fn fingerprint(path: &Path, len: u64) -> std::io::Result<String> {
 }
 
 /// Where the first line that starts at or after `start` (> 0) begins: just past the first
-/// line ending at or after byte `start - 1`, which ends the line that began before the range
-/// (belonging to, and counted by, the previous range, however long) or is the line ending
-/// that `start` follows. `None` if no line ending comes: no line starts in the range. Read
-/// in 64 KiB pieces; a byte at a time once cost a million reads for a tail of `--max-line`.
+/// line ending (`\n`, `\r\n` or `\r`, as [`LineReader`] reads them) at or after byte
+/// `start - 1`. That ending closes the line that began before the range (belonging to, and
+/// counted by, the previous range, however long), or is the one `start` follows. `None` if
+/// no ending comes: no line starts in the range. Read in 64 KiB pieces; a byte at a time
+/// once cost a million reads for a tail of `--max-line`.
 fn first_line_start(file: &mut File, start: u64) -> std::io::Result<Option<u64>> {
     let mut at = start - 1;
     file.seek(SeekFrom::Start(at))?;
     let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => return Ok(None),
-            Ok(n) => n,
+    let mut read = |buf: &mut [u8]| loop {
+        match file.read(buf) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
-            return Ok(Some(at + i as u64 + 1));
+            r => return r,
         }
-        at += n as u64;
+    };
+    loop {
+        let n = read(&mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let Some(i) = memchr::memchr2(b'\n', b'\r', &buf[..n]) else {
+            at += n as u64;
+            continue;
+        };
+        let next = at + i as u64 + 1;
+        if buf[i] == b'\n' {
+            return Ok(Some(next));
+        }
+        // A `\r`: with a `\n` after it, one ending of two bytes.
+        let lf = match buf[i + 1..n].first() {
+            Some(&b) => b == b'\n',
+            None => read(&mut buf[..1])? == 1 && buf[0] == b'\n',
+        };
+        return Ok(Some(next + u64::from(lf)));
     }
 }
 
@@ -394,6 +409,46 @@ mod tests {
                 }
             }
             assert!(lines == want, "{peers} ranges: {} lines", lines.len());
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// Every ending the reader knows (`\n`, `\r\n`, a bare `\r`) and empty lines, in files
+    /// split into 1 to len + 1 ranges (so a range starts at every byte, next to every kind of
+    /// ending): each line read exactly once. Ranges once looked for `\n` alone, and a file of
+    /// `\r` endings lost every line past the first range.
+    #[test]
+    fn ranges_starting_at_any_byte_agree_with_every_line_ending() {
+        let path = std::env::temp_dir().join(format!("tagstream-unit-cr-{}", std::process::id()));
+        let ctx = SourceContext::new(
+            Arc::new(Metrics::default()),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let want = ["a", "", "bb", "", "c", "dd", "", "e", "ff"];
+        for ends in [
+            ["\r", "\r", "\r"],
+            ["\r\n", "\n", "\r"],
+            ["\n", "\r\n", "\r\n"],
+        ] {
+            for last in [true, false] {
+                let mut text: String = (want.iter().enumerate())
+                    .map(|(i, l)| format!("{l}{}", ends[i % 3]))
+                    .collect();
+                if !last {
+                    text.truncate(text.trim_end_matches(['\r', '\n']).len());
+                }
+                std::fs::write(&path, &text).unwrap();
+                for peers in 1..=text.len() + 1 {
+                    let mut lines = Vec::new();
+                    for index in 0..peers {
+                        let mut p = FilePartition::open(&path, index, peers, &ctx).unwrap();
+                        while let Poll::Lines(c) = p.poll() {
+                            lines.extend(c.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
+                        }
+                    }
+                    assert!(lines == want, "{text:?} in {peers} ranges: {lines:?}");
+                }
+            }
         }
         std::fs::remove_file(&path).unwrap();
     }
