@@ -85,6 +85,11 @@ pub fn draw(f: &mut Frame, v: &View) {
     ];
     f.render_widget(Paragraph::new(head), rows[0]);
 
+    // Labels take at most half of the chart's inside, less the space before the bars:
+    // ratatui 0.29 takes a label wider than the chart from its width, and panics (the
+    // subtraction wraps) in a narrow terminal.
+    let inside = usize::from(rows[1].width.saturating_sub(2));
+    let label_room = inside.saturating_sub(1) / 2;
     let bars: Vec<Bar> = v
         .window
         .iter()
@@ -92,18 +97,11 @@ pub fn draw(f: &mut Frame, v: &View) {
         .map(|(tag, n)| {
             Bar::default()
                 .value(*n)
-                .label(Line::from(crate::log::printable(tag).into_owned()))
+                .label(Line::from(fit(&crate::log::printable(tag), label_room)))
                 .text_value(n.to_string())
                 .style(Style::default().fg(Color::Cyan))
         })
         .collect();
-    let label_width = v
-        .window
-        .iter()
-        .flat_map(|w| w.top.iter())
-        .map(|(t, _)| t.chars().count())
-        .max()
-        .unwrap_or(8);
     let chart = BarChart::default()
         .block(Block::bordered().title(" top hashtags "))
         .direction(Direction::Horizontal)
@@ -112,7 +110,6 @@ pub fn draw(f: &mut Frame, v: &View) {
         .group_gap(0)
         .label_style(Style::default().fg(Color::White))
         .data(BarGroup::default().bars(&bars));
-    let _ = label_width;
     f.render_widget(chart, rows[1]);
 
     let c = &v.counters;
@@ -134,6 +131,28 @@ pub fn draw(f: &mut Frame, v: &View) {
         foot.push(Line::styled(m.clone(), Style::default().fg(Color::Yellow)));
     }
     f.render_widget(Paragraph::new(foot), rows[2]);
+}
+
+/// `s` cut to at most `width` terminal columns, ending in `…` when cut.
+fn fit(s: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    if unicode_width::UnicodeWidthStr::width(s) <= width {
+        return s.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -171,5 +190,40 @@ mod tests {
         assert!(screen.contains("#rust"), "{screen}");
         assert!(screen.contains("1970-01-01T00:01:00Z"));
         assert!(screen.contains('5'));
+    }
+
+    /// Any terminal size draws, however narrow or short, with tags longer than the screen
+    /// is wide and counts of many digits: a terminal of 21 columns or fewer once panicked
+    /// (the bar chart wrote past the buffer) and left the screen in the alternate mode.
+    #[test]
+    fn every_terminal_size_draws() {
+        let mut v = View::new("tagstream demo".into());
+        v.window = Some(Window {
+            start_ms: 0,
+            end_ms: 60_000,
+            records: 9,
+            tagged: 5,
+            tags: 7,
+            distinct: 2,
+            late: 0,
+            top: vec![
+                ("#averyveryverylongtagindeed".into(), 123_456_789_012),
+                ("#日本語のタグ".into(), 2),
+                ("#x".into(), 1),
+            ],
+            counts: Vec::new(),
+            trending: Vec::new(),
+            approx: None,
+        });
+        assert_eq!(fit("#日本語", 4), "#日…");
+        assert_eq!(fit("#日本語", 7), "#日本語");
+        assert_eq!(fit("#rust", 1), "…");
+        assert_eq!(fit("#rust", 0), "");
+        for width in 0..=90 {
+            for height in [0, 1, 2, 3, 5, 8, 16, 40] {
+                let mut t = Terminal::new(TestBackend::new(width, height)).unwrap();
+                t.draw(|f| draw(f, &v)).unwrap();
+            }
+        }
     }
 }
