@@ -139,3 +139,38 @@ fn demo_with_an_http_address_in_use_fails() {
         "cannot listen",
     );
 }
+
+/// `--tui on` with stdout not a terminal (cron, CI, a pipe) is an error in one line: it
+/// panicked in ratatui's set-up, exit 101 and a backtrace.
+#[test]
+fn tui_on_without_a_terminal_is_an_error() {
+    let t = TempDir::new("cli-tui");
+    let input = t.path("in.txt");
+    std::fs::write(&input, "a #b\n").unwrap();
+    let s = input.to_str().unwrap();
+    fails_with(&["run", "--source", s, "--tui", "on"], "not a terminal");
+}
+
+/// `--out` naming the input (under any path) or the database is refused before anything
+/// is written: it emptied the input, and the run ended with 0 records and exit 0.
+#[test]
+fn out_naming_the_input_or_the_database_is_refused() {
+    let t = TempDir::new("cli-out-same");
+    let input = t.path("in.txt");
+    let text = "a #b\nc #d\n";
+    std::fs::write(&input, text).unwrap();
+    let s = input.to_str().unwrap();
+    let other = format!("{}/./in.txt", t.path("").display());
+    fails_with(
+        &["run", "--source", s, "--out", &other],
+        "is the input file",
+    );
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), text);
+    let db = t.path("same.db");
+    std::fs::write(&db, "").unwrap();
+    let db = db.to_str().unwrap();
+    fails_with(
+        &["run", "--source", s, "--db", db, "--out", db],
+        "is the --db",
+    );
+}

@@ -8,6 +8,7 @@
 
 mod output;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -116,6 +117,13 @@ pub fn run(cfg: JobConfig) -> Result<Summary> {
         stop,
     } = cfg;
     cluster.timely_config().map_err(anyhow::Error::msg)?;
+    let to_stdout = output.out.as_deref() == Some(Path::new("-"));
+    if output.tui == TuiArg::On && !to_stdout && !std::io::stdout().is_terminal() {
+        bail!("--tui on: stdout is not a terminal (--tui auto draws the chart only on one)");
+    }
+    if let Some(out) = output.out.as_deref().filter(|_| !to_stdout) {
+        check_out(out, &sources, output.results.db.as_deref())?;
+    }
     crate::log::set_quiet(output.quiet);
     let metrics = Arc::new(Metrics::default());
     let ctx = SourceContext {
@@ -187,6 +195,40 @@ pub fn run(cfg: JobConfig) -> Result<Summary> {
         write_summary(path, &summary)?;
     }
     Ok(summary)
+}
+
+/// Refuses an `--out` that is a file the run reads or its database: `--out` is emptied
+/// before the input is read (the input was lost, the run ending with 0 records), and SQLite
+/// would write over the windows. The same file by device and inode, whatever the path;
+/// devices (`/dev/null` as both) are not files to lose.
+fn check_out(out: &Path, sources: &[SourceSpec], db: Option<&str>) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(o) = std::fs::metadata(out) else {
+        return Ok(()); // not there yet: nothing to lose
+    };
+    if !o.is_file() {
+        return Ok(());
+    }
+    let same =
+        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.dev() == o.dev() && m.ino() == o.ino());
+    for s in sources {
+        if let SourceSpec::File(p) = s {
+            if same(p) {
+                bail!(
+                    "--out {} is the input file {}: it would be emptied before it is read",
+                    out.display(),
+                    p.display()
+                );
+            }
+        }
+    }
+    if let Some(db) = db.filter(|d| same(Path::new(d))) {
+        bail!(
+            "--out {} is the --db {db}: give them different files",
+            out.display()
+        );
+    }
+    Ok(())
 }
 
 /// Writes the summary as one JSON object (`-`: one line on stderr).
