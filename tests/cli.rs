@@ -174,3 +174,40 @@ fn out_naming_the_input_or_the_database_is_refused() {
         "is the --db",
     );
 }
+
+/// Windows that stdout cannot take fail the run (exit 2), whether JSON lines (`--out -`) or
+/// the table: a full disk ended it with exit 0. A closed stdout (`| head`) still ends the
+/// run quietly, exit 0.
+#[test]
+fn stdout_that_fails_is_an_error_and_a_closed_one_a_quiet_stop() {
+    let t = TempDir::new("cli-stdout");
+    let input = t.path("in.txt");
+    std::fs::write(&input, "a #b\nc #d\n").unwrap();
+    let s = input.to_str().unwrap();
+    for args in [&["--out", "-"][..], &["--tui", "off"][..]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = bin()
+            .args(["run", "--source", s])
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("writing stdout"), "{args:?}: {err}");
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = bin()
+            .args(["run", "--source", s])
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("writing stdout"), "{args:?}: {err}");
+    }
+}

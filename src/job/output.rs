@@ -191,7 +191,7 @@ impl Output {
     }
 
     /// One window to every output. A closed stdout (e.g. `| head`) stops the run quietly; an
-    /// error writing `--out` is returned.
+    /// error writing `--out` or any other error writing stdout is returned.
     fn window(&mut self, w: Window, stop: &AtomicBool) -> Result<()> {
         if let Some(f) = self.file.as_mut() {
             writeln!(f, "{}", json::line(&w))
@@ -205,11 +205,12 @@ impl Output {
                 table::render(&w)
             };
             let mut s = std::io::stdout().lock();
-            if s.write_all(text.as_bytes())
-                .and_then(|_| s.flush())
-                .is_err()
-            {
-                request_stop(stop);
+            match s.write_all(text.as_bytes()).and_then(|_| s.flush()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => request_stop(stop),
+                // A full disk or a failing device loses windows, as for `--out FILE` (it
+                // ended the run with exit 0).
+                Err(e) => return Err(e).context("writing stdout"),
             }
         }
         if self.terminal.is_some() {
