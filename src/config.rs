@@ -24,7 +24,7 @@ pub fn expand(args: Vec<OsString>, cmd: &Command) -> Result<Vec<OsString>, Strin
     else {
         return Ok(args);
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let text = crate::smallfile::read(path.as_ref(), "config file")?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         format!(
             "{path}: {}",

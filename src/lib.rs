@@ -12,9 +12,9 @@
 //! - [`results`] and [`sql`]: the SQLite store, PostgreSQL sinks, live state; read-only SQL;
 //! - [`views`]: results shown as tables, the terminal chart, HTTP, PNG/SVG (views read
 //!   results, never the reverse);
-//! - [`metrics`], [`log`], [`time`], [`shutdown`], [`lockfile`]: counters and the run
-//!   summary, one-line messages, times as text, the stop flag, one writer per file — below
-//!   everything else.
+//! - [`metrics`], [`log`], [`time`], [`shutdown`], [`lockfile`], [`smallfile`]: counters
+//!   and the run summary, one-line messages, times as text, the stop flag, one writer per
+//!   file, files of a few lines read with a bound — below everything else.
 
 #![deny(missing_docs)]
 
@@ -34,3 +34,4 @@ pub mod log;
 pub mod time;
 pub mod shutdown;
 pub mod lockfile;
+pub mod smallfile;

@@ -76,8 +76,7 @@ impl Cluster {
 
     /// Reads a hosts file: one `host:port` per line; blank lines and `#` comments ignored.
     pub fn read_hosts(path: &std::path::Path) -> Result<Vec<String>, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read hosts file {}: {e}", path.display()))?;
+        let text = crate::smallfile::read(path, "hosts file")?;
         Ok(text
             .lines()
             .map(str::trim)

@@ -27,8 +27,7 @@ impl Secret {
         }
         let file_var = format!("{var}_FILE");
         if let Ok(path) = std::env::var(&file_var) {
-            let v = std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read {file_var}={path}: {e}"))?;
+            let v = crate::smallfile::read(path.as_ref(), &file_var)?;
             if !v.trim().is_empty() {
                 return Ok(Secret(v.trim().to_owned()));
             }
