@@ -112,16 +112,18 @@ fn trends_of_json(v: &Value) -> Result<TrendWindow> {
 }
 
 fn get(agent: &ureq::Agent, url: &str) -> Result<Value> {
-    let mut resp = agent.get(url).call().map_err(|e| anyhow!("{url}: {e}"))?;
+    // Messages name it without a password or query (either may hold a secret).
+    let shown = super::shown_url(url);
+    let mut resp = agent.get(url).call().map_err(|e| anyhow!("{shown}: {e}"))?;
     let body = resp
         .body_mut()
         .read_to_string()
-        .map_err(|e| anyhow!("{url}: {e}"))?;
+        .map_err(|e| anyhow!("{shown}: {e}"))?;
     let v: Value =
-        serde_json::from_str(&body).map_err(|e| anyhow!("{url}: not a JSON answer: {e}"))?;
+        serde_json::from_str(&body).map_err(|e| anyhow!("{shown}: not a JSON answer: {e}"))?;
     if !resp.status().is_success() {
         let msg = v["error"].as_str().unwrap_or("request failed");
-        bail!("{url}: {} {msg}", resp.status().as_u16());
+        bail!("{shown}: {} {msg}", resp.status().as_u16());
     }
     Ok(v)
 }
@@ -137,7 +139,11 @@ fn agent() -> ureq::Agent {
 /// The window ending at `end_ms`, from the engine's memory (`/api/windows`).
 fn window_at(agent: &ureq::Agent, base: &str, end_ms: u64) -> Result<Value> {
     let since = end_ms.saturating_sub(1);
-    let list = get(agent, &format!("{base}/api/windows?since={since}"))?;
+    let list = get(
+        agent,
+        &super::api_url(base, &format!("/api/windows?since={since}")),
+    )?;
+    let base = super::shown_url(base);
     let w = list
         .as_array()
         .and_then(|l| l.first())
@@ -155,18 +161,16 @@ fn window_at(agent: &ureq::Agent, base: &str, end_ms: u64) -> Result<Value> {
 
 fn from_url(base: &str, end_ms: Option<u64>) -> Result<ChartWindow> {
     let agent = agent();
-    let base = base.trim_end_matches('/');
     match end_ms {
-        None => of_json(&get(&agent, &format!("{base}/api/top"))?),
+        None => of_json(&get(&agent, &super::api_url(base, "/api/top"))?),
         Some(end_ms) => of_json(&window_at(&agent, base, end_ms)?),
     }
 }
 
 fn trends_from_url(base: &str, end_ms: Option<u64>) -> Result<TrendWindow> {
     let agent = agent();
-    let base = base.trim_end_matches('/');
     match end_ms {
-        None => trends_of_json(&get(&agent, &format!("{base}/api/trends"))?),
+        None => trends_of_json(&get(&agent, &super::api_url(base, "/api/trends"))?),
         Some(end_ms) => trends_of_json(&window_at(&agent, base, end_ms)?),
     }
 }

@@ -54,7 +54,9 @@ pub fn run(a: SqlArgs) -> anyhow::Result<()> {
 
 /// `POST {url}/api/sql` with `{"sql": …}`.
 fn remote(url: &str, sql: &str, timeout: Duration) -> anyhow::Result<Table> {
-    let endpoint = format!("{}/api/sql", url.trim_end_matches('/'));
+    let endpoint = super::api_url(url, "/api/sql");
+    // Messages name it without a password or query (either may hold a secret).
+    let shown = super::shown_url(&endpoint);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(timeout + Duration::from_secs(10)))
@@ -65,19 +67,19 @@ fn remote(url: &str, sql: &str, timeout: Duration) -> anyhow::Result<Table> {
         .post(&endpoint)
         .header("content-type", "application/json")
         .send(body.as_str())
-        .with_context(|| endpoint.clone())?;
+        .with_context(|| shown.clone())?;
     let status = resp.status();
     let text = resp
         .body_mut()
         .read_to_string()
-        .with_context(|| format!("{endpoint}: reading the response"))?;
+        .with_context(|| format!("{shown}: reading the response"))?;
     let v: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{endpoint}: status {status}, not a JSON response"))?;
+        .with_context(|| format!("{shown}: status {status}, not a JSON response"))?;
     if let Some(e) = v.get("error").and_then(Value::as_str) {
         bail!("{}", e.replace('\n', " "));
     }
     if !status.is_success() {
-        bail!("{endpoint}: status {status}");
+        bail!("{shown}: status {status}");
     }
     let columns = v["columns"]
         .as_array()

@@ -13,8 +13,8 @@
 //! by the newest window of the batch. A commit whose acknowledgement is lost with the
 //! connection is written again: at-least-once, as for any client without two-phase commit.
 //!
-//! Messages name the server by [`redact`]ed URL only: the password never reaches a log. A
-//! password may also come from `PGPASSWORD`, as for psql.
+//! Messages name the server by its [`label`], built from the parsed parts: the password never
+//! reaches a log. A password may also come from `PGPASSWORD`, as for psql.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -99,8 +99,11 @@ impl PgSink {
     /// Connects (and creates the tables if absent). A URL that does not parse or a server
     /// that refuses at start is an error; later outages are retried.
     pub fn open(url: &str) -> Result<PgSink, String> {
-        let label = redact(url);
-        let mut config: Config = url.parse().map_err(|e| format!("--sink {label}: {e}"))?;
+        // Not echoed: a connection string that does not parse may hold a password anywhere.
+        let mut config: Config = url.parse().map_err(|e| {
+            format!("--sink: not a PostgreSQL URL or connection string ({e}; not shown here)")
+        })?;
+        let label = label(&config);
         if config.get_password().is_none() {
             if let Ok(pw) = std::env::var("PGPASSWORD") {
                 config.password(pw);
@@ -444,51 +447,79 @@ fn replace(
     Ok(())
 }
 
-/// A connection URL without its password, for messages: the user-info password and any
-/// `password=` parameter become `***`.
-pub fn redact(url: &str) -> String {
-    let url = match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{}:***{}", &url[..s + 3], user, &url[at..])
-        }
-        _ => url.to_owned(),
+/// The server a parsed configuration names, for messages: `postgres://USER:***@HOST:PORT/DB`,
+/// built from its parts, so no spelling of the password (`password = 'a b'` in a connection
+/// string, a URL's user info, `%`-escapes) reaches a log.
+pub fn label(config: &Config) -> String {
+    use postgres::config::Host;
+    let user = match (config.get_user(), config.get_password()) {
+        (Some(u), Some(_)) => format!("{u}:***@"),
+        (Some(u), None) => format!("{u}@"),
+        (None, Some(_)) => ":***@".to_owned(),
+        (None, None) => String::new(),
     };
-    let mut out = String::with_capacity(url.len());
-    let mut rest = url.as_str();
-    while let Some(i) = rest.to_ascii_lowercase().find("password=") {
-        let start = i + "password=".len();
-        out.push_str(&rest[..start]);
-        out.push_str("***");
-        let end = rest[start..]
-            .find(|c: char| c == '&' || c.is_whitespace())
-            .map_or(rest.len(), |j| start + j);
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
+    let ports = config.get_ports();
+    let hosts: Vec<String> = (config.get_hosts().iter().enumerate())
+        .map(|(i, h)| {
+            let h = match h {
+                Host::Tcp(h) => h.clone(),
+                Host::Unix(p) => p.display().to_string(),
+            };
+            match ports.get(i).or(ports.first()) {
+                Some(p) => format!("{h}:{p}"),
+                None => h,
+            }
+        })
+        .collect();
+    let db = config.get_dbname().unwrap_or("");
+    format!("postgres://{user}{}/{db}", hosts.join(","))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// No spelling of a password reaches the label, nor the error of one that does not
+    /// parse (a spaced `password = x` and a quoted one once did, as did user info without
+    /// a scheme).
     #[test]
-    fn redact_hides_the_password() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
-        assert_eq!(
-            redact("postgres://h/db?user=u&password=pw&x=1"),
-            "postgres://h/db?user=u&password=***&x=1"
-        );
-        assert_eq!(
-            redact("host=h password=pw user=u"),
-            "host=h password=*** user=u"
-        );
+    fn labels_and_parse_errors_hide_the_password() {
+        let cases = [
+            (
+                "postgres://u:S3CRET@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            ("postgres://h/db", "postgres://h:5432/db"),
+            ("postgres://u:S3%43RET@h/db", "postgres://u:***@h:5432/db"),
+            ("postgres://h/db?user=u&password=S3CRET&x=1", ""),
+            (
+                "postgresql://h/db?user=u&password=S3CRET",
+                "postgres://u:***@h:5432/db",
+            ),
+            (
+                "host=h port=1 password = S3CRET user=u",
+                "postgres://u:***@h:1/",
+            ),
+            (
+                "host=h password='S3CRET PW' dbname=d",
+                "postgres://:***@h/d",
+            ),
+            ("u:S3CRET@127.0.0.1/db", ""),
+            ("host=h,g port=1,2 user=u", "postgres://u@h:1,g:2/"),
+        ];
+        for (url, want) in cases {
+            let shown = match url.parse::<Config>() {
+                Ok(c) => label(&c),
+                Err(_) => PgSink::open(url).err().unwrap(),
+            };
+            assert!(
+                !shown.contains("S3CRET") && !shown.contains("RET"),
+                "{url}: {shown}"
+            );
+            if !want.is_empty() {
+                assert_eq!(shown, want, "{url}");
+            }
+        }
     }
 
     #[test]
@@ -498,7 +529,7 @@ mod tests {
             .unwrap();
         assert!(!e.contains("secret") && !e.contains('\n'), "{e}");
         assert!(
-            e.starts_with("--sink postgres://u:***@127.0.0.1:1/db"),
+            e.starts_with("--sink: not a PostgreSQL URL or connection string ("),
             "{e}"
         );
     }

@@ -150,6 +150,13 @@ impl SourceSpec {
 }
 
 fn host_port(uri: &str, rest: &str) -> Result<String, String> {
+    if rest.contains('@') {
+        // Not echoed: user info may hold a password, and a warning repeated it every retry.
+        let scheme = uri.split_once("://").map_or(uri, |(s, _)| s);
+        return Err(format!(
+            "{scheme}:// takes HOST:PORT, with no user or password (a line socket has no login)"
+        ));
+    }
     let hp = rest.trim_end_matches('/');
     match hp.rsplit_once(':') {
         Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(hp.to_owned()),
@@ -516,6 +523,17 @@ mod tests {
         assert!(SourceSpec::parse("socket://nohost")
             .unwrap_err()
             .contains("HOST:PORT"));
+        // User info is refused without being echoed (it repeated a password every retry).
+        for uri in [
+            "socket://alice:S3CRET@h:9",
+            "listen://alice:S3CRET@127.0.0.1:9",
+        ] {
+            let e = SourceSpec::parse(uri).unwrap_err();
+            assert!(
+                e.contains("no user or password") && !e.contains("S3CRET"),
+                "{e}"
+            );
+        }
         assert!(SourceSpec::parse("ftp://x")
             .unwrap_err()
             .contains("unknown source scheme 'ftp://'"));
