@@ -63,6 +63,73 @@ CREATE TABLE IF NOT EXISTS trends(
 CREATE INDEX IF NOT EXISTS trends_end ON trends(window_end);
 ";
 
+/// The columns of each table, as [`SCHEMA`] makes them (`error` last, added to older ones).
+const COLUMNS: [(&str, &[&str]); 5] = [
+    ("tweets", &["hashtag", "count", "error"]),
+    ("counts", &["hashtag", "count", "error"]),
+    (
+        "windows",
+        &[
+            "window_start",
+            "window_end",
+            "rank",
+            "hashtag",
+            "count",
+            "error",
+        ],
+    ),
+    (
+        "window_totals",
+        &[
+            "window_start",
+            "window_end",
+            "records",
+            "tagged",
+            "tags",
+            "distinct_tags",
+            "late",
+        ],
+    ),
+    (
+        "trends",
+        &[
+            "window_start",
+            "window_end",
+            "rank",
+            "hashtag",
+            "score",
+            "count",
+            "expected",
+            "authors",
+        ],
+    ),
+];
+
+/// Refuses a database whose tables of our names are not ours (another program's `tweets`,
+/// say): they were altered, tables were added beside them, and the first write failed with
+/// "datatype mismatch". Ours may lack the `error` column (made before it).
+fn check_tables(conn: &Connection) -> Result<(), String> {
+    for (table, want) in COLUMNS {
+        let mut st = conn
+            .prepare("SELECT name FROM pragma_table_info(?1)")
+            .map_err(|e| e.to_string())?;
+        let have: Vec<String> = st
+            .query_map([table], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| e.to_string())?;
+        let ours = have.is_empty()
+            || have == want
+            || (want.last() == Some(&"error") && have == want[..want.len() - 1]);
+        if !ours {
+            return Err(format!(
+                "its table {table} is not tagstream's (columns {}): give --db another file",
+                have.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Adds the `error` column to the tables of a database made before it (issue 15).
 fn add_error_columns(conn: &Connection) -> rusqlite::Result<()> {
     for table in ["tweets", "counts", "windows"] {
@@ -226,6 +293,7 @@ impl Store {
             Some(lock_db(path, &name)?)
         };
         conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
+        check_tables(&conn).map_err(|e| format!("--db {path}: {e}"))?;
         // WAL: readers and this writer never wait for each other. NORMAL: a commit is
         // durable at the next checkpoint, not at each window (a crash may lose the last
         // windows, never corrupt the file).

@@ -435,3 +435,28 @@ fn windows_a_failed_write_could_not_take_are_written_at_the_next_flush() {
     assert!(s.flush().is_err());
     assert_eq!(s.unwritten(), (MAX_STAGED, 5));
 }
+
+/// A database whose `tweets` is another program's is refused before anything is written:
+/// its table was altered, five tables added beside it, and the first write failed.
+#[test]
+fn a_database_with_another_program_s_tweets_is_refused_untouched() {
+    let db = TempDb::new("foreign");
+    let c = Connection::open(&db.0).unwrap();
+    c.execute_batch(
+        "CREATE TABLE tweets(id INTEGER, body TEXT); INSERT INTO tweets VALUES (1, 'x');",
+    )
+    .unwrap();
+    drop(c);
+    let e = Store::open(&db.0, None).err().unwrap();
+    assert!(
+        e.contains("its table tweets is not tagstream's (columns id, body)"),
+        "{e}"
+    );
+    let c = Connection::open(&db.0).unwrap();
+    let tables = rows(&c, "SELECT name FROM sqlite_master ORDER BY name");
+    assert_eq!(tables, ["tweets"]);
+    let cols = rows(&c, "SELECT name FROM pragma_table_info('tweets')");
+    assert_eq!(cols, ["id", "body"]);
+    let mode = rows(&c, "PRAGMA journal_mode");
+    assert_eq!(mode, ["delete"]);
+}
