@@ -314,7 +314,7 @@ pub struct RunArgs {
     pub checkpoint_dir: Option<PathBuf>,
     /// Checkpoint every this much stream time (a multiple of --batch) [default: every
     /// emitted window, i.e. --slide].
-    #[arg(long, value_parser = duration, value_name = "DURATION", env = "TAGSTREAM_CHECKPOINT_EVERY")]
+    #[arg(long, value_parser = duration, value_name = "DURATION", env = "TAGSTREAM_CHECKPOINT_EVERY", requires = "checkpoint_dir")]
     pub checkpoint_every: Option<Duration>,
     /// Stop after this long (default: when the sources end, or on Ctrl-C).
     #[arg(long, value_parser = duration, value_name = "DURATION", env = "TAGSTREAM_DURATION")]

@@ -16,8 +16,12 @@ fn main() {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
-            if matches!(e.kind(), DisplayHelp | DisplayVersion) || !e.use_stderr() {
+            use clap::error::ErrorKind::{
+                DisplayHelp, DisplayHelpOnMissingArgumentOrSubcommand as NoCommand, DisplayVersion,
+            };
+            // No subcommand: the whole help on stderr, exit 2 (its first line alone read as
+            // an error: "error: Real-time trending hashtags: ...").
+            if matches!(e.kind(), DisplayHelp | DisplayVersion | NoCommand) || !e.use_stderr() {
                 e.exit();
             }
             // One line, not clap's usage block.

@@ -211,3 +211,22 @@ fn stdout_that_fails_is_an_error_and_a_closed_one_a_quiet_stop() {
         assert!(!err.contains("writing stdout"), "{args:?}: {err}");
     }
 }
+
+/// No subcommand: the help, on stderr, exit 2 (its first line alone was shown as an error).
+#[test]
+fn no_subcommand_shows_the_help() {
+    let out = bin().output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("Usage:") && err.contains("demo"), "{err}");
+    assert!(!err.contains("error: Real-time"), "{err}");
+}
+
+/// `--checkpoint-every` alone would checkpoint nowhere: it was silently ignored.
+#[test]
+fn checkpoint_every_needs_a_directory() {
+    fails_with(
+        &["run", "--source", "-", "--checkpoint-every", "10s"],
+        "--checkpoint-dir",
+    );
+}
