@@ -147,7 +147,17 @@ fn run(db: &str, sql: &str, limits: &Limits) -> Result<Table, String> {
             });
         describe(e, why, limits)
     };
-    let mut stmt = conn.prepare(sql).map_err(explain)?;
+    // The first statement, then a look for a second: a second one that is refused (`SELECT
+    // 1; DROP TABLE tweets`) was reported as the first refused ("SELECT is not allowed").
+    use rusqlite::fallible_iterator::FallibleIterator;
+    let mut batch = rusqlite::Batch::new(&conn, sql);
+    let mut stmt = batch
+        .next()
+        .map_err(explain)?
+        .ok_or_else(|| describe(rusqlite::Error::Empty, None, limits))?;
+    if !matches!(batch.next(), Ok(None)) {
+        return Err(describe(rusqlite::Error::MultipleStatement, None, limits));
+    }
     // sqlite3_stmt_readonly() says false for PRAGMAs, even those that only report; the
     // authorizer has allowed only those.
     if !stmt.readonly() && !pragma.load(Ordering::Relaxed) {

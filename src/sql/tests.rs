@@ -64,6 +64,8 @@ fn writes_attach_and_writing_pragmas_are_refused() {
         ),
         ("BEGIN", "transactions are not allowed"),
         ("VACUUM", "read-only"),
+        ("SELECT 1; DROP TABLE tweets", "one statement at a time"),
+        ("SELECT 1; SELECT 2", "one statement at a time"),
     ];
     for (sql, want) in cases {
         let e = err(&db.0, sql);
