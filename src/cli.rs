@@ -166,8 +166,9 @@ pub struct PipelineArgs {
     /// Live terminal chart: auto (when stdout is a terminal), on, off.
     #[arg(long, value_enum, default_value = "auto", env = "TAGSTREAM_TUI")]
     pub tui: TuiArg,
-    /// Print no informational messages on stderr.
-    #[arg(long, short, env = "TAGSTREAM_QUIET")]
+    /// Print no informational messages on stderr (TAGSTREAM_QUIET: true/false, 1/0, yes/no,
+    /// on/off).
+    #[arg(long, short, env = "TAGSTREAM_QUIET", value_parser = clap::builder::BoolishValueParser::new())]
     pub quiet: bool,
     /// Results options.
     #[command(flatten)]

@@ -230,3 +230,36 @@ fn checkpoint_every_needs_a_directory() {
         "--checkpoint-dir",
     );
 }
+
+/// TAGSTREAM_QUIET takes the usual spellings of a switch (1 was refused: only true/false).
+#[test]
+fn quiet_from_the_environment_takes_1_and_0() {
+    for (v, quiet) in [("1", true), ("yes", true), ("0", false), ("false", false)] {
+        let out = bin()
+            .args(["run", "--source", "-", "--tui", "off"])
+            .env("TAGSTREAM_QUIET", v)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{v}: {err}");
+        assert_eq!(!err.contains("ready:"), quiet, "{v}: {err}");
+    }
+}
+
+/// A slide longer than the window leaves records in no window: allowed, and said.
+#[test]
+fn a_slide_longer_than_the_window_is_warned_of() {
+    let out = bin()
+        .args(["run", "--source", "-", "--tui", "off"])
+        .args(["--window", "10s", "--slide", "60s"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("--slide 1m is longer than --window 10s: records between"),
+        "{err}"
+    );
+}

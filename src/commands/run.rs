@@ -63,6 +63,14 @@ pub fn config(a: &RunArgs) -> Result<JobConfig> {
 pub fn config_with_stop(a: &RunArgs, stop: Arc<AtomicBool>) -> Result<JobConfig> {
     let p = &a.pipeline;
     let spec = spec_of(p.batch, p.window, p.slide)?;
+    if spec.slide_ms() > spec.window_ms() {
+        crate::log::warn(format_args!(
+            "--slide {} is longer than --window {}: records between two windows are \
+             counted in none",
+            human(spec.slide_ms()),
+            human(spec.window_ms())
+        ));
+    }
     let sources = a
         .sources
         .iter()
