@@ -49,7 +49,7 @@ impl FilePartition {
             let first = if start == 0 {
                 Some(0)
             } else {
-                first_line_start(&mut file, start).map_err(err)?
+                first_line_start(&mut file, start, end).map_err(err)?
             };
             if let Some(first) = first {
                 file.seek(SeekFrom::Start(first)).map_err(err)?;
@@ -101,9 +101,9 @@ pub fn fingerprint(path: &Path, len: u64) -> std::io::Result<String> {
 /// line ending (`\n`, `\r\n` or `\r`, as [`LineReader`] reads them) at or after byte
 /// `start - 1`. That ending closes the line that began before the range (belonging to, and
 /// counted by, the previous range, however long), or is the one `start` follows. `None` if
-/// no ending comes: no line starts in the range. Read in 64 KiB pieces; a byte at a time
-/// once cost a million reads for a tail of `--max-line`.
-fn first_line_start(file: &mut File, start: u64) -> std::io::Result<Option<u64>> {
+/// no ending comes before `end`: no line starts in the range. Read in 64 KiB pieces; a
+/// byte at a time once cost a million reads for a tail of `--max-line`.
+fn first_line_start(file: &mut File, start: u64, end: u64) -> std::io::Result<Option<u64>> {
     let mut at = start - 1;
     file.seek(SeekFrom::Start(at))?;
     let mut buf = vec![0u8; 64 << 10];
@@ -120,6 +120,9 @@ fn first_line_start(file: &mut File, start: u64) -> std::io::Result<Option<u64>>
         }
         let Some(i) = memchr::memchr2(b'\n', b'\r', &buf[..n]) else {
             at += n as u64;
+            if at >= end {
+                return Ok(None); // the range lies inside one line: none starts in it
+            }
             continue;
         };
         let next = at + i as u64 + 1;
@@ -163,6 +166,16 @@ impl Partition for FilePartition {
         }
         let err = |e: std::io::Error| format!("cannot read {}: {e}", self.path.display());
         let mut file = File::open(&self.path).map_err(err)?;
+        // A line that a read cut after its `\r` was saved as ending there: its `\n` is the
+        // rest of that ending, not an empty line (a resumed `\r\n` file read one).
+        let mut pos = pos;
+        if pos > 0 {
+            let mut two = [0u8; 2];
+            file.seek(SeekFrom::Start(pos - 1)).map_err(err)?;
+            if file.read(&mut two).map_err(err)? == 2 && two == *b"\r\n" {
+                pos += 1;
+            }
+        }
         file.seek(SeekFrom::Start(pos)).map_err(err)?;
         self.reader = Some(LineReader::with_offset(file, self.ctx.max_line, pos));
         self.counted_long = 0;
@@ -449,6 +462,62 @@ mod tests {
                     assert!(lines == want, "{text:?} in {peers} ranges: {lines:?}");
                 }
             }
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A `\r\n` whose `\r` is the last byte of the first 64 KiB the search for a range's
+    /// first line reads: the `\n` is read on its own and is part of that ending.
+    #[test]
+    fn a_crlf_across_the_search_s_first_read_is_one_ending() {
+        let path = std::env::temp_dir().join(format!("tagstream-unit-crlf-{}", std::process::id()));
+        // 131,092 bytes: range 1 starts at 65,546; its search reads 65,545..=131,080, whose
+        // last byte is the `\r`.
+        let long = "a".repeat(131_080);
+        std::fs::write(&path, format!("{long}\r\nbbbbbbbb\r\n")).unwrap();
+        let mut ctx = SourceContext::new(
+            Arc::new(Metrics::default()),
+            Arc::new(AtomicBool::new(false)),
+        );
+        ctx.max_line = 1 << 20;
+        let mut lines = Vec::new();
+        for index in 0..2 {
+            let mut p = FilePartition::open(&path, index, 2, &ctx).unwrap();
+            while let Poll::Lines(c) = p.poll() {
+                lines.extend(c.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
+            }
+        }
+        assert!(
+            lines == [long, "bbbbbbbb".to_owned()],
+            "{} lines",
+            lines.len()
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A resume at a position saved just after a `\r` whose `\n` came in the next read
+    /// starts after the `\n`: it read an empty line, one record more than a run never
+    /// stopped.
+    #[test]
+    fn a_resume_between_cr_and_lf_reads_no_empty_line() {
+        let path = std::env::temp_dir().join(format!("tagstream-unit-seek-{}", std::process::id()));
+        std::fs::write(&path, "ab\r\ncd\r\nef\r\n").unwrap();
+        let ctx = SourceContext::new(
+            Arc::new(Metrics::default()),
+            Arc::new(AtomicBool::new(false)),
+        );
+        for (pos, want) in [
+            (3, &["cd", "ef"][..]),
+            (4, &["cd", "ef"][..]),
+            (8, &["ef"][..]),
+        ] {
+            let mut p = FilePartition::open(&path, 0, 1, &ctx).unwrap();
+            p.seek(pos).unwrap();
+            let mut lines = Vec::new();
+            while let Poll::Lines(c) = p.poll() {
+                lines.extend(c.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
+            }
+            assert_eq!(lines, want, "at {pos}");
         }
         std::fs::remove_file(&path).unwrap();
     }
