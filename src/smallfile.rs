@@ -11,18 +11,20 @@ pub const LIMIT: u64 = 1 << 20;
 /// end included) in one line that names `what` the file is meant to be.
 pub fn read(path: &Path, what: &str) -> Result<String, String> {
     let fail = |e: std::io::Error| format!("cannot read {what} {}: {e}", path.display());
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|f| f.take(LIMIT + 1).read_to_string(&mut text))
+        .and_then(|f| f.take(LIMIT + 1).read_to_end(&mut bytes))
         .map_err(fail)?;
-    if text.len() as u64 > LIMIT {
+    // The size first: a cut at the limit may split a character.
+    if bytes.len() as u64 > LIMIT {
         return Err(format!(
             "{what} {}: over {} KiB",
             path.display(),
             LIMIT >> 10
         ));
     }
-    Ok(text)
+    String::from_utf8(bytes)
+        .map_err(|_| format!("cannot read {what} {}: not UTF-8 text", path.display()))
 }
 
 #[cfg(test)]

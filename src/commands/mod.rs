@@ -36,9 +36,7 @@ pub(crate) fn api_url(base: &str, path: &str) -> String {
 /// left out (a token may be in either).
 pub(crate) fn shown_url(url: &str) -> String {
     let bare = url.split(['?', '#']).next().unwrap_or(url);
-    let Some(s) = bare.find("://").map(|s| s + 3) else {
-        return bare.to_owned();
-    };
+    let s = bare.find("://").map_or(0, |s| s + 3);
     let host_end = bare[s..].find('/').map_or(bare.len(), |i| s + i);
     match bare[s..host_end].rfind('@').map(|i| s + i) {
         Some(at) => {
@@ -73,5 +71,6 @@ mod tests {
         );
         assert_eq!(shown_url("http://h/a@b?x"), "http://h/a@b");
         assert_eq!(shown_url("h:1/x#T0K"), "h:1/x");
+        assert_eq!(shown_url("al:S3CRET@h:8080"), "al:***@h:8080");
     }
 }

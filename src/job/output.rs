@@ -49,7 +49,7 @@ pub struct Output {
     terminal: Option<ratatui::DefaultTerminal>,
     progress: bool,
     tap: Option<Tap>,
-    /// A window could not be written to `--out`: no checkpoint commits after it.
+    /// A window could not be written to `--out` or stdout: no checkpoint commits after it.
     out_failed: bool,
 }
 
@@ -89,7 +89,7 @@ impl Output {
     }
 
     /// Consumes `rx` until the engine is done; sets `stop` at `deadline`, on a closed stdout
-    /// or 'q' in the chart. Returns the first error writing `--out`, if any.
+    /// or 'q' in the chart. Returns the first error writing `--out` or stdout, if any.
     pub fn run(
         mut self,
         rx: &Receiver<Emitted>,

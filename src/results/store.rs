@@ -109,10 +109,10 @@ const COLUMNS: [(&str, &[&str]); 5] = [
 /// say): they were altered, tables were added beside them, and the first write failed with
 /// "datatype mismatch". Ours may lack the `error` column (made before it).
 fn check_tables(conn: &Connection) -> Result<(), String> {
+    let mut st = conn
+        .prepare("SELECT name FROM pragma_table_info(?1)")
+        .map_err(|e| e.to_string())?;
     for (table, want) in COLUMNS {
-        let mut st = conn
-            .prepare("SELECT name FROM pragma_table_info(?1)")
-            .map_err(|e| e.to_string())?;
         let have: Vec<String> = st
             .query_map([table], |r| r.get(0))
             .and_then(Iterator::collect)

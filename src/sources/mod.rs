@@ -87,9 +87,10 @@ impl SourceSpec {
             s if PLANNED.contains(&s) => Err(format!(
                 "source scheme '{s}://' is not available in this build yet"
             )),
+            // The scheme alone: the rest may hold user info with a password.
             s => Err(format!(
-                "unknown source scheme '{s}://' in '{uri}' (expected socket://, listen://, \
-                 gen://, x://, jetstream://, mastodon://, kafka://, file:// or a path, or - for stdin)"
+                "unknown source scheme '{s}://' (expected socket://, listen://, gen://, x://, \
+                 jetstream://, mastodon://, kafka://, file:// or a path, or - for stdin)"
             )),
         }
     }
