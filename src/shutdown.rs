@@ -12,8 +12,15 @@ pub fn flag() -> Arc<AtomicBool> {
         let f = flag.clone();
         let _ = ctrlc::set_handler(move || {
             if f.swap(true, Ordering::SeqCst) {
+                // Said, so that what is missing is no surprise (it exited without a word).
+                crate::log::warn(format_args!(
+                    "a second signal: exiting at once, with what was not yet written lost"
+                ));
                 std::process::exit(130);
             }
+            crate::log::info(format_args!(
+                "stopping: finishing what is under way (a second signal exits at once)"
+            ));
         });
         flag
     })

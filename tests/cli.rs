@@ -263,3 +263,57 @@ fn a_slide_longer_than_the_window_is_warned_of() {
         "{err}"
     );
 }
+
+/// A signal says that the run is stopping and that a second one exits at once; the second
+/// says what it costs (it exited with 130 without a word). Sent once the handler is in
+/// place: after the checkpoint directory is locked.
+#[test]
+fn signals_say_what_they_do() {
+    for twice in [false, true] {
+        let t = TempDir::new("cli-signals");
+        let dir = t.path("ck");
+        let mut child = bin()
+            .args(["run", "--source", "gen://?rate=1000", "--tui", "off"])
+            .arg("--checkpoint-dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (err, reader) = crate::util::collect_stderr_to_end(&mut child);
+        let started = std::time::Instant::now();
+        while !dir.join("lock-process-0").exists() {
+            assert!(started.elapsed().as_secs() < 30, "never locked");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let kill = || {
+            std::process::Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap()
+        };
+        kill();
+        if twice {
+            while !err.lock().unwrap().contains("stopping:") {
+                assert!(started.elapsed().as_secs() < 30, "no stopping line");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            kill();
+        }
+        let status = child.wait().unwrap();
+        reader.join().unwrap();
+        let err = err.lock().unwrap().clone();
+        assert!(
+            err.contains("stopping: finishing what is under way"),
+            "{err}"
+        );
+        // The second may find the run already ended (it has little to finish): then it
+        // exited 0 by itself. Else the second says so, and exits 130.
+        if twice && err.contains("a second signal: exiting at once") {
+            assert_eq!(status.code(), Some(130), "{err}");
+        } else {
+            assert_eq!(status.code(), Some(0), "{err}");
+            assert!(!err.contains("a second signal:"), "{err}");
+        }
+    }
+}
