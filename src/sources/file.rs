@@ -336,6 +336,32 @@ mod tests {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
+    /// A context whose lines may be `max_line` bytes long.
+    fn context(max_line: usize) -> SourceContext {
+        let mut ctx = SourceContext::new(
+            Arc::new(Metrics::default()),
+            Arc::new(AtomicBool::new(false)),
+        );
+        ctx.max_line = max_line;
+        ctx
+    }
+
+    /// The lines `p` reads until it is done, as text.
+    fn lines_of(p: &mut FilePartition) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Poll::Lines(c) = p.poll() {
+            lines.extend(c.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
+        }
+        lines
+    }
+
+    /// The lines of `path` split into `peers` ranges, read range after range.
+    fn split(path: &Path, peers: usize, ctx: &SourceContext) -> Vec<String> {
+        (0..peers)
+            .flat_map(|index| lines_of(&mut FilePartition::open(path, index, peers, ctx).unwrap()))
+            .collect()
+    }
+
     /// A range whose last line straddles its end saves the end of that line: restoring it
     /// finds the range done (found by the damaged-checkpoint test under CI timing). Positions
     /// before the range or past the file's end are refused.
@@ -372,19 +398,8 @@ mod tests {
         let long = "L".repeat(100);
         // 6 + 101 + 6 + 6 bytes: the second range starts at byte 59, inside the long line.
         std::fs::write(&path, format!("first\n{long}\nafter\nlast!\n")).unwrap();
-        let mut ctx = SourceContext::new(
-            Arc::new(Metrics::default()),
-            Arc::new(AtomicBool::new(false)),
-        );
-        ctx.max_line = 16;
-        let mut lines = Vec::new();
-        for index in 0..2 {
-            let mut p = FilePartition::open(&path, index, 2, &ctx).unwrap();
-            while let Poll::Lines(c) = p.poll() {
-                lines.extend(c.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
-            }
-        }
-        assert_eq!(lines, ["first", "after", "last!"]);
+        let ctx = context(16);
+        assert_eq!(split(&path, 2, &ctx), ["first", "after", "last!"]);
         let skipped = ctx.metrics.skipped(crate::metrics::Skip::LineTooLong);
         assert_eq!(skipped, 1);
         std::fs::remove_file(&path).unwrap();
@@ -408,19 +423,9 @@ mod tests {
             "last".into(),
         ];
         std::fs::write(&path, want.join("\n")).unwrap();
-        let mut ctx = SourceContext::new(
-            Arc::new(Metrics::default()),
-            Arc::new(AtomicBool::new(false)),
-        );
-        ctx.max_line = 1 << 20;
+        let ctx = context(1 << 20);
         for peers in [1, 2, 3, 4, 7, 64, 1000] {
-            let mut lines = Vec::new();
-            for index in 0..peers {
-                let mut p = FilePartition::open(&path, index, peers, &ctx).unwrap();
-                while let Poll::Lines(c) = p.poll() {
-                    lines.extend(c.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
-                }
-            }
+            let lines = split(&path, peers, &ctx);
             assert!(lines == want, "{peers} ranges: {} lines", lines.len());
         }
         std::fs::remove_file(&path).unwrap();
@@ -433,10 +438,7 @@ mod tests {
     #[test]
     fn ranges_starting_at_any_byte_agree_with_every_line_ending() {
         let path = std::env::temp_dir().join(format!("tagstream-unit-cr-{}", std::process::id()));
-        let ctx = SourceContext::new(
-            Arc::new(Metrics::default()),
-            Arc::new(AtomicBool::new(false)),
-        );
+        let ctx = context(1 << 20);
         let want = ["a", "", "bb", "", "c", "dd", "", "e", "ff"];
         for ends in [
             ["\r", "\r", "\r"],
@@ -452,13 +454,7 @@ mod tests {
                 }
                 std::fs::write(&path, &text).unwrap();
                 for peers in 1..=text.len() + 1 {
-                    let mut lines = Vec::new();
-                    for index in 0..peers {
-                        let mut p = FilePartition::open(&path, index, peers, &ctx).unwrap();
-                        while let Poll::Lines(c) = p.poll() {
-                            lines.extend(c.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
-                        }
-                    }
+                    let lines = split(&path, peers, &ctx);
                     assert!(lines == want, "{text:?} in {peers} ranges: {lines:?}");
                 }
             }
@@ -475,18 +471,7 @@ mod tests {
         // last byte is the `\r`.
         let long = "a".repeat(131_080);
         std::fs::write(&path, format!("{long}\r\nbbbbbbbb\r\n")).unwrap();
-        let mut ctx = SourceContext::new(
-            Arc::new(Metrics::default()),
-            Arc::new(AtomicBool::new(false)),
-        );
-        ctx.max_line = 1 << 20;
-        let mut lines = Vec::new();
-        for index in 0..2 {
-            let mut p = FilePartition::open(&path, index, 2, &ctx).unwrap();
-            while let Poll::Lines(c) = p.poll() {
-                lines.extend(c.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
-            }
-        }
+        let lines = split(&path, 2, &context(1 << 20));
         assert!(
             lines == [long, "bbbbbbbb".to_owned()],
             "{} lines",
@@ -500,12 +485,11 @@ mod tests {
     /// stopped.
     #[test]
     fn a_resume_between_cr_and_lf_reads_no_empty_line() {
-        let path = std::env::temp_dir().join(format!("tagstream-unit-seek-{}", std::process::id()));
+        // Not the other seek test's file: the tests run side by side.
+        let path =
+            std::env::temp_dir().join(format!("tagstream-unit-seek-crlf-{}", std::process::id()));
         std::fs::write(&path, "ab\r\ncd\r\nef\r\n").unwrap();
-        let ctx = SourceContext::new(
-            Arc::new(Metrics::default()),
-            Arc::new(AtomicBool::new(false)),
-        );
+        let ctx = context(1 << 20);
         for (pos, want) in [
             (3, &["cd", "ef"][..]),
             (4, &["cd", "ef"][..]),
@@ -513,11 +497,7 @@ mod tests {
         ] {
             let mut p = FilePartition::open(&path, 0, 1, &ctx).unwrap();
             p.seek(pos).unwrap();
-            let mut lines = Vec::new();
-            while let Poll::Lines(c) = p.poll() {
-                lines.extend(c.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
-            }
-            assert_eq!(lines, want, "at {pos}");
+            assert_eq!(lines_of(&mut p), want, "at {pos}");
         }
         std::fs::remove_file(&path).unwrap();
     }
