@@ -161,8 +161,8 @@ mod tests {
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
 
-    #[test]
-    fn bars_show_tags_and_counts() {
+    /// The demo's view of a window ending at one minute with this top-K.
+    fn view(top: &[(&str, u64)]) -> View {
         let mut v = View::new("tagstream demo".into());
         v.window = Some(Window {
             start_ms: 0,
@@ -172,11 +172,17 @@ mod tests {
             tags: 7,
             distinct: 2,
             late: 0,
-            top: vec![("#rust".into(), 5), ("#日本語".into(), 2)],
+            top: top.iter().map(|(t, n)| ((*t).into(), *n)).collect(),
             counts: Vec::new(),
             trending: Vec::new(),
             approx: None,
         });
+        v
+    }
+
+    #[test]
+    fn bars_show_tags_and_counts() {
+        let v = view(&[("#rust", 5), ("#日本語", 2)]);
         let mut t = Terminal::new(TestBackend::new(80, 16)).unwrap();
         t.draw(|f| draw(f, &v)).unwrap();
         let screen: String = t
@@ -197,24 +203,11 @@ mod tests {
     /// (the bar chart wrote past the buffer) and left the screen in the alternate mode.
     #[test]
     fn every_terminal_size_draws() {
-        let mut v = View::new("tagstream demo".into());
-        v.window = Some(Window {
-            start_ms: 0,
-            end_ms: 60_000,
-            records: 9,
-            tagged: 5,
-            tags: 7,
-            distinct: 2,
-            late: 0,
-            top: vec![
-                ("#averyveryverylongtagindeed".into(), 123_456_789_012),
-                ("#日本語のタグ".into(), 2),
-                ("#x".into(), 1),
-            ],
-            counts: Vec::new(),
-            trending: Vec::new(),
-            approx: None,
-        });
+        let v = view(&[
+            ("#averyveryverylongtagindeed", 123_456_789_012),
+            ("#日本語のタグ", 2),
+            ("#x", 1),
+        ]);
         assert_eq!(fit("#日本語", 4), "#日…");
         assert_eq!(fit("#日本語", 7), "#日本語");
         assert_eq!(fit("#rust", 1), "…");
