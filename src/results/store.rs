@@ -107,42 +107,38 @@ const COLUMNS: [(&str, &[&str]); 5] = [
 
 /// Refuses a database whose tables of our names are not ours (another program's `tweets`,
 /// say): they were altered, tables were added beside them, and the first write failed with
-/// "datatype mismatch". Ours may lack the `error` column (made before it).
-fn check_tables(conn: &Connection) -> Result<(), String> {
+/// "datatype mismatch". Ours may lack the `error` column (made before it): returns those
+/// tables, for [`add_error_columns`] once the schema is in place.
+fn check_tables(conn: &Connection) -> Result<Vec<&'static str>, String> {
     let mut st = conn
         .prepare("SELECT name FROM pragma_table_info(?1)")
         .map_err(|e| e.to_string())?;
+    let mut without_error = Vec::new();
     for (table, want) in COLUMNS {
         let have: Vec<String> = st
             .query_map([table], |r| r.get(0))
             .and_then(Iterator::collect)
             .map_err(|e| e.to_string())?;
-        let ours = have.is_empty()
-            || have == want
-            || (want.last() == Some(&"error") && have == want[..want.len() - 1]);
-        if !ours {
+        let old = want.last() == Some(&"error") && have == want[..want.len() - 1];
+        if old {
+            without_error.push(table);
+        } else if !(have.is_empty() || have == want) {
             return Err(format!(
                 "its table {table} is not tagstream's (columns {}): give --db another file",
                 have.join(", ")
             ));
         }
     }
-    Ok(())
+    Ok(without_error)
 }
 
-/// Adds the `error` column to the tables of a database made before it (issue 15).
-fn add_error_columns(conn: &Connection) -> rusqlite::Result<()> {
-    for table in ["tweets", "counts", "windows"] {
-        let has: bool = conn.query_row(
-            &format!("SELECT count(*) > 0 FROM pragma_table_info('{table}') WHERE name = 'error'"),
-            [],
-            |r| r.get(0),
-        )?;
-        if !has {
-            conn.execute_batch(&format!(
-                "ALTER TABLE {table} ADD COLUMN error INTEGER NOT NULL DEFAULT 0"
-            ))?;
-        }
+/// Adds the `error` column to `tables` of a database made before it (issue 15), as
+/// [`check_tables`] found them.
+fn add_error_columns(conn: &Connection, tables: &[&str]) -> rusqlite::Result<()> {
+    for table in tables {
+        conn.execute_batch(&format!(
+            "ALTER TABLE {table} ADD COLUMN error INTEGER NOT NULL DEFAULT 0"
+        ))?;
     }
     Ok(())
 }
@@ -293,7 +289,7 @@ impl Store {
             Some(lock_db(path, &name)?)
         };
         conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
-        check_tables(&conn).map_err(|e| format!("--db {path}: {e}"))?;
+        let without_error = check_tables(&conn).map_err(|e| format!("--db {path}: {e}"))?;
         // WAL: readers and this writer never wait for each other. NORMAL: a commit is
         // durable at the next checkpoint, not at each window (a crash may lose the last
         // windows, never corrupt the file).
@@ -306,7 +302,7 @@ impl Store {
         conn.execute_batch("PRAGMA synchronous=NORMAL;")
             .map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
-        add_error_columns(&conn).map_err(fail)?;
+        add_error_columns(&conn, &without_error).map_err(fail)?;
         conn.set_prepared_statement_cache_capacity(16);
         Ok(Store {
             conn,
