@@ -271,8 +271,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "TIME", value_parser = event_time, default_value = "2200-01-01T00:00:00Z", env = "TAGSTREAM_MAX_TIME")]
     pub max_time: u64,
     /// In event time, a record more than this many slides ahead of its partition's clock is
-    /// skipped and counted as skew, so one absurd time cannot open years of windows (0: no
-    /// limit).
+    /// skipped and counted as skew, so one absurd time cannot make every later record late
+    /// (0: no limit).
     #[arg(
         long,
         value_name = "WINDOWS",

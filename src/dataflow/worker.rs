@@ -301,10 +301,15 @@ fn stages(
     let spec = plan.spec;
     let shard_k = plan.top.max(plan.counts_limit);
     let max_tags = plan.max_tags.unwrap_or(0);
+    // In event time a long run of empty windows is a gap in the data's own clock (a stale
+    // record, two files of different years): only its first window is emitted. In
+    // processing time every window is, as Spark does: the clock moved, nothing came.
+    let skip_gaps = matches!(plan.clock, Clock::Event { .. });
     let fresh_merger = || {
         Merger::new(spec, plan.top)
             .with_counts(plan.counts_limit)
             .with_max_tags(max_tags)
+            .with_gaps_skipped(skip_gaps)
     };
     let trends = plan.trends.map(|t| (t, plan.authors));
     let Some(s) = restored else {
@@ -336,6 +341,7 @@ fn stages(
         Merger::restore(spec, plan.top, plan.counts_limit, &s.merger)
             .map_err(file)?
             .with_max_tags(max_tags)
+            .with_gaps_skipped(skip_gaps)
     } else {
         fresh_merger()
     };

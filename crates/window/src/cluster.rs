@@ -40,6 +40,8 @@ struct Case {
     /// The bound on distinct tags per shard and pane (issue 15); senders prune their own
     /// pre-aggregates to this many tags per shard, as the engine's ingest does.
     max_tags: Option<usize>,
+    /// Whether the merger cuts runs of empty windows to their first (event time).
+    skip_gaps: bool,
 }
 
 /// What a sender delivers to one destination.
@@ -163,7 +165,8 @@ impl Cluster {
             frontier: vec![Some(0); shards],
             merger: Merger::new(case.spec, case.k)
                 .with_counts(counts_limit)
-                .with_max_tags(case.max_tags.unwrap_or(0)),
+                .with_max_tags(case.max_tags.unwrap_or(0))
+                .with_gaps_skipped(case.skip_gaps),
             merger_frontier: 0,
             merger_done: false,
             out: Vec::new(),
@@ -348,7 +351,8 @@ fn run_with_checkpoint(
     );
     after.merger = Merger::restore(case.spec, case.k, counts_limit, &bytes)
         .expect("restores")
-        .with_max_tags(case.max_tags.unwrap_or(0));
+        .with_max_tags(case.max_tags.unwrap_or(0))
+        .with_gaps_skipped(case.skip_gaps);
     let mut again = Vec::new();
     after.merger.snapshot(t, &mut again);
     assert_eq!(again, bytes, "snapshot ∘ restore is the identity");
@@ -393,17 +397,21 @@ fn case() -> impl Strategy<Value = Case> {
                 senders,
                 schedule(),
                 schedule(),
+                any::<bool>(),
             )
         })
-        .prop_map(|(spec, k, shards, senders, schedule, schedule_one)| Case {
-            spec,
-            k,
-            shards,
-            senders,
-            schedule,
-            schedule_one,
-            max_tags: None,
-        })
+        .prop_map(
+            |(spec, k, shards, senders, schedule, schedule_one, skip_gaps)| Case {
+                spec,
+                k,
+                shards,
+                senders,
+                schedule,
+                schedule_one,
+                max_tags: None,
+                skip_gaps,
+            },
+        )
 }
 
 proptest! {
@@ -414,7 +422,7 @@ proptest! {
     #[test]
     fn cluster_matches_the_oracle_whatever_the_shards_and_schedule(case in case()) {
         let (_, pushed) = messages(&case, case.shards);
-        let want = model::windows(&case.spec, case.k, &pushed);
+        let want = model::windows(&case.spec, case.k, &pushed, case.skip_gaps);
         let (got, shard_out) = run(&case, case.shards, &case.schedule);
         prop_assert_eq!(&got, &want);
         for (j, results) in shard_out.iter().enumerate() {
@@ -462,7 +470,7 @@ proptest! {
             held.entry((shard_of(tag, case.shards), *pane)).or_default().insert(tag);
         }
         case.max_tags = Some(held.values().map(BTreeSet::len).max().unwrap_or(1));
-        let want = model::windows(&case.spec, case.k, &pushed);
+        let want = model::windows(&case.spec, case.k, &pushed, case.skip_gaps);
         let (got, _) = run(&case, case.shards, &case.schedule);
         prop_assert_eq!(format!("{got:?}"), format!("{want:?}"));
     }
@@ -477,7 +485,7 @@ proptest! {
         case.max_tags = Some(n);
         let (_, pushed) = messages(&case, case.shards);
         // Every tag of every window, ranked.
-        let exact = model::windows(&case.spec, TAGS.len(), &pushed);
+        let exact = model::windows(&case.spec, TAGS.len(), &pushed, case.skip_gaps);
         let bounded = |schedule: &[u32]| {
             let mut c = Cluster::new(&case, case.shards, TAGS.len());
             c.finish(&mut schedule.iter().copied());

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! magic     4 bytes   "TSws" (shard) or "TSwm" (merger)
-//! version   1 byte    3
+//! version   1 byte    4
 //! length    8 bytes   of the body, little-endian
 //! body                unsigned LEB128 varints and length-prefixed byte strings
 //! checksum  8 bytes   XXH3-64 of everything before it, little-endian
@@ -22,7 +22,8 @@ use crate::{Compact, WindowSpec};
 /// The format version written, and the only one read. 2: panes carry their floor and
 /// dropped occurrences and shards their bound (issue 15), shards their trends (issue 14).
 /// 3: author pairs are bounded samples, each set with its level (`crate::authors`).
-const VERSION: u8 = 3;
+/// 4: the merger notes whether the window before its next held data (gaps skipped).
+const VERSION: u8 = 4;
 /// Magic, version and body length.
 const HEADER: usize = 4 + 1 + 8;
 /// The checksum.
@@ -405,7 +406,7 @@ mod tests {
         v1[4] = 1;
         assert_eq!(
             err(&v1),
-            "shard checkpoint has format version 1; this build reads version 3"
+            "shard checkpoint has format version 1; this build reads version 4"
         );
         let mut longer = bytes.clone();
         longer.push(0);

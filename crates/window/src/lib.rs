@@ -16,7 +16,8 @@
 //!
 //! Each [`Shard`] keeps the tags routed to it and yields one [`ShardWindow`] per closed,
 //! non-empty window. One [`Merger`] gathers per-pane record statistics, late counts and every
-//! shard's results into the emitted [`Window`]s, empty ones included. Top-K order is count
+//! shard's results into the emitted [`Window`]s, empty ones included (in event time only the
+//! first of each run of them: [`Merger::with_gaps_skipped`]). Top-K order is count
 //! descending, then tag ascending by bytes ([`top_k`]).
 //!
 //! # Contract and determinism

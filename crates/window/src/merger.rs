@@ -42,7 +42,8 @@ impl SubAssign for PaneStats {
     }
 }
 
-/// One window as emitted: one per window end, in end order, empty windows included.
+/// One window as emitted: one per window end, in end order, empty windows included (but
+/// for the long gaps that [`Merger::with_gaps_skipped`] leaves out).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Window {
     /// Window start, ms since the epoch (clipped at 0).
@@ -140,7 +141,8 @@ struct Gathered {
 }
 
 /// Gathers per-pane stats, late counts and [`ShardWindow`]s, and emits every window of the
-/// range in order, empty ones included.
+/// range in order, empty ones included; with [`Merger::with_gaps_skipped`] (event time) only
+/// the first empty window of each run of them.
 ///
 /// The range starts at the first window that a stat can count in (the earliest over all
 /// stats of the first window holding its pane that ends after its time) and, at the end of
@@ -176,6 +178,10 @@ pub struct Merger {
     late: u64,
     shards: BTreeMap<u64, Gathered>,
     done: bool,
+    /// Whether a run of empty windows is cut to its first ([`Merger::with_gaps_skipped`]).
+    skip_gaps: bool,
+    /// Whether the window before `cur` held anything (records or tags).
+    after_data: bool,
 }
 
 impl Merger {
@@ -197,6 +203,8 @@ impl Merger {
             late: 0,
             shards: BTreeMap::new(),
             done: false,
+            skip_gaps: false,
+            after_data: false,
         }
     }
 
@@ -204,6 +212,18 @@ impl Merger {
     /// [`Window::counts`]. The shards must be made with `k >= limit` for this to be exact.
     pub fn with_counts(mut self, limit: usize) -> Self {
         self.counts_limit = limit;
+        self
+    }
+
+    /// Emits, of each run of empty windows (no record, no tag), only the first: a window with
+    /// data, or the first empty one after it (the tables then show that nothing happened in
+    /// the last window length). The rest of the run is skipped in one step, however long.
+    /// Meant for event time, where a gap between records is a gap in the data's own clock:
+    /// a record from years before the rest (a stale post, a second file of another year)
+    /// opened every window in between, millions of empty windows and gigabytes of output.
+    /// Which windows are emitted is still a function of the data alone.
+    pub fn with_gaps_skipped(mut self, skip: bool) -> Self {
+        self.skip_gaps = skip;
         self
     }
 
@@ -302,10 +322,26 @@ impl Merger {
                 self.move_to(start);
             }
             while self.cur >= start && self.cur <= last {
-                emit(self.emit());
-                let next = self.cur.saturating_add(self.spec.slide_panes());
+                let w = self.emit();
+                let data = w.records > 0 || w.tags > 0;
+                if data || self.after_data || !self.skip_gaps {
+                    emit(w);
+                }
+                self.after_data = data;
+                let mut next = self.cur.saturating_add(self.spec.slide_panes());
                 if next <= self.cur {
                     break; // only at the end of u64 time
+                }
+                if self.skip_gaps && !data {
+                    let target = self.next_with_data(next, last);
+                    if target > next {
+                        // The state the windows in between would have left, had they been
+                        // emitted: a snapshot does not depend on which frontiers came.
+                        let before = target - self.spec.slide_panes();
+                        self.move_to(before);
+                        self.apply(before);
+                        next = target;
+                    }
                 }
                 self.move_to(next);
             }
@@ -313,9 +349,33 @@ impl Merger {
         if frontier.is_none() {
             *self = Merger {
                 done: true,
+                skip_gaps: self.skip_gaps,
                 ..Merger::new(self.spec, self.k)
             };
         }
+    }
+
+    /// After an empty window: the first window from `from` on (up to `last`) that may hold
+    /// data, from what is known now (every window up to `last` is complete: see `advance`),
+    /// else the first window after `last`. Every window in between is empty: the stats and
+    /// shard results that could count in one are all looked at. It may name an empty window
+    /// (a stat that another window's time rule keeps out), never one past a window with data.
+    fn next_with_data(&self, from: u64, last: u64) -> u64 {
+        let after_last = self.spec.first_end_after(last);
+        // The first window from `from` on that holds `pane`, for a stat delivered at `time`.
+        let first = |time: u64, pane: u64, st: &PaneStats| {
+            let end = from.max(self.spec.first_end_after(pane.max(time)));
+            let data = st.records > 0 || st.dropped > 0;
+            (data && end <= self.spec.last_window_end_holding(pane)).then_some(end)
+        };
+        let applied = (self.panes.iter()).filter_map(|(&pane, st)| first(0, pane, st));
+        let stashed = (self.stats.range(..after_last))
+            .flat_map(|(&time, entries)| entries.iter().map(move |(p, st)| (time, *p, st)))
+            .filter_map(|(time, pane, st)| first(time, pane, st));
+        let shard = self.shards.range(from..).next().map(|(&end, _)| end);
+        (applied.chain(stashed).chain(shard))
+            .min()
+            .map_or(after_last, |end| end.min(after_last))
     }
 
     /// Notes what a push delivered at `time` does to the range.
@@ -339,9 +399,9 @@ impl Merger {
         }
     }
 
-    /// Applies what was delivered before `cur` and emits window `cur`.
-    fn emit(&mut self) -> Window {
-        let end = self.cur;
+    /// Applies what was delivered before window `end` (= `cur`): the stats of its panes (and
+    /// of later panes), and the late counts.
+    fn apply(&mut self, end: u64) {
         let lo = end.saturating_sub(self.spec.window_panes());
         while let Some(entry) = self.stats.first_entry() {
             if *entry.key() >= end {
@@ -365,6 +425,12 @@ impl Merger {
         while self.shards.first_key_value().is_some_and(|(&e, _)| e < end) {
             self.shards.pop_first(); // outside the range: only if the caller broke the contract
         }
+    }
+
+    /// Applies what was delivered before `cur` and emits window `cur`.
+    fn emit(&mut self) -> Window {
+        let end = self.cur;
+        self.apply(end);
         let mut gathered = self.shards.remove(&end).unwrap_or_default();
         let mut trending = std::mem::take(&mut gathered.trending);
         rank_trends(&mut trending, self.k);

@@ -6,7 +6,8 @@
 //! after a restore. The format is that of `codec.rs`; the body is:
 //!
 //! ```text
-//! k, counts limit, done, start (flag, value), end, cur, late
+//! k, counts limit, done, start (flag, value), end, cur, late, after data (0/1: whether the
+//! window before cur held data, for `with_gaps_skipped`)
 //! panes:  count, then each: pane, records, tagged, floor, dropped
 //! stats:  count, then each time: time, entries, then each: pane, records, tagged, floor,
 //!         dropped
@@ -47,6 +48,7 @@ impl Merger {
         w.u64(end);
         w.u64(self.cur);
         w.u64(self.late);
+        w.bool(self.after_data);
         w.u64(self.panes.len() as u64);
         for (&pane, stats) in &self.panes {
             w.u64(pane);
@@ -114,7 +116,8 @@ impl Merger {
     }
 
     /// A merger restored from a [`Merger::snapshot`], for a run made with
-    /// `Merger::new(spec, top).with_counts(counts_limit)`. Refuses, with a one-line message,
+    /// `Merger::new(spec, top).with_counts(counts_limit)` (and as many with
+    /// [`Merger::with_gaps_skipped`], which the caller sets again). Refuses, with a one-line message,
     /// a snapshot made with another window shape, `top` or counts limit, of another version,
     /// truncated, corrupt (it carries a checksum) or inconsistent; never panics.
     pub fn restore(
@@ -130,6 +133,7 @@ impl Merger {
         m.done = r.bool()?;
         m.start = r.option()?;
         (m.end, m.cur, m.late) = (r.u64()?, r.u64()?, r.u64()?);
+        m.after_data = r.bool()?;
         let (w, s) = (spec.window_panes(), spec.slide_panes());
         if !m.cur.is_multiple_of(s) || (m.start.is_none() && m.cur != 0) {
             return Err(r.bad(format_args!("{} is not a window end", m.cur)));
@@ -260,7 +264,7 @@ impl Merger {
         }
         r.finish()?;
         let empty = m.panes.is_empty() && m.stats.is_empty() && m.late_stash.is_empty();
-        if m.done && !(empty && m.shards.is_empty() && m.start.is_none()) {
+        if m.done && !(empty && m.shards.is_empty() && m.start.is_none() && !m.after_data) {
             return Err("merger checkpoint is inconsistent: a finished merger holds data".into());
         }
         Ok(m)

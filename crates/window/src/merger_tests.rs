@@ -72,6 +72,78 @@ fn empty_windows_are_emitted_while_running_but_the_range_ends_with_the_data() {
     assert!(m.advance(None).is_empty(), "done");
 }
 
+/// Event time: a record from about 3,000 years after the first (2^38 panes of 10 s) leaves a
+/// gap of that many empty windows. Only the first is emitted, and the jump over the rest
+/// costs one step, whichever frontiers pass over it.
+#[test]
+fn a_gap_of_empty_windows_is_cut_to_its_first() {
+    const FAR: u64 = 1 << 38;
+    let skipping = || Merger::new(spec(), 3).with_gaps_skipped(true);
+    let push = |m: &mut Merger| {
+        m.push_stats(0, 0, stats(1, 1));
+        m.push_shard(shard_window(1, &[("a", 1)], 1, 1));
+        m.push_late(2, 5);
+        m.push_stats(FAR - 1, FAR, stats(2, 2));
+        m.push_shard(shard_window(FAR + 1, &[("b", 2)], 1, 2));
+    };
+    let mut m = skipping();
+    push(&mut m);
+    let all = m.advance(None);
+    let want: Vec<u64> = (1..=7).chain(FAR + 1..=FAR + 6).collect();
+    assert_eq!(ends(&all), want);
+    assert_eq!(all[6].records, 0, "window 7: the first empty one, kept");
+    assert_eq!(all[7].top, [("b".to_owned(), 2)]);
+    assert_eq!(
+        (all[6].late, all[7].late),
+        (5, 5),
+        "late counts still add up"
+    );
+    // Frontiers that stop in the gap, or just before the data after it, change nothing.
+    for frontiers in [
+        vec![3, 7, 8, 1 << 20, FAR - 1, FAR],
+        vec![FAR + 2],
+        vec![9, FAR + 1],
+    ] {
+        let mut m = skipping();
+        push(&mut m);
+        let mut got = Vec::new();
+        for f in frontiers {
+            got.extend(m.advance(Some(f)));
+        }
+        got.extend(m.advance(None));
+        assert_eq!(got, all);
+    }
+    // Without skipping (processing time) the same start emits every window.
+    let mut m = Merger::new(spec(), 3);
+    push(&mut m);
+    assert_eq!(ends(&m.advance(Some(40))), (1..=40).collect::<Vec<_>>());
+}
+
+/// A snapshot taken in a gap restores to the same output: where the next window is, and
+/// that the window before it held nothing, come back with it.
+#[test]
+fn a_snapshot_in_a_gap_restores_the_same_windows() {
+    let run = |cut: Option<u64>| {
+        let mut m = Merger::new(spec(), 3).with_gaps_skipped(true);
+        m.push_stats(0, 0, stats(1, 1));
+        let mut out = Vec::new();
+        if let Some(t) = cut {
+            out.extend(m.advance(Some(t)));
+            m = Merger::restore(spec(), 3, 0, &snapshot(&m, t))
+                .unwrap()
+                .with_gaps_skipped(true);
+        }
+        m.push_stats(500, 500, stats(3, 0));
+        out.extend(m.advance(None));
+        ends(&out)
+    };
+    let whole = run(None);
+    assert_eq!(whole, (1..=7).chain(501..=506).collect::<Vec<_>>());
+    for t in [1, 6, 7, 8, 9, 100, 499, 500] {
+        assert_eq!(run(Some(t)), whole, "snapshot at {t}");
+    }
+}
+
 #[test]
 fn stats_follow_the_time_ordering_rule() {
     let mut m = Merger::new(spec(), 3);

@@ -85,8 +85,14 @@ pub(crate) fn shard_windows(
     out
 }
 
-/// Every window the merger must emit, in order.
-pub(crate) fn windows(spec: &WindowSpec, k: usize, pushed: &Pushed) -> Vec<Window> {
+/// Every window the merger must emit, in order; with `skip_gaps`, of each run of windows
+/// without records or tags only the first.
+pub(crate) fn windows(
+    spec: &WindowSpec,
+    k: usize,
+    pushed: &Pushed,
+    skip_gaps: bool,
+) -> Vec<Window> {
     let s = spec.slide_panes();
     // The first window any stat may count in: after its pane and after its time.
     let Some(start) = pushed
@@ -141,6 +147,14 @@ pub(crate) fn windows(spec: &WindowSpec, k: usize, pushed: &Pushed) -> Vec<Windo
         });
         e += s;
     }
+    if skip_gaps {
+        let data = |w: &Window| w.records > 0 || w.tags > 0;
+        let keep: Vec<bool> = (0..out.len())
+            .map(|i| data(&out[i]) || (i > 0 && data(&out[i - 1])))
+            .collect();
+        let mut keep = keep.into_iter();
+        out.retain(|_| keep.next().unwrap_or(false));
+    }
     out
 }
 
@@ -165,9 +179,25 @@ mod tests {
             stats: vec![(0, 0, one), (1, 1, one), (6, 6, one)],
             late: vec![],
         };
-        let ws = windows(&spec, 10, &pushed);
+        let ws = windows(&spec, 10, &pushed, false);
         assert_eq!(ws.len(), 12);
         assert_eq!(ws[6].top, [("b".to_owned(), 2), ("a".to_owned(), 1)]);
         assert_eq!(shard_windows(&spec, 1, &pushed.data).len(), 12);
+        // Windows 1..=12 all hold a record: no gap to skip.
+        assert_eq!(windows(&spec, 10, &pushed, true), ws);
+        // `#b` at 165 s rather than 65 s: windows 13..=16 are empty; only 13 is kept.
+        let mut late = pushed.clone();
+        late.data[3] = (16, 16, "b".to_owned(), 1);
+        late.stats[2] = (16, 16, one);
+        let all = windows(&spec, 10, &late, false);
+        let ends = |ws: &[Window]| ws.iter().map(|w| w.end_ms / 10_000).collect::<Vec<_>>();
+        assert_eq!(ends(&all), (1..=22).collect::<Vec<_>>());
+        let cut = windows(&spec, 10, &late, true);
+        let want: Vec<u64> = (1..=8).chain(17..=22).collect();
+        assert_eq!(ends(&cut), want);
+        assert_eq!(
+            cut[7].records, 0,
+            "the first empty window of the run is kept"
+        );
     }
 }
