@@ -81,8 +81,8 @@ def peak_rss(binary, source, out, max_tags, workers=1):
     cmd = [binary, "run", "--source", source, "--format", "jsonl", "--time", "event",
            "--batch", "10s", "--window", "10s", "--workers", str(workers),
            "--tui", "off", "--quiet", "--db", "none", "--out", out, "--summary-json", summary]
-    if max_tags:
-        cmd += ["--max-tags", str(max_tags)]
+    # Always given: the exact path is --max-tags 0 (the default is a bound).
+    cmd += ["--max-tags", str(max_tags)]
     p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed: {p.stderr[-2000:]}")

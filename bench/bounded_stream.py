@@ -44,8 +44,8 @@ def one(binary, out, distinct, max_tags, sample, authors, churn):
         cmd += ["--batch", "10s", "--window", "10s"]
     cmd += ["--tui", "off", "--quiet", "--db", "none", "--out", "/dev/null",
             "--summary-json", summary]
-    if max_tags:
-        cmd += ["--max-tags", str(max_tags)]
+    # Always given: the exact path is --max-tags 0 (the default is a bound).
+    cmd += ["--max-tags", str(max_tags)]
     if authors:
         cmd += ["--author-field", "author"]
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)

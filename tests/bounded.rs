@@ -160,7 +160,7 @@ fn below_the_bound_the_output_is_the_exact_paths_byte_for_byte() {
     // 300 tags, at most 300 in a pane: below a bound of 300 per shard.
     write(&input, &stream(20_000, 120, 300, false));
     let exact = t.path("exact.jsonl");
-    run_ok(&mut run(&input, &exact, &[]));
+    run_ok(&mut run(&input, &exact, &["--max-tags", "0"]));
     let base = std::fs::read_to_string(&exact).unwrap();
     assert!(base.lines().count() >= 12, "{base}");
     assert!(!base.contains("approx") && !base.contains("error"));
@@ -178,6 +178,50 @@ fn below_the_bound_the_output_is_the_exact_paths_byte_for_byte() {
     two_processes(&t, &input, &procs, &["--max-tags", "300"]);
     let got = std::fs::read_to_string(&procs).unwrap();
     assert!(got == base, "--max-tags 300 in 2 processes differs");
+}
+
+/// The bound is on by default (200,000 a shard and pane): a flood of 450,000 tags of their
+/// own in one pane makes the window approximate, said once on stderr, where `--max-tags 0`
+/// counts every tag; the heavy tags' counts are exact either way here (the prune keeps them).
+#[test]
+fn by_default_a_flood_of_distinct_tags_is_bounded_and_said_once() {
+    let t = TempDir::new("bounded-default");
+    let input = t.path("in.jsonl");
+    let lines = stream(450_000, 5, 20, true);
+    write(&input, &lines);
+    let (default, exact) = (t.path("default.jsonl"), t.path("exact.jsonl"));
+    // One window of a day; without --quiet: the note is an informational message.
+    let cmd = |out: &Path| {
+        let mut c = bin();
+        c.args(["run", "--source"]).arg(&input);
+        c.args(["--format", "jsonl", "--time", "event", "--tui", "off"]);
+        c.args(["--batch", "1d", "--window", "1d", "--out"])
+            .arg(out);
+        c
+    };
+    let res = run_ok(&mut cmd(&default));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(err.matches("is approximate").count(), 1, "{err}");
+    assert!(
+        err.contains("--max-tags 200000") && err.contains("--max-tags 0"),
+        "{err}"
+    );
+    run_ok(cmd(&exact).args(["--max-tags", "0"]));
+    let (d, e) = (windows(&default), windows(&exact));
+    assert_eq!((d.len(), e.len()), (1, 1));
+    assert_eq!(d[0]["approx"], true);
+    assert_eq!(d[0]["max_tags"], 200_000);
+    assert!(
+        d[0]["distinct"].as_u64().unwrap() <= 200_000 + 20,
+        "{}",
+        d[0]["distinct"]
+    );
+    assert_eq!(e[0]["distinct"], 450_020);
+    assert!(e[0].get("approx").is_none());
+    assert_eq!(d[0]["records"], e[0]["records"]);
+    assert_eq!(d[0]["tags"], e[0]["tags"]);
+    let top = |w: &serde_json::Value| crate::util::top(w)[..5].to_vec();
+    assert_eq!(top(&d[0]), top(&e[0]));
 }
 
 #[test]

@@ -51,6 +51,8 @@ pub struct Output {
     tap: Option<Tap>,
     /// A window could not be written to `--out` or stdout: no checkpoint commits after it.
     out_failed: bool,
+    /// The first approximate window (past `--max-tags`) was said on stderr.
+    approx_said: bool,
 }
 
 impl Output {
@@ -85,6 +87,7 @@ impl Output {
             progress: !use_tui && !cfg.quiet && !tapped && std::io::stderr().is_terminal(),
             tap: cfg.tap.clone(),
             out_failed: false,
+            approx_said: false,
         }
     }
 
@@ -193,6 +196,20 @@ impl Output {
     /// One window to every output. A closed stdout (e.g. `| head`) stops the run quietly; an
     /// error writing `--out` or any other error writing stdout is returned.
     fn window(&mut self, w: Window, stop: &AtomicBool) -> Result<()> {
+        if let (Some(a), false) = (&w.approx, self.approx_said) {
+            // Said once: the default bound keeps memory bounded, and a user who expected
+            // exact counts learns why these are not, and what to change.
+            self.approx_said = true;
+            crate::log::info(format_args!(
+                "window ending {} is approximate: a shard held more than --max-tags {} \
+                 distinct tags in a batch, so counts are estimates with their error (every tag \
+                 over {} occurrences counted); --max-tags 0 counts exactly, in memory that \
+                 grows with the distinct tags",
+                crate::time::rfc3339(w.end_ms),
+                a.max_tags,
+                a.bound
+            ));
+        }
         if let Some(f) = self.file.as_mut() {
             writeln!(f, "{}", json::line(&w))
                 .and_then(|_| f.flush())
