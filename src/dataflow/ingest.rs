@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use window::WindowSpec;
 
 pub use super::checkpoint::ShareClock;
+use super::checkpoint::REANCHOR_AFTER;
 use crate::metrics::{Metrics, Skip};
 
 /// A tag's counting key as it travels to the shards: inline up to 24 bytes (almost every
@@ -74,7 +75,8 @@ pub enum Clock {
 /// Which event times are believed: a time outside `(after_ms, before_ms)` is skipped and
 /// counted (`bad_time`), and so is one more than `max_skew_windows` slides ahead of its
 /// share's clock (`skew`): one absurd record must not open years of windows, nor move the
-/// watermark so far that everything after it is late.
+/// watermark so far that everything after it is late. [`REANCHOR_AFTER`] such records in a
+/// row, within the skew of each other, move the clock instead: it was the one that was off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeGuard {
     /// Times must be after this (ms; 0, the usual stand-in for a missing time, is refused).
@@ -195,6 +197,38 @@ impl Ingest {
     /// Restores the clocks saved by a checkpoint.
     pub fn restore_clocks(&mut self, clocks: Vec<ShareClock>) {
         self.clocks = clocks;
+    }
+
+    /// A record at `t` more than `ahead` panes ahead of share `idx`'s clock: extends the run
+    /// of such records (or starts one, when `t` is more than `ahead` from the run's first).
+    /// True when the run reaches [`REANCHOR_AFTER`]: the clock was the outlier (a stale first
+    /// record, a second file of a later year), and this record is taken, moving it. One
+    /// record from the future is skipped; a share whose clock started years before its
+    /// records loses the run's first records, not all of them.
+    fn skew_run_moves_clock(&mut self, idx: usize, t: u64, ahead: u64) -> bool {
+        let spec = self.spec;
+        let clock = &mut self.clocks[idx];
+        let n = match clock.skew_run {
+            Some((first, n)) if spec.pane_of(first).abs_diff(spec.pane_of(t)) <= ahead => n + 1,
+            _ => {
+                clock.skew_run = Some((t, 1));
+                1
+            }
+        };
+        if n < REANCHOR_AFTER {
+            if let Some(run) = clock.skew_run.as_mut() {
+                run.1 = n;
+            }
+            return false;
+        }
+        let was = clock.max_time.map(crate::time::rfc3339).unwrap_or_default();
+        crate::log::warn(format_args!(
+            "event time: {n} records in a row were over --max-skew ahead of their partition's \
+             clock ({was}): it moves to them ({}); the {} before this one were skipped as skew",
+            crate::time::rfc3339(t),
+            n - 1
+        ));
+        true
     }
 
     /// The watermark pane of one share's greatest time.
@@ -337,11 +371,14 @@ impl Ingest {
                         let ahead = guard
                             .max_skew_windows
                             .saturating_mul(self.spec.slide_panes());
-                        if pane > self.spec.pane_of(m).saturating_add(ahead) {
+                        if pane > self.spec.pane_of(m).saturating_add(ahead)
+                            && !self.skew_run_moves_clock(idx, t, ahead)
+                        {
                             metrics.skip(Skip::Skew);
                             continue;
                         }
                     }
+                    self.clocks[idx].skew_run = None;
                     records += 1;
                     // Late against this share's own watermark (never below the worker's).
                     let own = before.map_or(time, |m| self.share_pane(m).max(time));
@@ -593,6 +630,58 @@ mod tests {
         assert_eq!(m.late.load(Relaxed), 1);
         // Share 1 ends: the worker follows share 0 alone.
         assert_eq!(ing.share_done(1, t), Some(20));
+    }
+
+    /// A share whose first record is years before the rest: the next REANCHOR_AFTER − 1
+    /// records are skew, the one after moves the clock, and the run so far survives a
+    /// checkpoint (the clocks saved and restored in the middle of it) unchanged.
+    #[test]
+    fn a_run_of_records_ahead_of_a_stale_clock_moves_it_even_across_a_restore() {
+        let spec = WindowSpec::new(10_000, 10_000, 10_000).unwrap();
+        let clock = Clock::Event {
+            lateness_ms: 0,
+            guard: TimeGuard {
+                max_skew_windows: 10,
+                ..TimeGuard::default()
+            },
+        };
+        let stale = 1_000_000u64;
+        let now = stale + 100_000;
+        let times: Vec<u64> = std::iter::once(stale)
+            .chain((0..40).map(|i| now + i))
+            .collect();
+        for cut in [None, Some(1), Some(20), Some(REANCHOR_AFTER as usize)] {
+            let m = Metrics::default();
+            let s = share();
+            let mut ing = Ingest::new(spec, clock, hashtag::Mode::Hashtags);
+            ing.set_shares([true]);
+            let mut t = 0;
+            let (head, tail) = times.split_at(cut.unwrap_or(times.len()));
+            t = ing.push_chunk(0, &s, &chunk(head), t, 0, &m, |_, to, _| to);
+            if cut.is_some() {
+                let saved = ing.clocks().to_vec();
+                ing = Ingest::new(spec, clock, hashtag::Mode::Hashtags);
+                ing.set_shares([true]);
+                ing.restore_clocks(saved);
+                t = ing.push_chunk(0, &s, &chunk(tail), t, 0, &m, |_, to, _| to);
+            }
+            let skew = m.skipped(Skip::Skew);
+            assert_eq!(skew, u64::from(REANCHOR_AFTER) - 1, "cut at {cut:?}");
+            assert_eq!(m.records_in.load(Relaxed), 41 - skew, "cut at {cut:?}");
+            assert_eq!(ing.clocks()[0].max_time, Some((now + 39) * 1000));
+            assert_eq!(ing.clocks()[0].skew_run, None);
+            assert_eq!(t, spec.pane_of((now + 39) * 1000), "the watermark follows");
+        }
+        // Records ahead but not within the skew of each other start a new run each time.
+        let m = Metrics::default();
+        let mut ing = Ingest::new(spec, clock, hashtag::Mode::Hashtags);
+        ing.set_shares([true]);
+        let far: Vec<u64> = std::iter::once(stale)
+            .chain((1..=40).map(|i| stale + 1_000 * i))
+            .collect();
+        ing.push_chunk(0, &share(), &chunk(&far), 0, 0, &m, |_, to, _| to);
+        assert_eq!(m.skipped(Skip::Skew), 40);
+        assert_eq!(ing.clocks()[0].max_time, Some(stale * 1000));
     }
 
     #[test]

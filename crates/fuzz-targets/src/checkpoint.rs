@@ -11,7 +11,7 @@
 //! - a file that decodes is exactly the encoding of what it decoded to (one state, one file);
 //! - decode(encode(state)) = state.
 
-use tagstream::dataflow::checkpoint::{Shape, ShareClock, ShareId, WorkerState};
+use tagstream::dataflow::checkpoint::{Shape, ShareClock, ShareId, WorkerState, REANCHOR_AFTER};
 
 use crate::meter;
 use crate::pieces::Rng;
@@ -59,11 +59,14 @@ pub fn recipe(data: &[u8]) -> WorkerState {
     for i in 0..rng.below(5) {
         let opt = |rng: &mut Rng| (rng.below(3) > 0).then(|| rng.u64());
         s.positions.push(opt(&mut rng));
-        let (max_time, flags) = (opt(&mut rng), rng.below(4));
+        let (max_time, flags) = (opt(&mut rng), rng.below(8));
+        // A run of skipped records: its first time and 1 to REANCHOR_AFTER − 1 of them.
+        let run = 1 + rng.below(REANCHOR_AFTER as usize - 1) as u32;
         s.clocks.push(ShareClock {
             max_time,
             holds: flags & 1 != 0,
             done: flags & 2 != 0,
+            skew_run: (flags & 4 != 0).then(|| (rng.u64(), run)),
         });
         let from = rng.below(data.len() + 1);
         let to = from + rng.below(data.len() - from + 1);

@@ -224,11 +224,13 @@ fn binary_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
                 max_time: Some(1_700_000_000_000),
                 holds: true,
                 done: false,
+                skew_run: Some((1_800_000_000_000, 3)),
             },
             ShareClock {
                 max_time: None,
                 holds: false,
                 done: true,
+                skew_run: None,
             },
         ],
         shard: busy.clone(),

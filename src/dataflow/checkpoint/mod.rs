@@ -34,7 +34,15 @@ pub struct ShareClock {
     pub holds: bool,
     /// The share ended: it no longer holds the watermark back.
     pub done: bool,
+    /// Records in a row skipped as skew, all within `--max-skew` of the first of them: its
+    /// time and how many (fewer than [`REANCHOR_AFTER`]; see `Ingest`).
+    pub skew_run: Option<(u64, u32)>,
 }
+
+/// After this many records in a row more than `--max-skew` ahead of a share's clock, and
+/// within it of each other, the clock is taken to be the one that is wrong (a stale first
+/// record, a second file of a later year) and moves to them.
+pub const REANCHOR_AFTER: u32 = 32;
 
 /// What must match between a checkpoint and the run restoring it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,7 +228,12 @@ impl WorkerState {
         for ((p, c), id) in self.positions.iter().zip(&self.clocks).zip(&self.shares) {
             w.opt(*p);
             w.opt(c.max_time);
-            w.0.push(u8::from(c.holds) | (u8::from(c.done) << 1));
+            let run = u8::from(c.skew_run.is_some()) << 2;
+            w.0.push(u8::from(c.holds) | (u8::from(c.done) << 1) | run);
+            if let Some((first, n)) = c.skew_run {
+                w.u64(first);
+                w.u64(u64::from(n));
+            }
             w.u64(u64::from(id.source));
             w.bytes(id.identity.as_bytes());
         }
@@ -274,14 +287,24 @@ impl WorkerState {
             s.positions.push(r.opt()?);
             let max_time = r.opt()?;
             let flags = r.u8()?;
-            if flags > 3 {
+            if flags > 7 {
                 // Bits nothing writes: not a file of ours (one state, one file).
                 return Err(format!("bad share flags {flags:#x}"));
             }
+            let skew_run = if flags & 4 != 0 {
+                let first = r.u64()?;
+                match u32::try_from(r.u64()?) {
+                    Ok(n @ 1..REANCHOR_AFTER) => Some((first, n)),
+                    _ => return Err("bad skew run".into()),
+                }
+            } else {
+                None
+            };
             s.clocks.push(ShareClock {
                 max_time,
                 holds: flags & 1 != 0,
                 done: flags & 2 != 0,
+                skew_run,
             });
             let source = u32::try_from(r.u64()?).map_err(|_| "bad source index")?;
             let identity = String::from_utf8(r.bytes()?).map_err(|_| "bad identity")?;
@@ -457,11 +480,13 @@ mod tests {
                     max_time: Some(1_700_000_000_000),
                     holds: true,
                     done: false,
+                    skew_run: None,
                 },
                 ShareClock {
-                    max_time: None,
+                    max_time: Some(1_500_000_000_000),
                     holds: false,
                     done: true,
+                    skew_run: Some((1_700_000_000_000, 5)),
                 },
             ],
             shard: vec![1, 2, 3],
@@ -504,12 +529,12 @@ mod tests {
         // Magic, 8 numbers, then the first share: position Some (9), max_time Some (9), flags.
         let at = 8 + 8 * 8 + 9 + 9;
         assert_eq!(bytes[at], 1, "holds, not done");
-        bytes[at] |= 4;
+        bytes[at] |= 8;
         let body = bytes.len() - 8;
         let sum = xxhash_rust::xxh3::xxh3_64(&bytes[..body]);
         bytes[body..].copy_from_slice(&sum.to_le_bytes());
         let e = WorkerState::decode(&bytes, &shape()).unwrap_err();
-        assert_eq!(e, "bad share flags 0x5");
+        assert_eq!(e, "bad share flags 0x9");
     }
 
     #[test]
