@@ -147,14 +147,15 @@ pub struct PipelineArgs {
     pub top: u64,
     /// Bound on the distinct tags each shard holds per batch: past it, memory stays bounded
     /// and counts become heavy-hitter estimates, each with its error, every tag above
-    /// tags/(N+1) counted (windows marked "approx"); below it, output is exact. 0: no bound,
-    /// exact whatever comes, and a flood of random tags grows memory without end.
+    /// tags/(N+1) counted (windows marked "approx"); below it, output is exact. 0 (the
+    /// default): no bound, exact whatever comes, and a flood of random tags grows memory
+    /// without end: set one on open networks (200000 is far above a batch of any real stream).
     /// Trends then keep at most N × (window/batch + 10) tag baselines a shard, the faintest
     /// forgotten first.
     #[arg(
         long,
         value_name = "N",
-        default_value_t = 200_000,
+        default_value_t = 0,
         env = "TAGSTREAM_MAX_TAGS"
     )]
     pub max_tags: usize,

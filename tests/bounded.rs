@@ -180,34 +180,39 @@ fn below_the_bound_the_output_is_the_exact_paths_byte_for_byte() {
     assert!(got == base, "--max-tags 300 in 2 processes differs");
 }
 
-/// The bound is on by default (200,000 a shard and pane): a flood of 450,000 tags of their
-/// own in one pane makes the window approximate, said once on stderr, where `--max-tags 0`
-/// counts every tag; the heavy tags' counts are exact either way here (the prune keeps them).
+/// A flood of 450,000 tags of their own in one pane, past `--max-tags 200000`: the window is
+/// approximate, and the first such window is said once on stderr, with what to change; the
+/// default (no bound) counts every tag. The heavy tags' counts are the same either way here
+/// (the prune keeps them).
 #[test]
-fn by_default_a_flood_of_distinct_tags_is_bounded_and_said_once() {
-    let t = TempDir::new("bounded-default");
+fn a_flood_past_the_bound_is_said_once_and_the_default_counts_every_tag() {
+    let t = TempDir::new("bounded-said");
     let input = t.path("in.jsonl");
     let lines = stream(450_000, 5, 20, true);
     write(&input, &lines);
-    let (default, exact) = (t.path("default.jsonl"), t.path("exact.jsonl"));
+    let (bounded, exact) = (t.path("bounded.jsonl"), t.path("exact.jsonl"));
     // One window of a day; without --quiet: the note is an informational message.
     let cmd = |out: &Path| {
         let mut c = bin();
+        for var in ["TAGSTREAM_MAX_TAGS", "TAGSTREAM_WORKERS", "TAGSTREAM_QUIET"] {
+            c.env_remove(var);
+        }
         c.args(["run", "--source"]).arg(&input);
         c.args(["--format", "jsonl", "--time", "event", "--tui", "off"]);
         c.args(["--batch", "1d", "--window", "1d", "--out"])
             .arg(out);
         c
     };
-    let res = run_ok(&mut cmd(&default));
+    let res = run_ok(cmd(&bounded).args(["--max-tags", "200000"]));
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(err.matches("is approximate").count(), 1, "{err}");
     assert!(
         err.contains("--max-tags 200000") && err.contains("--max-tags 0"),
         "{err}"
     );
-    run_ok(cmd(&exact).args(["--max-tags", "0"]));
-    let (d, e) = (windows(&default), windows(&exact));
+    let res = run_ok(&mut cmd(&exact));
+    assert!(!String::from_utf8_lossy(&res.stderr).contains("approximate"));
+    let (d, e) = (windows(&bounded), windows(&exact));
     assert_eq!((d.len(), e.len()), (1, 1));
     assert_eq!(d[0]["approx"], true);
     assert_eq!(d[0]["max_tags"], 200_000);

@@ -76,7 +76,8 @@ pub enum Clock {
 /// counted (`bad_time`), and so is one more than `max_skew_windows` slides ahead of its
 /// share's clock (`skew`): one absurd record must not open years of windows, nor move the
 /// watermark so far that everything after it is late. [`REANCHOR_AFTER`] such records in a
-/// row, within the skew of each other, move the clock instead: it was the one that was off.
+/// row, each within the skew of the one before, move the clock instead: it was the one that
+/// was off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeGuard {
     /// Times must be after this (ms; 0, the usual stand-in for a missing time, is refused).
@@ -200,25 +201,21 @@ impl Ingest {
     }
 
     /// A record at `t` more than `ahead` panes ahead of share `idx`'s clock: extends the run
-    /// of such records (or starts one, when `t` is more than `ahead` from the run's first).
+    /// of such records (or starts one, when `t` is more than `ahead` from the run's last).
     /// True when the run reaches [`REANCHOR_AFTER`]: the clock was the outlier (a stale first
     /// record, a second file of a later year), and this record is taken, moving it. One
-    /// record from the future is skipped; a share whose clock started years before its
-    /// records loses the run's first records, not all of them.
+    /// record from the future, or a few, is skipped; a share whose clock started years before
+    /// its records loses the run's first records, not all of them. Lines skipped for another
+    /// reason (no usable time, undecodable, filtered) neither extend nor break a run.
     fn skew_run_moves_clock(&mut self, idx: usize, t: u64, ahead: u64) -> bool {
         let spec = self.spec;
         let clock = &mut self.clocks[idx];
         let n = match clock.skew_run {
-            Some((first, n)) if spec.pane_of(first).abs_diff(spec.pane_of(t)) <= ahead => n + 1,
-            _ => {
-                clock.skew_run = Some((t, 1));
-                1
-            }
+            Some((last, n)) if spec.pane_of(last).abs_diff(spec.pane_of(t)) <= ahead => n + 1,
+            _ => 1,
         };
         if n < REANCHOR_AFTER {
-            if let Some(run) = clock.skew_run.as_mut() {
-                run.1 = n;
-            }
+            clock.skew_run = Some((t, n));
             return false;
         }
         let was = clock.max_time.map(crate::time::rfc3339).unwrap_or_default();

@@ -155,7 +155,8 @@ pub fn run(cfg: JobConfig) -> Result<Summary> {
     }
 
     // Bounded: a worker that emits faster than the outputs take (years of empty windows after
-    // a jump in event time) waits here, instead of holding them all in memory.
+    // a jump of the clock in processing time, thousands of windows of a replay) waits here,
+    // instead of holding them all in memory.
     let (tx, rx) = crossbeam_channel::bounded::<Emitted>(1024);
     let sink: WindowSink = Arc::new(move |w| {
         let _ = tx.send(w);

@@ -60,7 +60,7 @@ pub fn recipe(data: &[u8]) -> WorkerState {
         let opt = |rng: &mut Rng| (rng.below(3) > 0).then(|| rng.u64());
         s.positions.push(opt(&mut rng));
         let (max_time, flags) = (opt(&mut rng), rng.below(8));
-        // A run of skipped records: its first time and 1 to REANCHOR_AFTER − 1 of them.
+        // A run of skipped records: the last one's time and 1 to REANCHOR_AFTER − 1 of them.
         let run = 1 + rng.below(REANCHOR_AFTER as usize - 1) as u32;
         s.clocks.push(ShareClock {
             max_time,

@@ -58,7 +58,7 @@ fn restore(bytes: &[u8]) {
     assert_eq!(all, skipping().advance(None));
     let data = |w: &window::Window| w.records > 0 || w.tags > 0;
     for pair in all.windows(2) {
-        let next_end = pair[0].end_ms + spec().slide_ms();
+        let next_end = pair[0].end_ms.saturating_add(spec().slide_ms());
         assert!(
             data(&pair[1]) || (data(&pair[0]) && pair[1].end_ms == next_end),
             "an empty window that does not follow one with data: {pair:?}"

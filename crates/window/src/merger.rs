@@ -43,7 +43,7 @@ impl SubAssign for PaneStats {
 }
 
 /// One window as emitted: one per window end, in end order, empty windows included (but
-/// for the long gaps that [`Merger::with_gaps_skipped`] leaves out).
+/// for the runs of them that [`Merger::with_gaps_skipped`] cuts to their first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Window {
     /// Window start, ms since the epoch (clipped at 0).
@@ -360,22 +360,47 @@ impl Merger {
     /// else the first window after `last`. Every window in between is empty: the stats and
     /// shard results that could count in one are all looked at. It may name an empty window
     /// (a stat that another window's time rule keeps out), never one past a window with data.
+    /// Each walk stops where nothing later can come earlier, so a stash of K stats costs
+    /// about what it holds before the answer, not K a call. At the end of u64 time (no
+    /// window after `last`) it names `from`.
     fn next_with_data(&self, from: u64, last: u64) -> u64 {
-        let after_last = self.spec.first_end_after(last);
+        let (w, s) = (self.spec.window_panes(), self.spec.slide_panes());
+        let Some(after_last) = last.checked_add(s) else {
+            return from;
+        };
         // The first window from `from` on that holds `pane`, for a stat delivered at `time`.
         let first = |time: u64, pane: u64, st: &PaneStats| {
             let end = from.max(self.spec.first_end_after(pane.max(time)));
             let data = st.records > 0 || st.dropped > 0;
             (data && end <= self.spec.last_window_end_holding(pane)).then_some(end)
         };
-        let applied = (self.panes.iter()).filter_map(|(&pane, st)| first(0, pane, st));
-        let stashed = (self.stats.range(..after_last))
-            .flat_map(|(&time, entries)| entries.iter().map(move |(p, st)| (time, *p, st)))
-            .filter_map(|(time, pane, st)| first(time, pane, st));
-        let shard = self.shards.range(from..).next().map(|(&end, _)| end);
-        (applied.chain(stashed).chain(shard))
-            .min()
-            .map_or(after_last, |end| end.min(after_last))
+        let mut best = after_last;
+        if let Some((&end, _)) = self.shards.range(from..).next() {
+            best = best.min(end);
+        }
+        // Applied panes: a window from `from` on holds only panes from `from − w` on, and
+        // the first holding a pane comes later for a later pane.
+        for (&pane, st) in self.panes.range(from.saturating_sub(w)..) {
+            if self.spec.first_end_after(pane) >= best {
+                break;
+            }
+            if let Some(end) = first(0, pane, st) {
+                best = best.min(end);
+                break;
+            }
+        }
+        // Stashed stats by time: one delivered at `time` counts only after it.
+        for (&time, entries) in self.stats.range(..after_last) {
+            if self.spec.first_end_after(time) >= best {
+                break;
+            }
+            for (pane, st) in entries {
+                if let Some(end) = first(time, *pane, st) {
+                    best = best.min(end);
+                }
+            }
+        }
+        best
     }
 
     /// Notes what a push delivered at `time` does to the range.

@@ -119,6 +119,22 @@ fn a_gap_of_empty_windows_is_cut_to_its_first() {
     assert_eq!(ends(&m.advance(Some(40))), (1..=40).collect::<Vec<_>>());
 }
 
+/// Sparse data all stashed before the frontier moves (a worker far ahead of another): each
+/// record's six windows and one empty window, nothing between, in one advance. (Each jump
+/// walks the stash only up to the next record: 20,000 jumps over 20,000 stats, not 4 · 10^8.)
+#[test]
+fn sparse_stashed_stats_emit_their_windows_and_one_empty_each() {
+    let mut m = Merger::new(spec(), 3).with_gaps_skipped(true);
+    const N: u64 = 20_000;
+    for i in 0..N {
+        m.push_stats(i * 100, i * 100, stats(1, 0));
+    }
+    let out = m.advance(None);
+    assert_eq!(out.len() as u64, N * 7 - 1);
+    assert!(out.iter().all(|w| w.records <= 1));
+    assert_eq!(out.iter().filter(|w| w.records == 0).count() as u64, N - 1);
+}
+
 /// A snapshot taken in a gap restores to the same output: where the next window is, and
 /// that the window before it held nothing, come back with it.
 #[test]

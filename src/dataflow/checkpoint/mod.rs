@@ -34,14 +34,14 @@ pub struct ShareClock {
     pub holds: bool,
     /// The share ended: it no longer holds the watermark back.
     pub done: bool,
-    /// Records in a row skipped as skew, all within `--max-skew` of the first of them: its
-    /// time and how many (fewer than [`REANCHOR_AFTER`]; see `Ingest`).
+    /// Records in a row skipped as skew, each within `--max-skew` of the one before: the
+    /// last one's time and how many (fewer than [`REANCHOR_AFTER`]; see `Ingest`).
     pub skew_run: Option<(u64, u32)>,
 }
 
-/// After this many records in a row more than `--max-skew` ahead of a share's clock, and
-/// within it of each other, the clock is taken to be the one that is wrong (a stale first
-/// record, a second file of a later year) and moves to them.
+/// After this many records in a row more than `--max-skew` ahead of a share's clock, each
+/// within it of the one before, the clock is taken to be the one that is wrong (a stale
+/// first record, a second file of a later year) and moves to them.
 pub const REANCHOR_AFTER: u32 = 32;
 
 /// What must match between a checkpoint and the run restoring it.
