@@ -135,6 +135,25 @@ impl Decoder {
     }
 
     fn decode_json<'a>(&self, line: &'a str) -> Result<Record<'a>, Skip> {
+        match self.decode_json_strict(line) {
+            // JSON written from UTF-16 text cut in the middle of a pair (an emoji at the end
+            // of a truncated tweet) escapes half of it: `\ud83d"`. serde_json refuses that
+            // string, and the whole record was lost as bad_json. The half becomes U+FFFD,
+            // as invalid UTF-8 does in a text line.
+            Err(Skip::BadJson) => match without_lone_surrogates(line) {
+                Some(fixed) => self.decode_json_strict(&fixed).map(|r| Record {
+                    text: Cow::Owned(r.text.into_owned()),
+                    time_ms: r.time_ms,
+                    tags: r.tags,
+                    author: r.author,
+                }),
+                None => Err(Skip::BadJson),
+            },
+            r => r,
+        }
+    }
+
+    fn decode_json_strict<'a>(&self, line: &'a str) -> Result<Record<'a>, Skip> {
         let mut found = Found::default();
         let seed = Walk {
             paths: self.paths(),
@@ -473,6 +492,47 @@ impl<'de> de::Deserialize<'de> for TimeOrOther {
     }
 }
 
+/// `line` with each `\uXXXX` escape of a lone UTF-16 surrogate (a high one not followed by
+/// a low one, or a low one alone) replaced by `\ufffd`; `None` when it has none. Other
+/// escapes (`\\` first of all) are stepped over whole, so a `\u` that is text stays.
+fn without_lone_surrogates(line: &str) -> Option<String> {
+    let b = line.as_bytes();
+    let unit = |at: usize| -> Option<u16> {
+        let hex = b.get(at..at + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    };
+    let (mut out, mut copied, mut i) = (String::new(), 0, 0);
+    while let Some(at) = memchr::memchr(b'\\', &b[i..]).map(|k| i + k) {
+        let lone = match unit(at) {
+            Some(0xD800..=0xDBFF) => {
+                if matches!(unit(at + 6), Some(0xDC00..=0xDFFF)) {
+                    i = at + 12;
+                    continue;
+                }
+                true
+            }
+            Some(0xDC00..=0xDFFF) => true,
+            _ => false,
+        };
+        if lone {
+            out.push_str(&line[copied..at]);
+            out.push_str("\\ufffd");
+            copied = at + 6;
+            i = at + 6;
+        } else {
+            i = at + 2;
+        }
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&line[copied..]);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,6 +545,40 @@ mod tests {
     fn text_lines_are_lossy() {
         let d = Decoder::new(Format::Text, "text", None);
         assert_eq!(d.decode(b"a \xff #b").unwrap().text, "a \u{FFFD} #b");
+    }
+
+    /// Half a surrogate pair (UTF-16 text cut inside an emoji) is U+FFFD, not a lost record;
+    /// whole pairs, an escaped backslash before `u`, and JSON broken otherwise are as before.
+    #[test]
+    fn lone_surrogate_escapes_become_replacement_characters() {
+        let d = json("text", Some("t"));
+        let one = |line: &str| {
+            d.decode(line.as_bytes())
+                .map(|r| (r.text.into_owned(), r.time_ms))
+        };
+        assert_eq!(
+            one(r##"{"text":"cut #ok \ud83d","t":5}"##),
+            Ok(("cut #ok \u{FFFD}".to_owned(), Some(5000)))
+        );
+        assert_eq!(
+            one(r##"{"text":"\ude00 #a \ud83d\ude00 \ud83d\ud83d","t":5}"##),
+            Ok(("\u{FFFD} #a 😀 \u{FFFD}\u{FFFD}".to_owned(), Some(5000)))
+        );
+        assert_eq!(
+            one(r#"{"text":"\\ud83d is text, \ud800 is not","t":5}"#),
+            Ok(("\\ud83d is text, \u{FFFD} is not".to_owned(), Some(5000)))
+        );
+        assert_eq!(one(r#"{"text":"\ud83d","t":5"#), Err(Skip::BadJson));
+        assert_eq!(one(r#"{"text":"\u12"}"#), Err(Skip::BadJson));
+        assert_eq!(
+            without_lone_surrogates(r#"{"text":"\ud83d\ude00 \\ud800"}"#),
+            None
+        );
+        // The tags an extractor finds are those of the repaired text.
+        let r = d
+            .decode(r##"{"text":"#tag\ud83d #b","t":5}"##.as_bytes())
+            .unwrap();
+        assert_eq!(r.text, "#tag\u{FFFD} #b");
     }
 
     #[test]
