@@ -505,7 +505,11 @@ fn without_lone_surrogates(line: &str) -> Option<String> {
         u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
     };
     let (mut out, mut copied, mut i) = (String::new(), 0, 0);
-    while let Some(at) = memchr::memchr(b'\\', &b[i..]).map(|k| i + k) {
+    // `i` may pass the end by one (a line ending in a backslash): `get` then ends the walk.
+    while let Some(at) = (b.get(i..))
+        .and_then(|rest| memchr::memchr(b'\\', rest))
+        .map(|k| i + k)
+    {
         let lone = match unit(at) {
             Some(0xD800..=0xDBFF) => {
                 if matches!(unit(at + 6), Some(0xDC00..=0xDFFF)) {
@@ -570,6 +574,17 @@ mod tests {
         );
         assert_eq!(one(r#"{"text":"\ud83d","t":5"#), Err(Skip::BadJson));
         assert_eq!(one(r#"{"text":"\u12"}"#), Err(Skip::BadJson));
+        // A line ending in a backslash, or in half an escape (found by the json_line fuzzer:
+        // the walk stepped past the end and panicked).
+        for line in [
+            r"{\",
+            r"\",
+            r#"{"text":"\ud83d\"#,
+            r#"{"text":"\ud8"#,
+            r"\\\",
+        ] {
+            assert_eq!(one(line), Err(Skip::BadJson), "{line}");
+        }
         assert_eq!(
             without_lone_surrogates(r#"{"text":"\ud83d\ude00 \\ud800"}"#),
             None

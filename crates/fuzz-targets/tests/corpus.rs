@@ -95,6 +95,8 @@ regressions! {
         "A live post's time in ms under 10^11 came back from its JSON line as seconds.";
     regression_json_line_live_time_in_ms: "json_line" / "live-time-in-ms",
         "live::decoder read a post's ms as seconds (and large ones through an f64).";
+    regression_json_line_line_ending_in_a_backslash: "json_line" / "line-ending-in-a-backslash",
+        "record::without_lone_surrogates stepped past the end of a line ending in a backslash.";
     regression_checkpoint_share_flags_unknown_bits: "checkpoint" / "share-flags-unknown-bits",
         "WorkerState::decode accepted share flags with bits nothing writes.";
     regression_sse_empty_read_inside_crlf: "sse" / "empty-read-inside-crlf",
