@@ -669,6 +669,18 @@ mod tests {
             assert_eq!(ing.clocks()[0].skew_run, None);
             assert_eq!(t, spec.pane_of((now + 39) * 1000), "the watermark follows");
         }
+        // A run chains record to record: 32 records 9 panes apart (the skew is 10 panes)
+        // move the clock, though the last is 279 panes from the first.
+        let m = Metrics::default();
+        let mut ing = Ingest::new(spec, clock, hashtag::Mode::Hashtags);
+        ing.set_shares([true]);
+        let chain: Vec<u64> = std::iter::once(stale)
+            .chain((0..REANCHOR_AFTER as u64).map(|i| now + 90 * i))
+            .collect();
+        ing.push_chunk(0, &share(), &chunk(&chain), 0, 0, &m, |_, to, _| to);
+        assert_eq!(m.skipped(Skip::Skew), u64::from(REANCHOR_AFTER) - 1);
+        let end = now + 90 * (u64::from(REANCHOR_AFTER) - 1);
+        assert_eq!(ing.clocks()[0].max_time, Some(end * 1000));
         // Records ahead but not within the skew of each other start a new run each time.
         let m = Metrics::default();
         let mut ing = Ingest::new(spec, clock, hashtag::Mode::Hashtags);

@@ -197,8 +197,8 @@ impl Output {
     /// error writing `--out` or any other error writing stdout is returned.
     fn window(&mut self, w: Window, stop: &AtomicBool) -> Result<()> {
         if let (Some(a), false) = (&w.approx, self.approx_said) {
-            // Said once: the default bound keeps memory bounded, and a user who expected
-            // exact counts learns why these are not, and what to change.
+            // Said once: a user who set a bound (or inherited one from a config file) and
+            // expected exact counts learns why these are not, and what to change.
             self.approx_said = true;
             crate::log::info(format_args!(
                 "window ending {} is approximate: a shard held more than --max-tags {} \

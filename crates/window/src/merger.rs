@@ -362,12 +362,10 @@ impl Merger {
     /// (a stat that another window's time rule keeps out), never one past a window with data.
     /// Each walk stops where nothing later can come earlier, so a stash of K stats costs
     /// about what it holds before the answer, not K a call. At the end of u64 time (no
-    /// window after `last`) it names `from`.
+    /// window after `last`) it names at most `last`.
     fn next_with_data(&self, from: u64, last: u64) -> u64 {
         let (w, s) = (self.spec.window_panes(), self.spec.slide_panes());
-        let Some(after_last) = last.checked_add(s) else {
-            return from;
-        };
+        let after_last = last.checked_add(s).unwrap_or(last);
         // The first window from `from` on that holds `pane`, for a stat delivered at `time`.
         let first = |time: u64, pane: u64, st: &PaneStats| {
             let end = from.max(self.spec.first_end_after(pane.max(time)));

@@ -135,6 +135,18 @@ fn sparse_stashed_stats_emit_their_windows_and_one_empty_each() {
     assert_eq!(out.iter().filter(|w| w.records == 0).count() as u64, N - 1);
 }
 
+/// Data at the end of u64 time, where no window comes after the last: the jump stops at the
+/// last window rather than stepping one by one (it did, 2^64 steps, for a moment).
+#[test]
+fn a_gap_up_to_the_end_of_time_is_jumped_too() {
+    let mut m = Merger::new(spec(), 3).with_gaps_skipped(true);
+    m.push_stats(0, 0, stats(1, 0));
+    m.push_stats(u64::MAX - 4, u64::MAX - 3, stats(1, 0));
+    let out = m.advance(None);
+    let records: Vec<u64> = out.iter().map(|w| w.records).collect();
+    assert_eq!(records, [1, 1, 1, 1, 1, 1, 0, 1, 1, 1]);
+}
+
 /// A snapshot taken in a gap restores to the same output: where the next window is, and
 /// that the window before it held nothing, come back with it.
 #[test]

@@ -230,8 +230,8 @@ impl WorkerState {
             w.opt(c.max_time);
             let run = u8::from(c.skew_run.is_some()) << 2;
             w.0.push(u8::from(c.holds) | (u8::from(c.done) << 1) | run);
-            if let Some((first, n)) = c.skew_run {
-                w.u64(first);
+            if let Some((last, n)) = c.skew_run {
+                w.u64(last);
                 w.u64(u64::from(n));
             }
             w.u64(u64::from(id.source));
@@ -292,9 +292,9 @@ impl WorkerState {
                 return Err(format!("bad share flags {flags:#x}"));
             }
             let skew_run = if flags & 4 != 0 {
-                let first = r.u64()?;
+                let last = r.u64()?;
                 match u32::try_from(r.u64()?) {
-                    Ok(n @ 1..REANCHOR_AFTER) => Some((first, n)),
+                    Ok(n @ 1..REANCHOR_AFTER) => Some((last, n)),
                     _ => return Err("bad skew run".into()),
                 }
             } else {
