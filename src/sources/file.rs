@@ -336,6 +336,12 @@ mod tests {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
+    /// A temp file of this process for the test named `name`: each test has its own, as the
+    /// tests run side by side.
+    fn temp_file(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("tagstream-unit-{name}-{}", std::process::id()))
+    }
+
     /// A context whose lines may be `max_line` bytes long.
     fn context(max_line: usize) -> SourceContext {
         let mut ctx = SourceContext::new(
@@ -367,7 +373,7 @@ mod tests {
     /// before the range or past the file's end are refused.
     #[test]
     fn a_position_past_the_range_end_inside_the_file_is_done() {
-        let path = std::env::temp_dir().join(format!("tagstream-unit-seek-{}", std::process::id()));
+        let path = temp_file("seek");
         std::fs::write(&path, "aaaa\nbbbbbbbbbb\ncc\n").unwrap();
         let ctx = SourceContext::new(
             Arc::new(Metrics::default()),
@@ -394,7 +400,7 @@ mod tests {
     /// that line too, counted nowhere.
     #[test]
     fn a_too_long_line_across_a_range_start_costs_no_other_line() {
-        let path = std::env::temp_dir().join(format!("tagstream-unit-long-{}", std::process::id()));
+        let path = temp_file("long");
         let long = "L".repeat(100);
         // 6 + 101 + 6 + 6 bytes: the second range starts at byte 59, inside the long line.
         std::fs::write(&path, format!("first\n{long}\nafter\nlast!\n")).unwrap();
@@ -410,8 +416,7 @@ mod tests {
     /// is read exactly once, in order.
     #[test]
     fn any_split_reads_every_line_once_across_long_lines() {
-        let path =
-            std::env::temp_dir().join(format!("tagstream-unit-split-{}", std::process::id()));
+        let path = temp_file("split");
         let want: Vec<String> = vec![
             "a".into(),
             "b".repeat(200_000),
@@ -437,7 +442,7 @@ mod tests {
     /// `\r` endings lost every line past the first range.
     #[test]
     fn ranges_starting_at_any_byte_agree_with_every_line_ending() {
-        let path = std::env::temp_dir().join(format!("tagstream-unit-cr-{}", std::process::id()));
+        let path = temp_file("cr");
         let ctx = context(1 << 20);
         let want = ["a", "", "bb", "", "c", "dd", "", "e", "ff"];
         for ends in [
@@ -466,7 +471,7 @@ mod tests {
     /// first line reads: the `\n` is read on its own and is part of that ending.
     #[test]
     fn a_crlf_across_the_search_s_first_read_is_one_ending() {
-        let path = std::env::temp_dir().join(format!("tagstream-unit-crlf-{}", std::process::id()));
+        let path = temp_file("crlf");
         // 131,092 bytes: range 1 starts at 65,546; its search reads 65,545..=131,080, whose
         // last byte is the `\r`.
         let long = "a".repeat(131_080);
@@ -486,8 +491,7 @@ mod tests {
     #[test]
     fn a_resume_between_cr_and_lf_reads_no_empty_line() {
         // Not the other seek test's file: the tests run side by side.
-        let path =
-            std::env::temp_dir().join(format!("tagstream-unit-seek-crlf-{}", std::process::id()));
+        let path = temp_file("seek-crlf");
         std::fs::write(&path, "ab\r\ncd\r\nef\r\n").unwrap();
         let ctx = context(1 << 20);
         for (pos, want) in [
@@ -506,8 +510,7 @@ mod tests {
     /// and results that looked complete); one read to its end does not.
     #[test]
     fn a_file_truncated_while_read_fails_the_run() {
-        let path =
-            std::env::temp_dir().join(format!("tagstream-unit-trunc-{}", std::process::id()));
+        let path = temp_file("trunc");
         let line = "x #tag\n".repeat(1 << 20); // 7 MiB: more than one read
         std::fs::write(&path, &line).unwrap();
         let ctx = SourceContext::new(
