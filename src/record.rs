@@ -71,6 +71,11 @@ impl Decoder {
         }
     }
 
+    /// Whether a line is taken whole as the record's text (`--format text`).
+    pub fn is_text(&self) -> bool {
+        self.format == Format::Text
+    }
+
     /// Also reads the author at `author_field` (a dotted path; JSON lines only): a string or
     /// a number. A record without one is counted, but has no author.
     pub fn with_author(mut self, author_field: &str) -> Self {

@@ -337,6 +337,9 @@ impl Ingest {
             self.clocks.resize(idx + 1, ShareClock::default());
         }
         let mut stopped = None;
+        // Keys the reader thread found, by this worker's rule, in text taken whole as the
+        // record (a JSON record's text and tags are the decoder's to find).
+        let found = (chunk.keys()).filter(|k| k.mode == self.mode && share.decoder.is_text());
         for (i, line) in chunk.iter().enumerate().skip(from) {
             bytes += line.len() as u64;
             let decoded = match chunk.text_line(i) {
@@ -395,7 +398,12 @@ impl Ingest {
                 }
             };
             let author = rec.author.or_else(|| chunk.authors.get(i).copied());
-            too_long += self.count(pane, idx, &rec.text, &rec.tags, author);
+            too_long += match found {
+                Some(keys) if rec.tags.is_empty() => {
+                    self.count_keys(pane, idx, keys.line(i), author)
+                }
+                _ => self.count(pane, idx, &rec.text, &rec.tags, author),
+            };
             if moved {
                 if let Some(wm) = self.watermark_pane().filter(|&wm| wm > time) {
                     let stop;
@@ -426,23 +434,11 @@ impl Ingest {
         extra: &[String],
         author: Option<u64>,
     ) -> u64 {
-        let share = if self.cap.is_some() { share } else { 0 };
-        if self.first.is_none_or(|f| pane < f) {
-            self.first = Some(pane);
-            self.first_moved = true;
-        }
-        let slot = match (self.pending.iter()).rposition(|(p, s, _)| *p == pane && *s == share) {
-            Some(i) => i,
-            None => {
-                self.pending.push((pane, share, PaneAgg::default()));
-                self.pending.len() - 1
-            }
-        };
-        let agg = &mut self.pending[slot].2;
-        agg.records += 1;
+        let slot = self.slot(pane, share);
         if extra.is_empty() && hashtag::has_no_sign(self.mode, text) {
             return 0;
         }
+        let agg = &mut self.pending[slot].2;
         let (mode, key, keys, counts) = (self.mode, &mut self.key, &mut self.keys, &mut agg.counts);
         let (mut any, mut too_long) = (false, 0);
         let mut new_keys = 0;
@@ -450,22 +446,15 @@ impl Ingest {
         seen.clear();
         // Each key of the record is remembered when extra tags or an author need them.
         let remember = !extra.is_empty() || (self.authors && author.is_some());
-        let mut bump = |key: &str| match counts.get_mut(key) {
-            Some(n) => *n += 1,
-            None => {
-                counts.insert(Tag::from(key), 1);
-                new_keys += 1;
-            }
-        };
         // The tags of the text left out as too long, for the extra tags that repeat them.
         let mut dropped: Vec<&str> = Vec::new();
         hashtag::for_each_tag(mode, text, |tag| {
-            if too_long_key(keys, mode, tag, key) {
+            if !keys.bounded_key(mode, tag, key) {
                 dropped.push(tag);
                 return;
             }
             any = true;
-            bump(key);
+            new_keys += bump(counts, key);
             if remember && !seen.iter().any(|s| s == key) {
                 seen.push(key.clone());
             }
@@ -480,16 +469,75 @@ impl Ingest {
             // The key of a bare tag is '#' + its lower-case form in either mode. One too long
             // is left out, and counted unless the text gave it too (as the source's own list
             // of a post's tags does: Mastodon's, in lower case).
-            if too_long_key(keys, hashtag::Mode::Hashtags, body, key) {
+            if !keys.bounded_key(hashtag::Mode::Hashtags, body, key) {
                 let repeats = |d: &&str| d.trim_start_matches(sign).eq_ignore_ascii_case(body);
                 too_long += u64::from(!dropped.iter().any(repeats));
             } else if !seen.iter().any(|s| s == key) {
                 any = true;
-                bump(key);
+                new_keys += bump(counts, key);
                 seen.push(key.clone());
             }
         }
         agg.tagged += u64::from(any);
+        self.settle(slot, new_keys, author);
+        too_long
+    }
+
+    /// [`Ingest::count`] of a record without extra tags whose text's keys were found already
+    /// (on the source's reader thread: [`crate::sources::LineKeys`]), `None` for a tag left
+    /// out as too long. Counts exactly what `count` would of the same text.
+    fn count_keys<'k>(
+        &mut self,
+        pane: u64,
+        share: usize,
+        found: impl Iterator<Item = Option<&'k str>>,
+        author: Option<u64>,
+    ) -> u64 {
+        let slot = self.slot(pane, share);
+        let agg = &mut self.pending[slot].2;
+        let seen = &mut self.seen;
+        seen.clear();
+        let remember = self.authors && author.is_some();
+        let (mut any, mut too_long, mut new_keys) = (false, 0, 0);
+        for key in found {
+            let Some(key) = key else {
+                too_long += 1;
+                continue;
+            };
+            any = true;
+            new_keys += bump(&mut agg.counts, key);
+            if remember && !seen.iter().any(|s| s == key) {
+                seen.push(key.to_owned());
+            }
+        }
+        agg.tagged += u64::from(any);
+        self.settle(slot, new_keys, author);
+        too_long
+    }
+
+    /// The pending aggregate of `pane` (and `share`, with a bound) that a record goes to,
+    /// counted in it.
+    fn slot(&mut self, pane: u64, share: usize) -> usize {
+        let share = if self.cap.is_some() { share } else { 0 };
+        if self.first.is_none_or(|f| pane < f) {
+            self.first = Some(pane);
+            self.first_moved = true;
+        }
+        let slot = match (self.pending.iter()).rposition(|(p, s, _)| *p == pane && *s == share) {
+            Some(i) => i,
+            None => {
+                self.pending.push((pane, share, PaneAgg::default()));
+                self.pending.len() - 1
+            }
+        };
+        self.pending[slot].2.records += 1;
+        slot
+    }
+
+    /// After a record's tags were counted in `slot` (`new_keys` of them new there): prunes
+    /// past the bound, and pairs the record's tags (in `seen`) with its author.
+    fn settle(&mut self, slot: usize, new_keys: usize, author: Option<u64>) {
+        let agg = &mut self.pending[slot].2;
         match self.cap {
             // Past twice the bound: pruned, here, at a point fixed by the share's lines.
             Some(cap) if agg.counts.len() > 2 * cap => {
@@ -499,13 +547,12 @@ impl Ingest {
             None => self.pending_keys += new_keys,
         }
         if let (true, Some(a)) = (self.authors, author) {
-            for k in seen.iter() {
+            for k in self.seen.iter() {
                 if agg.authors.insert((Tag::from(k.as_str()), a)) {
                     self.pending_keys += 1;
                 }
             }
         }
-        too_long
     }
 
     /// Takes everything pending: tag counts `(pane, tag, n)`, (tag, author) pairs
@@ -547,20 +594,18 @@ impl Ingest {
     }
 }
 
-/// Writes the key of `tag` into `key`, unless it is over [`hashtag::MAX_KEY_BYTES`]: then
-/// `true`. Past 4 × the bound as written a tag is not even keyed (keying a megabyte of
-/// non-ASCII costs milliseconds): a key is at least a quarter of its tag.
-fn too_long_key(
-    keys: &mut hashtag::KeyCache,
-    mode: hashtag::Mode,
-    tag: &str,
-    key: &mut String,
-) -> bool {
-    if tag.len() > 4 * hashtag::MAX_KEY_BYTES {
-        return true;
+/// Adds one to `key`'s count; 1 if the key is new.
+fn bump(counts: &mut FxHashMap<Tag, u64>, key: &str) -> usize {
+    match counts.get_mut(key) {
+        Some(n) => {
+            *n += 1;
+            0
+        }
+        None => {
+            counts.insert(Tag::from(key), 1);
+            1
+        }
     }
-    keys.count_key(mode, tag, key);
-    key.len() > hashtag::MAX_KEY_BYTES
 }
 
 #[cfg(test)]
@@ -723,5 +768,110 @@ mod tests {
             .collect();
         counted.sort();
         assert_eq!(counted, [("#new".to_owned(), 1), ("#ok".to_owned(), 1)]);
+    }
+
+    /// Text lines of random words: tags in both rules' edge cases, tags too long to count
+    /// (over the key bound, and over 4 × it as written), non-ASCII ones and plain words; an
+    /// author per line when `authors`. The same `seed` makes the same chunk.
+    fn random_text_chunk(seed: u64, authors: bool) -> Chunk {
+        let long = ["x".repeat(1_500), "é".repeat(600), "z".repeat(5_000)];
+        let words = [
+            "#Rust",
+            "#rust",
+            "#RUST!",
+            "#",
+            "##",
+            "＃全角",
+            "#Café",
+            "#cafe\u{301}",
+            "#ΟΔΟΣ",
+            "plain",
+            "a#b",
+            "#123",
+            "#tag's",
+            "#e-mail",
+            "\u{3000}#x",
+            "#x#y",
+            "#ok\t#ok",
+            "",
+        ];
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut c = Chunk::default();
+        for i in 0..3_000u64 {
+            let n = rng.usize(0..8);
+            let line: Vec<String> = (0..n)
+                .map(|_| match rng.u8(0..40) {
+                    0 => format!("#{}", long[rng.usize(0..long.len())]),
+                    _ => words[rng.usize(0..words.len())].to_owned(),
+                })
+                .collect();
+            c.push_line(line.join(" ").as_bytes());
+            if authors {
+                c.authors.push(i % 7);
+            }
+        }
+        c.check_utf8();
+        c
+    }
+
+    /// What an ingest counted: every (pane, tag, n) and (pane, tag, author) sorted, the
+    /// statistics, and the tags left out as too long.
+    type Counted = (
+        Vec<(u64, Tag, u64)>,
+        Vec<(u64, Tag, u64)>,
+        Vec<StatsMsg>,
+        u64,
+    );
+
+    fn count_chunk(mode: hashtag::Mode, authors: bool, c: &Chunk) -> Counted {
+        let spec = WindowSpec::new(10_000, 10_000, 10_000).unwrap();
+        let mut ing = Ingest::new(spec, Clock::Processing, mode).with_authors(authors);
+        ing.set_shares([false]);
+        let s = Share {
+            decoder: Decoder::new(Format::Text, "text", None),
+            ..share()
+        };
+        let m = Metrics::default();
+        ing.push_chunk(0, &s, c, 0, 3, &m, |_, to, _| to);
+        let (mut tags, mut pairs, mut firsts, mut stats) = Default::default();
+        ing.drain(&mut tags, &mut pairs, &mut firsts, &mut stats);
+        tags.sort();
+        pairs.sort();
+        (tags, pairs, stats, m.tags_too_long.load(Relaxed))
+    }
+
+    /// Keys found ahead on a reader thread ([`Chunk::find_keys`]) count exactly what the
+    /// worker's own extraction counts: tags, too-long ones, tagged records, and author pairs,
+    /// in both rules; keys found by the other rule are not used.
+    #[test]
+    fn keys_found_ahead_count_as_the_worker_would() {
+        for (seed, mode, authors) in [
+            (1, hashtag::Mode::Spark, false),
+            (2, hashtag::Mode::Spark, true),
+            (3, hashtag::Mode::Hashtags, false),
+            (4, hashtag::Mode::Hashtags, true),
+        ] {
+            let own = count_chunk(mode, authors, &random_text_chunk(seed, authors));
+            let mut ahead = random_text_chunk(seed, authors);
+            let mut cache = hashtag::KeyCache::default();
+            ahead.find_keys(mode, &mut cache, &mut String::new());
+            assert!(ahead.keys().is_some());
+            let found = count_chunk(mode, authors, &ahead);
+            assert_eq!(found, own, "{mode:?}, authors {authors}");
+            // The test means something: tags, pairs, and left-out tags were all there.
+            assert!(own.0.len() >= 5 && own.3 > 10, "{mode:?}: {own:?}");
+            assert_eq!(own.1.is_empty(), !authors);
+            let other = match mode {
+                hashtag::Mode::Spark => hashtag::Mode::Hashtags,
+                hashtag::Mode::Hashtags => hashtag::Mode::Spark,
+            };
+            let mut wrong = random_text_chunk(seed, authors);
+            wrong.find_keys(other, &mut cache, &mut String::new());
+            assert_eq!(
+                count_chunk(mode, authors, &wrong),
+                own,
+                "{mode:?} by {other:?}'s keys"
+            );
+        }
     }
 }

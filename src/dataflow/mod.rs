@@ -88,6 +88,11 @@ pub fn run(
     sink: WindowSink,
 ) -> Result<(), String> {
     let sources = resume_streams(&plan, sources)?;
+    // Text lines are records whole: a reader thread may find their keys ahead of the worker.
+    let ctx = SourceContext {
+        find_keys: plan.decoder.is_text().then_some(plan.mode),
+        ..ctx
+    };
     let mut parts = ProcessSources::open(
         &sources,
         cluster.process,

@@ -16,6 +16,9 @@ pub struct Dealer {
     senders: Vec<Sender<Chunk>>,
     next: usize,
     ctx: SourceContext,
+    /// With a core to spare per worker: the rule by which this thread finds the lines' keys
+    /// ([`Chunk::find_keys`]) for a worker that has chunks waiting, and its key cache.
+    keys: Option<(hashtag::Mode, hashtag::KeyCache, String)>,
 }
 
 impl Dealer {
@@ -27,6 +30,14 @@ impl Dealer {
         }
         let mut chunk = chunk;
         let n = self.senders.len();
+        if let Some((mode, cache, key)) = &mut self.keys {
+            // Checked whole here rather than line by line by the worker; and while the
+            // worker is behind (it has chunks waiting), this thread finds the keys too.
+            chunk.check_utf8();
+            if !self.senders[self.next].is_empty() {
+                chunk.find_keys(*mode, cache, key);
+            }
+        }
         loop {
             let tx = &self.senders[self.next];
             match tx.send_timeout(chunk, Duration::from_millis(100)) {
@@ -57,10 +68,14 @@ where
     F: FnOnce(&mut Dealer) + Send + 'static,
 {
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..threads).map(|_| bounded(QUEUE)).unzip();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut dealer = Dealer {
         senders,
         next: 0,
         ctx: ctx.clone(),
+        keys: (ctx.find_keys)
+            .filter(|_| threads < cores)
+            .map(|mode| (mode, hashtag::KeyCache::default(), String::new())),
     };
     let (guard, label) = (ctx.clone(), name.to_owned());
     let spawned = std::thread::Builder::new()
@@ -110,5 +125,57 @@ pub struct Finished;
 impl Partition for Finished {
     fn poll(&mut self) -> Poll {
         Poll::Done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::metrics::Metrics;
+
+    /// With a core to spare, the reader checks each chunk for UTF-8 whole, and finds the
+    /// keys of the chunks that go to a worker which has one waiting already.
+    #[test]
+    fn the_reader_finds_keys_while_the_worker_is_behind() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cores < 2 {
+            return; // no core to spare: nothing is found ahead, by design
+        }
+        let ctx = SourceContext {
+            find_keys: Some(hashtag::Mode::Spark),
+            ..SourceContext::new(
+                Arc::new(Metrics::default()),
+                Arc::new(AtomicBool::new(false)),
+            )
+        };
+        let (dealt, all_dealt) = bounded(1);
+        let mut parts = spawn(1, &ctx, "test", move |deal| {
+            for _ in 0..3 {
+                let mut c = Chunk::default();
+                c.push_line(b"#A b #c");
+                assert!(deal.deal(c));
+            }
+            dealt.send(()).unwrap();
+        });
+        // The worker takes nothing until all three are dealt (its queue holds 64).
+        all_dealt.recv().unwrap();
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            match parts[0].poll() {
+                Poll::Lines(c) => got.push(c),
+                Poll::Idle => std::thread::sleep(Duration::from_millis(1)),
+                Poll::Done => panic!("the reader ended early"),
+            }
+        }
+        // Nothing waited for the worker when the first came; the next two found one waiting.
+        assert!(got.iter().all(|c| c.text_line(0) == Some("#A b #c")));
+        assert!(got[0].keys().is_none());
+        for c in &got[1..] {
+            let keys = c.keys().expect("keys found ahead");
+            assert_eq!(keys.line(0).collect::<Vec<_>>(), [Some("#a"), Some("#c")]);
+        }
     }
 }

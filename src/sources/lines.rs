@@ -26,6 +26,38 @@ pub struct Chunk {
     /// The bytes as text, once [`Chunk::check_utf8`] found all of them UTF-8: the ranges then
     /// point into it, and `data` is empty.
     text: Option<String>,
+    /// Each line's counting keys, once [`Chunk::find_keys`] found them.
+    keys: Option<Box<LineKeys>>,
+}
+
+/// Each line's counting keys, found on a source's reader thread ([`Chunk::find_keys`]) so
+/// that the worker, the busier side, only counts them: with the tutorial's one worker on two
+/// cores, finding and lower-casing the tags was a third of the worker's time, while the
+/// reader thread was idle half of it.
+#[derive(Debug)]
+pub struct LineKeys {
+    /// The rule they were found by.
+    pub mode: hashtag::Mode,
+    /// Every key, one after another.
+    keys: String,
+    /// Where each key ends in `keys`. A tag left out as too long has an empty key (a real
+    /// key is never empty: it starts with `#`).
+    ends: Vec<usize>,
+    /// Where each line's keys end in `ends`.
+    lines: Vec<usize>,
+}
+
+impl LineKeys {
+    /// The keys of line `i`, in the order of its tags: `None` for one left out as too long
+    /// ([`hashtag::KeyCache::bounded_key`]).
+    pub fn line(&self, i: usize) -> impl Iterator<Item = Option<&str>> {
+        let span = |v: &[usize], i: usize| (i.checked_sub(1).map_or(0, |p| v[p]), v[i]);
+        let (from, to) = span(&self.lines, i);
+        (from..to).map(move |k| {
+            let (s, e) = span(&self.ends, k);
+            self.keys.get(s..e).filter(|key| !key.is_empty())
+        })
+    }
 }
 
 impl Chunk {
@@ -59,8 +91,50 @@ impl Chunk {
         }
     }
 
+    /// Finds each line's counting keys by `mode` ([`LineKeys`]), when the chunk is text
+    /// ([`Chunk::check_utf8`]); `cache` and `key` are the calling thread's own.
+    pub fn find_keys(
+        &mut self,
+        mode: hashtag::Mode,
+        cache: &mut hashtag::KeyCache,
+        key: &mut String,
+    ) {
+        let Some(text) = self.text.as_deref() else {
+            return;
+        };
+        let mut found = LineKeys {
+            mode,
+            keys: String::new(),
+            ends: Vec::new(),
+            lines: Vec::with_capacity(self.lines.len()),
+        };
+        for &(s, e) in &self.lines {
+            // Ranges end at line endings or the ends (char boundaries): never missing.
+            let Some(line) = text.get(s..e) else {
+                return;
+            };
+            // Spark's rule jumps from '#' to '#' itself: the check would read the line twice.
+            if mode == hashtag::Mode::Spark || !hashtag::has_no_sign(mode, line) {
+                hashtag::for_each_tag(mode, line, |tag| {
+                    if cache.bounded_key(mode, tag, key) {
+                        found.keys.push_str(key);
+                    }
+                    found.ends.push(found.keys.len());
+                });
+            }
+            found.lines.push(found.ends.len());
+        }
+        self.keys = Some(Box::new(found));
+    }
+
+    /// The lines' counting keys, if [`Chunk::find_keys`] found them.
+    pub fn keys(&self) -> Option<&LineKeys> {
+        self.keys.as_deref()
+    }
+
     /// Appends one line (used by generated sources).
     pub fn push_line(&mut self, line: &[u8]) {
+        self.keys = None;
         if let Some(t) = self.text.take() {
             self.data = t.into_bytes();
         }
@@ -284,6 +358,50 @@ impl<R: Read> LineReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each line's keys, in order, with `None` for a tag too long to count; none for a chunk
+    /// that is not text, and none left after a line is pushed.
+    #[test]
+    fn keys_are_found_line_by_line() {
+        let long = format!("#{}", "x".repeat(hashtag::MAX_KEY_BYTES));
+        let mut c = Chunk::default();
+        for line in [
+            "#Rust, and #rust",
+            "",
+            "no tags",
+            &format!("{long} #É"),
+            "#",
+        ] {
+            c.push_line(line.as_bytes());
+        }
+        let (mut cache, mut key) = (hashtag::KeyCache::default(), String::new());
+        c.find_keys(hashtag::Mode::Spark, &mut cache, &mut key);
+        assert!(
+            c.keys().is_none(),
+            "found before the chunk was checked as text"
+        );
+        c.check_utf8();
+        c.find_keys(hashtag::Mode::Spark, &mut cache, &mut key);
+        let keys = c.keys().expect("a text chunk");
+        let line = |i| keys.line(i).collect::<Vec<_>>();
+        assert_eq!(line(0), [Some("#rust,"), Some("#rust")]);
+        assert!(line(1).is_empty() && line(2).is_empty());
+        assert_eq!(line(3), [None, Some("#é")]);
+        assert_eq!(line(4), [Some("#")]);
+        c.find_keys(hashtag::Mode::Hashtags, &mut cache, &mut key);
+        let keys = c.keys().expect("a text chunk");
+        assert_eq!(keys.mode, hashtag::Mode::Hashtags);
+        assert_eq!(
+            keys.line(0).collect::<Vec<_>>(),
+            [Some("#rust"), Some("#rust")]
+        );
+        assert_eq!(keys.line(4).count(), 0);
+        c.push_line(b"#more");
+        assert!(
+            c.keys().is_none(),
+            "keys of fewer lines than the chunk holds"
+        );
+    }
 
     /// A reader that returns the given pieces one read at a time.
     struct Pieces(Vec<Vec<u8>>);

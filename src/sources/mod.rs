@@ -36,7 +36,7 @@ use std::sync::Arc;
 use crate::metrics::{Metrics, Opened, SourceCounters};
 use crate::record::Decoder;
 use crate::track::Track;
-pub use lines::Chunk;
+pub use lines::{Chunk, LineKeys};
 
 /// A parsed `--source` URI.
 #[derive(Clone, Debug, PartialEq)]
@@ -220,6 +220,9 @@ pub struct SourceContext {
     /// The first fatal source error (bad credentials, no stream rules): the run stops and
     /// exits with this one line.
     pub fatal: Arc<std::sync::Mutex<Option<String>>>,
+    /// The rule by which a reader thread finds each line's counting keys ahead of its worker
+    /// ([`Chunk::find_keys`]), when lines are taken whole as text; `None`: the worker does.
+    pub find_keys: Option<hashtag::Mode>,
 }
 
 impl SourceContext {
@@ -232,6 +235,7 @@ impl SourceContext {
             endpoint: None,
             track: Vec::new(),
             fatal: Arc::default(),
+            find_keys: None,
         }
     }
 

@@ -4,8 +4,9 @@
 //! hashtag: `read` calls, finding line endings, and checking each line for UTF-8. When the
 //! process has a core to spare (fewer workers than cores, as with the tutorial's one worker
 //! on two cores), that work moves to a reader thread, a few chunks ahead of the worker, which
-//! also checks each chunk for UTF-8 whole ([`Chunk::check_utf8`]). The chunks and their
-//! positions are the same, so checkpoints and the output are too.
+//! also checks each chunk for UTF-8 whole ([`Chunk::check_utf8`]) and, for text lines, finds
+//! each line's counting keys ([`Chunk::find_keys`]): the worker only counts them. The chunks
+//! and their positions are the same, so checkpoints and the output are too.
 
 use std::time::Duration;
 
@@ -56,14 +57,23 @@ impl Prefetch {
         // The share goes to the thread once it runs: if none can be started, it stays here.
         let (give, take) = bounded::<Box<dyn Partition>>(1);
         let (guard, name) = (self.ctx.clone(), self.name.clone());
+        let find_keys = self.ctx.find_keys;
         let spawned = std::thread::Builder::new()
             .name(format!("source-{}", self.name))
             .spawn(move || {
                 let Ok(mut inner) = take.recv() else { return };
+                let (mut cache, mut key) = (hashtag::KeyCache::default(), String::new());
                 guard.guard(&name, || loop {
                     match inner.poll() {
                         Poll::Lines(mut c) => {
                             c.check_utf8();
+                            // Only while the worker has a chunk waiting: when it has none,
+                            // this thread is the slower side, and the worker finds the keys
+                            // of this one itself. The two sides balance (each is about half
+                            // of the work on the tutorial's one worker).
+                            if let (Some(mode), false) = (find_keys, tx.is_empty()) {
+                                c.find_keys(mode, &mut cache, &mut key);
+                            }
                             if tx.send(c).is_err() {
                                 return; // the worker is gone
                             }

@@ -213,6 +213,26 @@ impl KeyCache {
         }
         self.map.insert(tag.into(), buf.as_str().into());
     }
+
+    /// Writes the key of `tag` into `buf` ([`KeyCache::count_key`]) and returns `true`, unless
+    /// the key is over [`MAX_KEY_BYTES`]: then `false` (the tag is left out). Past 4 × the
+    /// bound as written a tag is not even keyed (keying a megabyte of non-ASCII costs
+    /// milliseconds): a key is at least a quarter of its tag.
+    ///
+    /// ```
+    /// let (mut cache, mut key) = (hashtag::KeyCache::default(), String::new());
+    /// assert!(cache.bounded_key(hashtag::Mode::Spark, "#Rust", &mut key));
+    /// assert_eq!(key, "#rust");
+    /// let long = format!("#{}", "x".repeat(hashtag::MAX_KEY_BYTES));
+    /// assert!(!cache.bounded_key(hashtag::Mode::Spark, &long, &mut key));
+    /// ```
+    pub fn bounded_key(&mut self, mode: Mode, tag: &str, buf: &mut String) -> bool {
+        if tag.len() > 4 * MAX_KEY_BYTES {
+            return false;
+        }
+        self.count_key(mode, tag, buf);
+        buf.len() <= MAX_KEY_BYTES
+    }
 }
 
 /// Appends the tag's identity (NFKC, case fold, NFKC) to `buf`.
