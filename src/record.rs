@@ -497,6 +497,19 @@ impl<'de> de::Deserialize<'de> for TimeOrOther {
     }
 }
 
+/// `text` parsed as JSON into `T`; when that fails and `text` escapes a lone UTF-16
+/// surrogate (a post cut inside an emoji), parsed again with each one as U+FFFD
+/// ([`without_lone_surrogates`]), as a JSON line's record is. The live sources' messages use
+/// it, so that such a post counts rather than being skipped as bad.
+pub(crate) fn from_json_lenient<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> serde_json::Result<T> {
+    serde_json::from_str(text).or_else(|e| match without_lone_surrogates(text) {
+        Some(fixed) => serde_json::from_str(&fixed),
+        None => Err(e),
+    })
+}
+
 /// `line` with each `\uXXXX` escape of a lone UTF-16 surrogate (a high one not followed by
 /// a low one, or a low one alone) replaced by `\ufffd`; `None` when it has none. Other
 /// escapes (`\\` first of all) are stepped over whole, so a `\u` that is text stays.

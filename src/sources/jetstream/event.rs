@@ -85,7 +85,7 @@ struct Feature {
 
 /// Reads one text frame.
 pub fn parse(text: &str) -> Frame {
-    let Ok(ev) = serde_json::from_str::<Event>(text) else {
+    let Ok(ev) = crate::record::from_json_lenient::<Event>(text) else {
         return Frame::Bad;
     };
     // Every Jetstream event has a kind and a time; without them it is not one.

@@ -277,6 +277,21 @@ fn a_refused_upgrade_ends_the_run_with_one_line() {
     assert!(!msg.contains('\n'));
 }
 
+/// A post whose text was cut inside an emoji (its JSON escapes half a surrogate pair) counts,
+/// with U+FFFD for the half, as a JSON line's record does; it was skipped as bad.
+#[test]
+fn a_lone_surrogate_is_replaced_not_skipped() {
+    let cut = post("k", T0, "cut HALF #x", &["x"], &[]).replace("HALF", "\\ud83d");
+    assert!(cut.contains(r"cut \ud83d #x"), "{cut}");
+    match event::parse(&cut) {
+        Frame::Post { post, .. } => {
+            assert_eq!(post.text, "cut \u{FFFD} #x");
+            assert_eq!(post.tags, ["x"]);
+        }
+        f => panic!("{f:?}"),
+    }
+}
+
 #[test]
 fn frames() {
     match event::parse(&post(

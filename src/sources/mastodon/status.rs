@@ -32,7 +32,7 @@ struct Tag {
 
 /// Reads an `update` event's data; `None` when it is not a status.
 pub fn post(data: &str) -> Option<Post> {
-    let s: Status = serde_json::from_str(data).ok()?;
+    let s: Status = crate::record::from_json_lenient(data).ok()?;
     let time = s.created_at.as_deref().and_then(crate::time::parse_time);
     // A boost counts like the tutorial's retweets: the boosted text and tags, at the time of
     // the boost. (Public timelines do not stream boosts; user streams do.)
@@ -200,6 +200,16 @@ mod tests {
         for (html, text) in cases {
             assert_eq!(html_to_text(html), text, "{html}");
         }
+    }
+
+    /// Half a surrogate pair escaped (a status cut inside an emoji) is U+FFFD: the post
+    /// counts rather than being skipped.
+    #[test]
+    fn a_lone_surrogate_is_replaced_not_skipped() {
+        let cut = status(3, "<p>cut HALF #Rust</p>", &["Rust"]).replace("HALF", "\\ud83d");
+        let p = post(&cut).expect("a post");
+        assert_eq!(p.text, "cut \u{FFFD} #Rust");
+        assert_eq!(p.tags, ["rust"]);
     }
 
     #[test]

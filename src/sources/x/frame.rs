@@ -111,7 +111,11 @@ pub use crate::log::one_line;
 
 /// Parses one non-empty line.
 pub fn parse(line: &[u8]) -> Frame {
-    let Ok(m) = serde_json::from_slice::<Message>(line) else {
+    let lenient = || crate::record::from_json_lenient(std::str::from_utf8(line).ok()?).ok();
+    let Some(m) = serde_json::from_slice::<Message>(line)
+        .ok()
+        .or_else(lenient)
+    else {
         return Frame::Bad;
     };
     if let Some(Data {
@@ -198,6 +202,18 @@ mod tests {
         assert_eq!(p.text, "Kickoff! #WorldCup #football");
         assert_eq!(p.time, Some(1_781_204_403_000));
         assert_eq!(p.tags, ["WorldCup", "football"]);
+    }
+
+    /// Half a surrogate pair escaped (a post cut inside an emoji) is U+FFFD: the post counts.
+    #[test]
+    fn a_lone_surrogate_is_replaced_not_skipped() {
+        let line = br#"{"data":{"id":"2","text":"cut \udc00 #WorldCup"}}"#;
+        let Frame::Post(_, p) = parse(line) else {
+            panic!("not a post")
+        };
+        assert_eq!(p.text, "cut \u{FFFD} #WorldCup");
+        // Bytes that are not UTF-8 stay bad.
+        assert_eq!(parse(b"{\"data\":{\"text\":\"\xff\\ud800\"}}"), Frame::Bad);
     }
 
     #[test]
