@@ -339,7 +339,8 @@ impl Ingest {
         let mut stopped = None;
         // Keys the reader thread found, by this worker's rule, in text taken whole as the
         // record (a JSON record's text and tags are the decoder's to find).
-        let found = (chunk.keys()).filter(|k| k.mode == self.mode && share.decoder.is_text());
+        let found = (chunk.keys())
+            .filter(|k| k.mode == self.mode && k.len() == chunk.len() && share.decoder.is_text());
         for (i, line) in chunk.iter().enumerate().skip(from) {
             bytes += line.len() as u64;
             let decoded = match chunk.text_line(i) {
@@ -815,17 +816,30 @@ mod tests {
     }
 
     /// What an ingest counted: every (pane, tag, n) and (pane, tag, author) sorted, the
-    /// statistics, and the tags left out as too long.
+    /// statistics, the tags left out as too long, and the pending keys that decide when data
+    /// is sent early (before the drain).
     type Counted = (
         Vec<(u64, Tag, u64)>,
         Vec<(u64, Tag, u64)>,
         Vec<StatsMsg>,
         u64,
+        usize,
     );
 
     fn count_chunk(mode: hashtag::Mode, authors: bool, c: &Chunk) -> Counted {
+        count_chunk_bounded(mode, authors, None, c)
+    }
+
+    fn count_chunk_bounded(
+        mode: hashtag::Mode,
+        authors: bool,
+        cap: Option<usize>,
+        c: &Chunk,
+    ) -> Counted {
         let spec = WindowSpec::new(10_000, 10_000, 10_000).unwrap();
-        let mut ing = Ingest::new(spec, Clock::Processing, mode).with_authors(authors);
+        let mut ing = Ingest::new(spec, Clock::Processing, mode)
+            .with_authors(authors)
+            .with_cap(cap);
         ing.set_shares([false]);
         let s = Share {
             decoder: Decoder::new(Format::Text, "text", None),
@@ -833,11 +847,12 @@ mod tests {
         };
         let m = Metrics::default();
         ing.push_chunk(0, &s, c, 0, 3, &m, |_, to, _| to);
+        let pending = ing.pending_keys;
         let (mut tags, mut pairs, mut firsts, mut stats) = Default::default();
         ing.drain(&mut tags, &mut pairs, &mut firsts, &mut stats);
         tags.sort();
         pairs.sort();
-        (tags, pairs, stats, m.tags_too_long.load(Relaxed))
+        (tags, pairs, stats, m.tags_too_long.load(Relaxed), pending)
     }
 
     /// Keys found ahead on a reader thread ([`Chunk::find_keys`]) count exactly what the
@@ -858,6 +873,13 @@ mod tests {
             assert!(ahead.keys().is_some());
             let found = count_chunk(mode, authors, &ahead);
             assert_eq!(found, own, "{mode:?}, authors {authors}");
+            // Bounded (pruned past twice the bound, as the lines come): the same too.
+            let plain = random_text_chunk(seed, authors);
+            assert_eq!(
+                count_chunk_bounded(mode, authors, Some(3), &ahead),
+                count_chunk_bounded(mode, authors, Some(3), &plain),
+                "{mode:?}, authors {authors}, bounded"
+            );
             // The test means something: tags, pairs, and left-out tags were all there.
             assert!(own.0.len() >= 5 && own.3 > 10, "{mode:?}: {own:?}");
             assert_eq!(own.1.is_empty(), !authors);
@@ -873,5 +895,30 @@ mod tests {
                 "{mode:?} by {other:?}'s keys"
             );
         }
+    }
+
+    /// The worker counts the keys a chunk carries, not its text's, when they are of its rule
+    /// and one per line: so the test above compares two paths, not one path twice.
+    #[test]
+    fn a_chunk_s_keys_are_what_is_counted() {
+        let mut c = Chunk::default();
+        for line in ["#a", "#b #c", "no tags"] {
+            c.push_line(line.as_bytes());
+        }
+        c.check_utf8();
+        let spark = hashtag::Mode::Spark;
+        let made_up: &[&[Option<&str>]] = &[&[Some("#x")], &[None, Some("#x")], &[]];
+        c.set_keys(crate::sources::LineKeys::made_up(spark, made_up));
+        let (tags, _, _, too_long, _) = count_chunk(spark, false, &c);
+        let counted: Vec<_> = tags.iter().map(|(_, t, n)| (t.as_str(), *n)).collect();
+        assert_eq!((counted, too_long), (vec![("#x", 2)], 1));
+        // Keys of fewer lines than the chunk holds are not used: the text's tags count.
+        c.set_keys(crate::sources::LineKeys::made_up(spark, &made_up[..2]));
+        let (tags, _, _, too_long, _) = count_chunk(spark, false, &c);
+        let counted: Vec<_> = tags.iter().map(|(_, t, n)| (t.as_str(), *n)).collect();
+        assert_eq!(
+            (counted, too_long),
+            (vec![("#a", 1), ("#b", 1), ("#c", 1)], 0)
+        );
     }
 }

@@ -30,6 +30,9 @@ pub struct Chunk {
     keys: Option<Box<LineKeys>>,
 }
 
+/// Bytes of keys a chunk may carry whatever its size (see [`Chunk::find_keys`]).
+const KEYS_SLACK: usize = 64 << 10;
+
 /// Each line's counting keys, found on a source's reader thread ([`Chunk::find_keys`]) so
 /// that the worker, the busier side, only counts them: with the tutorial's one worker on two
 /// cores, finding and lower-casing the tags was a third of the worker's time, while the
@@ -48,6 +51,35 @@ pub struct LineKeys {
 }
 
 impl LineKeys {
+    /// Keys of the given lines, made up (tests: to see which keys a worker counted).
+    #[cfg(test)]
+    pub(crate) fn made_up(mode: hashtag::Mode, lines: &[&[Option<&str>]]) -> LineKeys {
+        let mut k = LineKeys {
+            mode,
+            keys: String::new(),
+            ends: Vec::new(),
+            lines: Vec::new(),
+        };
+        for line in lines {
+            for key in *line {
+                k.keys.push_str(key.unwrap_or_default());
+                k.ends.push(k.keys.len());
+            }
+            k.lines.push(k.ends.len());
+        }
+        k
+    }
+
+    /// Lines with keys.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// True when it holds no line.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
     /// The keys of line `i`, in the order of its tags: `None` for one left out as too long
     /// ([`hashtag::KeyCache::bounded_key`]).
     pub fn line(&self, i: usize) -> impl Iterator<Item = Option<&str>> {
@@ -93,12 +125,17 @@ impl Chunk {
 
     /// Finds each line's counting keys by `mode` ([`LineKeys`]), when the chunk is text
     /// ([`Chunk::check_utf8`]); `cache` and `key` are the calling thread's own.
+    ///
+    /// Keys that would take more memory than the chunk's own bytes (a line of `# # # …`, tags
+    /// whose normal forms are long; beyond [`KEYS_SLACK`]) are not kept: the worker finds
+    /// those itself, and a queue of chunks holds no more than about twice their bytes.
     pub fn find_keys(
         &mut self,
         mode: hashtag::Mode,
         cache: &mut hashtag::KeyCache,
         key: &mut String,
     ) {
+        self.keys = None;
         let Some(text) = self.text.as_deref() else {
             return;
         };
@@ -123,6 +160,9 @@ impl Chunk {
                 });
             }
             found.lines.push(found.ends.len());
+            if found.keys.len() + 8 * found.ends.len() > text.len().max(KEYS_SLACK) {
+                return;
+            }
         }
         self.keys = Some(Box::new(found));
     }
@@ -130,6 +170,12 @@ impl Chunk {
     /// The lines' counting keys, if [`Chunk::find_keys`] found them.
     pub fn keys(&self) -> Option<&LineKeys> {
         self.keys.as_deref()
+    }
+
+    /// Sets the lines' keys (tests).
+    #[cfg(test)]
+    pub(crate) fn set_keys(&mut self, keys: LineKeys) {
+        self.keys = Some(Box::new(keys));
     }
 
     /// Appends one line (used by generated sources).
@@ -401,6 +447,12 @@ mod tests {
             c.keys().is_none(),
             "keys of fewer lines than the chunk holds"
         );
+        // Keys bigger than the text (8 bytes of offset a tag besides the key) are not kept.
+        let mut hashes = Chunk::default();
+        hashes.push_line("# ".repeat(40_000).as_bytes());
+        hashes.check_utf8();
+        hashes.find_keys(hashtag::Mode::Spark, &mut cache, &mut key);
+        assert!(hashes.keys().is_none());
     }
 
     /// A reader that returns the given pieces one read at a time.

@@ -390,6 +390,17 @@ fn open(
     ctx: &SourceContext,
 ) -> Result<Vec<Vec<Box<dyn Partition>>>, String> {
     let first = process * threads;
+    // A live source's lines are JSON posts, read by a decoder of their own: no text keys.
+    let json_posts;
+    let ctx = if spec.is_live() && ctx.find_keys.is_some() {
+        json_posts = SourceContext {
+            find_keys: None,
+            ..ctx.clone()
+        };
+        &json_posts
+    } else {
+        ctx
+    };
     let one_each: Vec<Box<dyn Partition>> = match spec {
         // Every process reads its own partitions of a topic.
         SourceSpec::Kafka(k) => return kafka::open(k, process, threads, peers, ctx),

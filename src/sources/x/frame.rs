@@ -111,7 +111,10 @@ pub use crate::log::one_line;
 
 /// Parses one non-empty line.
 pub fn parse(line: &[u8]) -> Frame {
-    let lenient = || crate::record::from_json_lenient(std::str::from_utf8(line).ok()?).ok();
+    let lenient = || {
+        let fixed = crate::record::without_lone_surrogates(std::str::from_utf8(line).ok()?)?;
+        serde_json::from_str(&fixed).ok()
+    };
     let Some(m) = serde_json::from_slice::<Message>(line)
         .ok()
         .or_else(lenient)
