@@ -127,7 +127,7 @@ impl Chunk {
     /// ([`Chunk::check_utf8`]); `cache` and `key` are the calling thread's own.
     ///
     /// Keys that would take more memory than the chunk's own bytes (a line of `# # # …`, tags
-    /// whose normal forms are long; beyond [`KEYS_SLACK`]) are not kept: the worker finds
+    /// whose normal forms are long; beyond 64 KiB) are not kept: the worker finds
     /// those itself, and a queue of chunks holds no more than about twice their bytes.
     pub fn find_keys(
         &mut self,
