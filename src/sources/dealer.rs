@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TryRecvError};
 
+use super::lines::KeyFinder;
 use super::{Chunk, Partition, Poll, SourceContext};
 
 /// Chunks in flight per worker before the reader blocks (backpressure on the stream).
@@ -16,9 +17,9 @@ pub struct Dealer {
     senders: Vec<Sender<Chunk>>,
     next: usize,
     ctx: SourceContext,
-    /// With a core to spare per worker: the rule by which this thread finds the lines' keys
-    /// ([`Chunk::find_keys`]) for a worker that has chunks waiting, and its key cache.
-    keys: Option<(hashtag::Mode, hashtag::KeyCache, String)>,
+    /// With a core to spare per worker: this thread checks each chunk for UTF-8 whole and
+    /// finds the lines' keys for a worker that has chunks waiting ([`KeyFinder`]).
+    finder: Option<KeyFinder>,
 }
 
 impl Dealer {
@@ -30,13 +31,9 @@ impl Dealer {
         }
         let mut chunk = chunk;
         let n = self.senders.len();
-        if let Some((mode, cache, key)) = &mut self.keys {
-            // Checked whole here rather than line by line by the worker; and while the
-            // worker is behind (it has chunks waiting), this thread finds the keys too.
-            chunk.check_utf8();
-            if !self.senders[self.next].is_empty() {
-                chunk.find_keys(*mode, cache, key);
-            }
+        if let Some(finder) = &mut self.finder {
+            let next = &self.senders[self.next];
+            finder.ready(&mut chunk, || !next.is_empty());
         }
         loop {
             let tx = &self.senders[self.next];
@@ -68,14 +65,12 @@ where
     F: FnOnce(&mut Dealer) + Send + 'static,
 {
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..threads).map(|_| bounded(QUEUE)).unzip();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut dealer = Dealer {
         senders,
         next: 0,
         ctx: ctx.clone(),
-        keys: (ctx.find_keys)
-            .filter(|_| threads < cores)
-            .map(|mode| (mode, hashtag::KeyCache::default(), String::new())),
+        finder: (ctx.find_keys.is_some() && super::core_to_spare(threads))
+            .then(|| KeyFinder::new(ctx.find_keys)),
     };
     let (guard, label) = (ctx.clone(), name.to_owned());
     let spawned = std::thread::Builder::new()
@@ -140,8 +135,7 @@ mod tests {
     /// keys of the chunks that go to a worker which has one waiting already.
     #[test]
     fn the_reader_finds_keys_while_the_worker_is_behind() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if cores < 2 {
+        if !crate::sources::core_to_spare(1) {
             return; // no core to spare: nothing is found ahead, by design
         }
         let ctx = SourceContext {

@@ -92,6 +92,40 @@ impl LineKeys {
     }
 }
 
+/// A reader thread's share of its worker's work on text lines (`prefetch.rs`, `dealer.rs`):
+/// it checks each chunk for UTF-8 whole ([`Chunk::check_utf8`]) and, with a rule to find keys
+/// by, finds the lines' keys ([`Chunk::find_keys`]) while the worker is behind. Holds the
+/// thread's own key cache.
+pub struct KeyFinder {
+    mode: Option<hashtag::Mode>,
+    cache: hashtag::KeyCache,
+    key: String,
+}
+
+impl KeyFinder {
+    /// A finder by `mode` (`None`: it only checks UTF-8; the worker finds the keys).
+    pub fn new(mode: Option<hashtag::Mode>) -> KeyFinder {
+        KeyFinder {
+            mode,
+            cache: hashtag::KeyCache::default(),
+            key: String::new(),
+        }
+    }
+
+    /// Readies `chunk` for its worker: checked for UTF-8, and its keys found only if the
+    /// worker is `behind` (it has a chunk waiting already), asked once the check is done.
+    /// When it has none, this thread is the slower side, and the worker finds the keys of
+    /// this chunk itself: so the two sides balance (each is about half of the work on the
+    /// tutorial's one worker); finding every chunk's keys here made the reader the
+    /// bottleneck.
+    pub fn ready(&mut self, chunk: &mut Chunk, behind: impl FnOnce() -> bool) {
+        chunk.check_utf8();
+        if let Some(mode) = self.mode.filter(|_| behind()) {
+            chunk.find_keys(mode, &mut self.cache, &mut self.key);
+        }
+    }
+}
+
 impl Chunk {
     /// The bytes the ranges point into.
     fn bytes(&self) -> &[u8] {
@@ -453,6 +487,37 @@ mod tests {
         hashes.check_utf8();
         hashes.find_keys(hashtag::Mode::Spark, &mut cache, &mut key);
         assert!(hashes.keys().is_none());
+    }
+
+    /// A reader thread checks every chunk for UTF-8, and finds keys only for a worker that
+    /// is behind, by its rule; without one (the worker finds them) it only checks.
+    #[test]
+    fn a_finder_finds_keys_only_for_a_worker_behind() {
+        let chunk = |line: &[u8]| {
+            let mut c = Chunk::default();
+            c.push_line(line);
+            c
+        };
+        let mut finder = KeyFinder::new(Some(hashtag::Mode::Hashtags));
+        let mut idle = chunk(b"#Go home");
+        finder.ready(&mut idle, || false);
+        assert_eq!(idle.text_line(0), Some("#Go home"));
+        assert!(
+            idle.keys().is_none(),
+            "found for a worker with nothing waiting"
+        );
+        let mut behind = chunk(b"#Go home");
+        finder.ready(&mut behind, || true);
+        let keys = behind.keys().expect("found for a worker behind");
+        assert_eq!(keys.mode, hashtag::Mode::Hashtags);
+        assert_eq!(keys.line(0).collect::<Vec<_>>(), [Some("#go")]);
+        let mut bad = chunk(b"#go \xff");
+        finder.ready(&mut bad, || true);
+        assert!(bad.text_line(0).is_none() && bad.keys().is_none());
+        let mut checks_only = KeyFinder::new(None);
+        let mut c = chunk(b"#Go home");
+        checks_only.ready(&mut c, || panic!("asked with no rule to find keys by"));
+        assert!(c.text_line(0).is_some() && c.keys().is_none());
     }
 
     /// A reader that returns the given pieces one read at a time.

@@ -380,6 +380,13 @@ impl ProcessSources {
     }
 }
 
+/// Whether this process has a core to spare beside `threads` workers (the tutorial's one
+/// worker on two cores): then a source's reader thread takes a share of the workers' work
+/// (`prefetch.rs` reads a file's shares ahead, `dealer.rs` checks and finds keys).
+pub(crate) fn core_to_spare(threads: usize) -> bool {
+    threads < std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Opens one source: the partitions of each local worker (possibly `Done` ones): one each,
 /// except for Kafka, where a worker has one per Kafka partition it reads.
 fn open(
@@ -410,8 +417,7 @@ fn open(
             // Open (counted once) while any of this process's ranges is being read.
             let open = Arc::new(counters.opened());
             // With a core to spare per worker, each share is read ahead on a thread.
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let ahead = threads < cores;
+            let ahead = core_to_spare(threads);
             (0..threads)
                 .map(|w| file::FilePartition::open(path, first + w, peers, ctx))
                 .collect::<Result<Vec<_>, _>>()?

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
 
+use super::lines::KeyFinder;
 use super::{Chunk, Partition, Poll, SourceContext};
 
 /// Chunks read ahead besides the one being read and the one being counted (a file chunk is
@@ -57,23 +58,15 @@ impl Prefetch {
         // The share goes to the thread once it runs: if none can be started, it stays here.
         let (give, take) = bounded::<Box<dyn Partition>>(1);
         let (guard, name) = (self.ctx.clone(), self.name.clone());
-        let find_keys = self.ctx.find_keys;
+        let mut finder = KeyFinder::new(self.ctx.find_keys);
         let spawned = std::thread::Builder::new()
             .name(format!("source-{}", self.name))
             .spawn(move || {
                 let Ok(mut inner) = take.recv() else { return };
-                let (mut cache, mut key) = (hashtag::KeyCache::default(), String::new());
                 guard.guard(&name, || loop {
                     match inner.poll() {
                         Poll::Lines(mut c) => {
-                            c.check_utf8();
-                            // Only while the worker has a chunk waiting: when it has none,
-                            // this thread is the slower side, and the worker finds the keys
-                            // of this one itself. The two sides balance (each is about half
-                            // of the work on the tutorial's one worker).
-                            if let (Some(mode), false) = (find_keys, tx.is_empty()) {
-                                c.find_keys(mode, &mut cache, &mut key);
-                            }
+                            finder.ready(&mut c, || !tx.is_empty());
                             if tx.send(c).is_err() {
                                 return; // the worker is gone
                             }
