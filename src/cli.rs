@@ -363,6 +363,9 @@ pub struct ExtractArgs {
     /// Decode '\\', '\n' and '\r' escapes in the input first (the conformance runner's protocol).
     #[arg(long)]
     pub unescape: bool,
+    /// Lines longer than this many bytes are skipped (printed as `null`) and counted.
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..), env = "TAGSTREAM_MAX_LINE")]
+    pub max_line: u64,
 }
 
 /// `tagstream gen`.

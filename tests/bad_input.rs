@@ -158,3 +158,60 @@ fn absurdly_long_tags_are_left_out_and_counted() {
         );
     }
 }
+
+/// `extract` prints `null` for a line over `--max-line` (every input line keeps its output
+/// line, the lines around it are whole) and says how many it skipped; an endless line
+/// (`/dev/zero`) is read in bounded memory rather than held.
+#[test]
+fn extract_skips_a_line_too_long_and_says_so() {
+    let t = TempDir::new("extract-long");
+    let input = t.path("in.txt");
+    let long = "#x ".repeat(4_000_000); // 12 MB
+    std::fs::write(&input, format!("#a\n{long}\n#b")).unwrap();
+    let out = run_ok(
+        bin()
+            .args(["extract", "--max-line", "100"])
+            .stdin(std::fs::File::open(&input).unwrap()),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "[\"a\"]\nnull\n[\"b\"]\n"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 line longer than --max-line 100 bytes was skipped"),
+        "{stderr}"
+    );
+    if !std::path::Path::new("/dev/zero").exists() {
+        return;
+    }
+    // 1 GiB of zeros without a line end, through the default bound of 1 MiB.
+    let mut child = bin()
+        .args(["extract"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let block = vec![0u8; 1 << 20];
+    let mut peak_kb = 0;
+    for _ in 0..1024 {
+        stdin.write_all(&block).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:"));
+        if let Some(kb) = rss.and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()) {
+            peak_kb = peak_kb.max(kb);
+        }
+    }
+    stdin.write_all(b"\n#c\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "null\n[\"c\"]\n");
+    assert!(
+        peak_kb < 64 << 10,
+        "extract held {peak_kb} kB of a line without end"
+    );
+}
