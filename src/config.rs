@@ -7,7 +7,8 @@
 //! command line's own, skipping every key that the command line or the environment sets, so
 //! clap parses and checks one set of arguments whatever their origin.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
 
 use clap::{ArgAction, Command};
 
@@ -24,7 +25,8 @@ pub fn expand(args: Vec<OsString>, cmd: &Command) -> Result<Vec<OsString>, Strin
     else {
         return Ok(args);
     };
-    let text = crate::smallfile::read(path.as_ref(), "config file")?;
+    let text = crate::smallfile::read(&path, "config file")?;
+    let path = path.display();
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         format!(
             "{path}: {}",
@@ -82,18 +84,33 @@ fn scalar(v: &toml::Value) -> Option<String> {
     }
 }
 
-/// The value of `--config FILE` or `--config=FILE`.
-fn config_path(args: &[OsString]) -> Option<String> {
-    let mut it = args.iter().filter_map(|a| a.to_str());
+/// The value of `--config FILE` or `--config=FILE`, whatever its bytes: a path that is not
+/// UTF-8 was skipped over (the file was ignored, or the next argument read as its path).
+fn config_path(args: &[OsString]) -> Option<PathBuf> {
+    let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--config" {
-            return it.next().map(str::to_owned);
+            return it.next().map(PathBuf::from);
         }
-        if let Some(p) = a.strip_prefix("--config=") {
-            return Some(p.to_owned());
+        if let Some(p) = after_prefix(a, "--config=") {
+            return Some(p);
         }
     }
     None
+}
+
+/// `arg` after `prefix`, if it starts with it.
+#[cfg(unix)]
+fn after_prefix(arg: &OsStr, prefix: &str) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let rest = arg.as_bytes().strip_prefix(prefix.as_bytes())?;
+    Some(PathBuf::from(OsStr::from_bytes(rest)))
+}
+
+/// `arg` after `prefix`, if it starts with it (a path that is not Unicode is not one here).
+#[cfg(not(unix))]
+fn after_prefix(arg: &OsStr, prefix: &str) -> Option<PathBuf> {
+    arg.to_str()?.strip_prefix(prefix).map(PathBuf::from)
 }
 
 #[cfg(test)]
@@ -132,6 +149,32 @@ mod tests {
             1,
             "the flag wins: {joined}"
         );
+    }
+
+    /// A config file whose path is not UTF-8 is read, in both spellings of the flag (it was
+    /// ignored, or the argument after it taken for its path).
+    #[cfg(unix)]
+    #[test]
+    fn a_path_that_is_not_utf8_is_read() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = std::env::temp_dir().join(format!("tagstream-config-os-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(OsStr::from_bytes(b"c\xff.toml"));
+        std::fs::write(&file, "top = 5\n").unwrap();
+        let mut eq = OsString::from("--config=");
+        eq.push(&file);
+        for config in [
+            vec![OsString::from("--config"), file.clone().into()],
+            vec![eq],
+        ] {
+            let mut args: Vec<OsString> = vec!["tagstream".into(), "run".into()];
+            args.extend(config);
+            args.extend(["--source".into(), "a.txt".into()]);
+            let out = expand(args, &crate::cli::Cli::command()).unwrap();
+            let text: Vec<_> = out.iter().map(|a| a.to_string_lossy()).collect();
+            assert_eq!(text[2..4], ["--top", "5"], "{text:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
