@@ -191,6 +191,29 @@ fn a_missing_token_says_which_variable_to_set() {
     assert!(err.contains("x://: set X_BEARER_TOKEN"), "{err}");
 }
 
+/// A placeholder token (`X_BEARER_TOKEN=x`) is refused before any connection, in one line.
+#[test]
+fn a_placeholder_token_is_refused_at_once() {
+    let res = with_token("x")
+        .args([
+            "run",
+            "--source",
+            "x://",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--tui",
+            "off",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("X_BEARER_TOKEN holds 1 character: too short for a token"),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_token_never_appears_in_help() {
     for args in [&["--help"][..], &["run", "--help"], &["receive", "--help"]] {

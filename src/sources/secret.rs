@@ -7,6 +7,10 @@ use std::fmt;
 /// The shortest piece of a secret [`Secret::scrub`] hides wherever it appears.
 const ECHO: usize = 12;
 
+/// The fewest characters a secret from the environment may have (X's bearer tokens have about
+/// 110, Mastodon's access tokens 43).
+const MIN_CHARS: usize = 8;
+
 /// A secret value (bearer token, access token).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -22,20 +26,35 @@ impl Secret {
     pub fn from_env(var: &str) -> Result<Secret, String> {
         if let Ok(v) = std::env::var(var) {
             if !v.trim().is_empty() {
-                return Ok(Secret(v.trim().to_owned()));
+                return Secret::checked(var, v.trim());
             }
         }
         let file_var = format!("{var}_FILE");
         if let Ok(path) = std::env::var(&file_var) {
             let v = crate::smallfile::read(path.as_ref(), &file_var)?;
             if !v.trim().is_empty() {
-                return Ok(Secret(v.trim().to_owned()));
+                return Secret::checked(&file_var, v.trim());
             }
             return Err(format!("{file_var}={path} is empty"));
         }
         Err(format!(
             "set {var} (or {file_var} naming a file that holds it)"
         ))
+    }
+
+    /// `value`, from `var`, if it is long enough to be a token: a placeholder of a character
+    /// or two (`X_BEARER_TOKEN=x`) is refused at once, rather than failing at the server and
+    /// having every one of its letters scrubbed from the server's answer.
+    fn checked(var: &str, value: &str) -> Result<Secret, String> {
+        let n = value.chars().count();
+        if n < MIN_CHARS {
+            return Err(format!(
+                "{var} holds {n} character{}: too short for a token (the services' are 40 or \
+                 more)",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        Ok(Secret(value.to_owned()))
     }
 
     /// Like [`Secret::from_env`], but absent is fine.
@@ -189,6 +208,23 @@ mod tests {
         assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
         assert_eq!(format!("{:?}", Some(s.clone())), "Some([redacted])");
         assert_eq!(s.expose(), "AAAA-very-secret");
+    }
+
+    #[test]
+    fn a_placeholder_is_no_token() {
+        let e = Secret::checked("X_BEARER_TOKEN", "x").unwrap_err();
+        assert_eq!(
+            e,
+            "X_BEARER_TOKEN holds 1 character: too short for a token (the services' are 40 or \
+             more)"
+        );
+        assert!(Secret::checked("T_FILE", "abc")
+            .unwrap_err()
+            .contains("holds 3 characters"));
+        assert_eq!(
+            Secret::checked("T", "12345678").unwrap().expose(),
+            "12345678"
+        );
     }
 
     #[test]
