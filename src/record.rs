@@ -513,7 +513,7 @@ pub(crate) fn from_json_lenient<T: serde::de::DeserializeOwned>(
 /// `line` with each `\uXXXX` escape of a lone UTF-16 surrogate (a high one not followed by
 /// a low one, or a low one alone) replaced by `\ufffd`; `None` when it has none. Other
 /// escapes (`\\` first of all) are stepped over whole, so a `\u` that is text stays.
-pub(crate) fn without_lone_surrogates(line: &str) -> Option<String> {
+fn without_lone_surrogates(line: &str) -> Option<String> {
     let b = line.as_bytes();
     let unit = |at: usize| -> Option<u16> {
         let hex = b.get(at..at + 6)?;

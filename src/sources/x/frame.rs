@@ -111,14 +111,9 @@ pub use crate::log::one_line;
 
 /// Parses one non-empty line.
 pub fn parse(line: &[u8]) -> Frame {
-    let lenient = || {
-        let fixed = crate::record::without_lone_surrogates(std::str::from_utf8(line).ok()?)?;
-        serde_json::from_str(&fixed).ok()
-    };
-    let Some(m) = serde_json::from_slice::<Message>(line)
-        .ok()
-        .or_else(lenient)
-    else {
+    // Bytes that are not UTF-8 are a bad frame, as serde_json would find them.
+    let parsed = std::str::from_utf8(line).map(crate::record::from_json_lenient::<Message>);
+    let Ok(Ok(m)) = parsed else {
         return Frame::Bad;
     };
     if let Some(Data {
