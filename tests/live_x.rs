@@ -170,11 +170,10 @@ fn a_rejected_token_exits_2_with_one_line() {
     assert_no_token(&res);
 }
 
-#[test]
-fn a_missing_token_says_which_variable_to_set() {
-    let res = bin()
-        .env_remove("X_BEARER_TOKEN")
-        .env_remove("X_BEARER_TOKEN_FILE")
+/// `cmd` runs `x://` against a port where nothing listens: it must stop with exit code 2
+/// before connecting. Returns its stderr.
+fn refused_before_connecting(mut cmd: Command) -> String {
+    let res = cmd
         .args([
             "run",
             "--source",
@@ -186,28 +185,24 @@ fn a_missing_token_says_which_variable_to_set() {
         ])
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&res.stderr);
+    let err = String::from_utf8_lossy(&res.stderr).into_owned();
     assert_eq!(res.status.code(), Some(2), "{err}");
+    err
+}
+
+#[test]
+fn a_missing_token_says_which_variable_to_set() {
+    let mut cmd = bin();
+    cmd.env_remove("X_BEARER_TOKEN")
+        .env_remove("X_BEARER_TOKEN_FILE");
+    let err = refused_before_connecting(cmd);
     assert!(err.contains("x://: set X_BEARER_TOKEN"), "{err}");
 }
 
 /// A placeholder token (`X_BEARER_TOKEN=x`) is refused before any connection, in one line.
 #[test]
 fn a_placeholder_token_is_refused_at_once() {
-    let res = with_token("x")
-        .args([
-            "run",
-            "--source",
-            "x://",
-            "--endpoint",
-            "http://127.0.0.1:9",
-            "--tui",
-            "off",
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&res.stderr);
-    assert_eq!(res.status.code(), Some(2), "{err}");
+    let err = refused_before_connecting(with_token("x"));
     assert!(
         err.contains("X_BEARER_TOKEN holds 1 character: too short for a token"),
         "{err}"
